@@ -1,0 +1,138 @@
+//! Code generation. Everything emitted names only `::moai_instrument::__private` and `::core`
+//! paths, and every internal binding uses `Span::mixed_site()`, so the user's own names (a
+//! parameter called like one of ours, a local `mod moai_instrument`, `#![no_implicit_prelude]`)
+//! cannot collide with or shadow the expansion.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Block, Ident, LitStr};
+
+use crate::args::{CountedArgs, EventType, TimedArgs};
+use crate::target_fn::TargetFn;
+
+pub(crate) fn timed_query(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut target = match TargetFn::parse(item.clone(), "timed_query") {
+        Ok(target) => target,
+        Err(err) => return error_beside(err, item),
+    };
+    let args: TimedArgs = match syn::parse2(args) {
+        Ok(args) => args,
+        Err(err) => return error_beside(err, item),
+    };
+    let query_type = args
+        .query_type
+        .unwrap_or_else(|| LitStr::new(&target.name(), target.sig.ident.span()));
+    let slow_ms = match args.slow_ms {
+        Some(ms) => quote!(::core::option::Option::Some(#ms)),
+        None => quote!(::core::option::Option::None),
+    };
+    let guard = Ident::new("__moai_query_guard", Span::mixed_site());
+    let out = Ident::new("__moai_query_output", Span::mixed_site());
+    let start = quote_spanned! {Span::mixed_site()=>
+        let #guard = {
+            static CALLSITE: ::moai_instrument::__private::QueryCallsite =
+                ::moai_instrument::__private::QueryCallsite::new(#query_type, #slow_ms);
+            ::moai_instrument::__private::inventory::submit! {
+                ::moai_instrument::__private::Callsite::Query(&CALLSITE)
+            }
+            ::moai_instrument::__private::QueryGuard::start(&CALLSITE)
+        };
+    };
+    let observe = quote_spanned! {Span::mixed_site()=>
+        ::moai_instrument::__private::observe_outcome!(#guard, #out);
+        #out
+    };
+
+    if let Some(inner) = target.async_trait_block() {
+        // `#[async_trait]` already turned the method into `Box::pin(async move { .. })`; its own
+        // `let __ret: Output = ..` pins the inner block's type, so none is written here.
+        let body = &inner.stmts;
+        *inner = syn::parse_quote_spanned! {inner.span()=> {
+            #start
+            let #out = async move { #(#body)* }.await;
+            #observe
+        }};
+        let block = &target.block;
+        return target.with_body(quote!(#block));
+    }
+    let block = &target.block;
+    let body = match (target.sig.asyncness.is_some(), target.output_annotation()) {
+        // `async fn`: the body runs on first poll, so the guard times the awaited work; the
+        // inner block's output type is pinned so that `?` and `return` inside it infer.
+        (true, annotation) => {
+            let annotation = annotation.unwrap_or_else(|| quote!(_));
+            quote_spanned! {Span::mixed_site()=>
+                #start
+                let #out: #annotation =
+                    ::moai_instrument::__private::typed_future(async move #block).await;
+                #observe
+            }
+        }
+        // A closure called through an `FnOnce` bound returns borrows of `&'a mut` arguments with
+        // their full lifetime, and catches `return`, `?` and macros such as `bail!` alike.
+        (false, Some(annotation)) => quote_spanned! {Span::mixed_site()=>
+            #start
+            let #out: #annotation = ::moai_instrument::__private::call_once(move || #block);
+            #observe
+        },
+        // `-> !` never returns a value to inspect: the guard still records on unwind.
+        (false, None) => quote_spanned! {Span::mixed_site()=>
+            #start
+            #block
+        },
+    };
+    target.with_body(body)
+}
+
+pub(crate) fn counted_event(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut target = match TargetFn::parse(item.clone(), "counted_event") {
+        Ok(target) => target,
+        Err(err) => return error_beside(err, item),
+    };
+    let args: CountedArgs = match syn::parse2(args) {
+        Ok(args) => args,
+        Err(err) => return error_beside(err, item),
+    };
+    let count = match args.event_type {
+        EventType::FnName => {
+            literal_event(&LitStr::new(&target.name(), target.sig.ident.span()))
+        }
+        EventType::Literal(lit) => literal_event(&lit),
+        // Spanned on the user's expression, so a type that is not `AsRef<str>` is reported there.
+        EventType::Expr(expr) => quote_spanned! {expr.span()=>
+            ::moai_instrument::__private::count_event(&(#expr));
+        },
+    };
+    // The count goes first in the body, so an `async fn` counts when it starts running.
+    let prepend = |block: &mut Block| {
+        let stmts = &block.stmts;
+        *block = syn::parse_quote_spanned! {block.span()=> { #count #(#stmts)* }};
+    };
+    match target.async_trait_block() {
+        Some(inner) => prepend(inner),
+        None => prepend(&mut target.block),
+    }
+    let stmts = &target.block.stmts;
+    target.with_body(quote!(#(#stmts)*))
+}
+
+fn literal_event(event_type: &LitStr) -> TokenStream {
+    quote_spanned! {Span::mixed_site()=>
+        {
+            static CALLSITE: ::moai_instrument::__private::EventCallsite =
+                ::moai_instrument::__private::EventCallsite::new(#event_type);
+            ::moai_instrument::__private::inventory::submit! {
+                ::moai_instrument::__private::Callsite::Event(&CALLSITE)
+            }
+            CALLSITE.increment();
+        }
+    }
+}
+
+/// The compile error next to the unchanged item, so the user sees this one error and not a cascade
+/// of follow-ups about a missing fn.
+fn error_beside(err: syn::Error, item: TokenStream) -> TokenStream {
+    let err = err.into_compile_error();
+    quote!(#err #item)
+}

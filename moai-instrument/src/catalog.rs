@@ -1,0 +1,153 @@
+//! Every metric the SDK exports: name, type, labels and HELP text, in one place. Dashboards,
+//! alert rules and tests read names from here, never from copies.
+
+use metrics::{Key, Label};
+
+use crate::__private::{Callsite, callsites};
+use crate::recorder::Registry;
+
+/// The Prometheus type of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up; reset on restart.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Distribution of durations: a summary with quantiles, or buckets (see
+    /// [`HistogramMode`](crate::HistogramMode)).
+    Histogram,
+}
+
+/// One metric of the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricSpec {
+    /// The exact exported name.
+    pub name: &'static str,
+    /// Its Prometheus type.
+    pub kind: MetricKind,
+    /// Its label names (bounded values only; `agent_id` and `user_id` never appear here).
+    pub labels: &'static [&'static str],
+    /// Its `# HELP` text.
+    pub help: &'static str,
+}
+
+/// `moai_flow_events_total{event_type}`: counted by `#[counted_event]`.
+pub const EVENTS_TOTAL: MetricSpec = MetricSpec {
+    name: "moai_flow_events_total",
+    kind: MetricKind::Counter,
+    labels: &["event_type"],
+    help: "Total number of events processed",
+};
+
+/// `moai_flow_errors_total{operation}`: an `Err` returned by a `#[timed_query]` fn.
+pub const ERRORS_TOTAL: MetricSpec = MetricSpec {
+    name: "moai_flow_errors_total",
+    kind: MetricKind::Counter,
+    labels: &["operation"],
+    help: "Total number of failed operations",
+};
+
+/// `moai_flow_query_duration_seconds{query_type}`: timed by `#[timed_query]`.
+pub const QUERY_DURATION_SECONDS: MetricSpec = MetricSpec {
+    name: "moai_flow_query_duration_seconds",
+    kind: MetricKind::Histogram,
+    labels: &["query_type"],
+    help: "Query duration in seconds",
+};
+
+/// `moai_flow_agents_active`: agents in status spawned or running.
+pub const AGENTS_ACTIVE: MetricSpec = MetricSpec {
+    name: "moai_flow_agents_active",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Number of active agents",
+};
+
+/// `moai_flow_db_size_bytes`: SwarmDB file size.
+pub const DB_SIZE_BYTES: MetricSpec = MetricSpec {
+    name: "moai_flow_db_size_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Database size in bytes",
+};
+
+/// `moai_flow_health_check_status{check}`: 1 healthy, 0 not.
+pub const HEALTH_CHECK_STATUS: MetricSpec = MetricSpec {
+    name: "moai_flow_health_check_status",
+    kind: MetricKind::Gauge,
+    labels: &["check"],
+    help: "Health check status per check (1 healthy, 0 not)",
+};
+
+/// `moai_flow_build_info{version}`: always 1.
+pub const BUILD_INFO: MetricSpec = MetricSpec {
+    name: "moai_flow_build_info",
+    kind: MetricKind::Gauge,
+    labels: &["version"],
+    help: "Build information of the moai-instrument SDK (always 1)",
+};
+
+/// `moai_instrument_label_overflow_total{metric}`: label values folded into `other` because a
+/// metric reached its series limit.
+pub const LABEL_OVERFLOW_TOTAL: MetricSpec = MetricSpec {
+    name: "moai_instrument_label_overflow_total",
+    kind: MetricKind::Counter,
+    labels: &["metric"],
+    help: "Label values folded into \"other\" because a metric reached its series limit",
+};
+
+/// `process_cpu_seconds_total`: user and system CPU time of the process.
+pub const PROCESS_CPU_SECONDS_TOTAL: MetricSpec = MetricSpec {
+    name: "process_cpu_seconds_total",
+    kind: MetricKind::Counter,
+    labels: &[],
+    help: "Total user and system CPU time spent in seconds",
+};
+
+/// `process_resident_memory_bytes`: resident set size of the process.
+pub const PROCESS_RESIDENT_MEMORY_BYTES: MetricSpec = MetricSpec {
+    name: "process_resident_memory_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Resident memory size in bytes",
+};
+
+/// Every metric of the contract, in one list.
+pub const CATALOG: &[MetricSpec] = &[
+    EVENTS_TOTAL,
+    ERRORS_TOTAL,
+    QUERY_DURATION_SECONDS,
+    AGENTS_ACTIVE,
+    DB_SIZE_BYTES,
+    HEALTH_CHECK_STATUS,
+    BUILD_INFO,
+    LABEL_OVERFLOW_TOTAL,
+    PROCESS_CPU_SECONDS_TOTAL,
+    PROCESS_RESIDENT_MEMORY_BYTES,
+];
+
+/// Describes the catalog, sets `moai_flow_build_info`, and registers every instrumented
+/// callsite's series at 0, so `rate()` and the alerts work from the first scrape.
+pub(crate) fn register_all(registry: &Registry) {
+    for spec in CATALOG {
+        registry.describe(spec.name, spec.help);
+    }
+    let version = Key::from_parts(
+        BUILD_INFO.name,
+        vec![Label::from_static_parts("version", env!("CARGO_PKG_VERSION"))],
+    );
+    if let Some(gauge) = registry.gauge(&version) {
+        metrics::GaugeFn::set(&*gauge, 1.0);
+    }
+    for callsite in callsites() {
+        match callsite {
+            Callsite::Query(query) => {
+                let _ = registry.histogram(&query.duration_key());
+                let _ = registry.counter(&query.errors_key());
+            }
+            Callsite::Event(event) => {
+                let _ = registry.counter(&event.key());
+            }
+        }
+    }
+}

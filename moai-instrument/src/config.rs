@@ -1,0 +1,245 @@
+//! The settings of the SDK, from code (the builder) and from the environment.
+//!
+//! `Config::new()` holds the defaults; `Config::from_env()` applies the `MOAI_*` variables on top;
+//! builder methods called afterwards win over both, so code can pin a setting that an operator's
+//! environment must not change.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::InitError;
+use crate::recorder::{self, HistogramLayout, MetricsHandle, RegistrySettings};
+
+/// The quantiles of the summary: the guide's alerts and dashboard read `quantile="0.95"`.
+const DEFAULT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
+/// `le` bounds in seconds for bucket mode: 1 ms to 10 s around the 100 ms and 500 ms thresholds.
+const DEFAULT_BUCKETS: [f64; 13] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Series per metric before new label values fold into `other`.
+const DEFAULT_SERIES_LIMIT: usize = 1000;
+/// Summary quantiles cover between one and two of these periods (about a minute, like the
+/// usual Prometheus client summaries).
+const DEFAULT_SUMMARY_PERIOD: Duration = Duration::from_secs(30);
+const DEFAULT_SLOW_QUERY: Duration = Duration::from_millis(100);
+
+/// How `moai_flow_query_duration_seconds` (and every other histogram) is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HistogramMode {
+    /// A summary with quantiles 0.5, 0.9, 0.95 and 0.99 over a recent window, as the guide's
+    /// alert rules and dashboard read them (`{quantile="0.95"}`).
+    #[default]
+    Summary,
+    /// Cumulative `le` buckets, which `histogram_quantile()` aggregates across replicas.
+    Buckets,
+}
+
+impl FromStr for HistogramMode {
+    type Err = InitError;
+
+    fn from_str(value: &str) -> Result<Self, InitError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "summary" => Ok(HistogramMode::Summary),
+            "buckets" | "histogram" => Ok(HistogramMode::Buckets),
+            _ => Err(InitError::invalid("MOAI_HISTOGRAM", value, "expected `summary` or `buckets`")),
+        }
+    }
+}
+
+/// Settings of the SDK. A builder: each method takes and returns `self`.
+///
+/// ```
+/// use std::time::Duration;
+/// use moai_instrument::{Config, HistogramMode};
+///
+/// let config = Config::new()
+///     .histogram_mode(HistogramMode::Buckets)
+///     .slow_query_threshold(Duration::from_millis(250));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    histogram_mode: HistogramMode,
+    quantiles: Vec<f64>,
+    buckets: Vec<f64>,
+    summary_period: Duration,
+    series_limit: usize,
+    slow_query: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            histogram_mode: HistogramMode::Summary,
+            quantiles: DEFAULT_QUANTILES.to_vec(),
+            buckets: DEFAULT_BUCKETS.to_vec(),
+            summary_period: DEFAULT_SUMMARY_PERIOD,
+            series_limit: DEFAULT_SERIES_LIMIT,
+            slow_query: DEFAULT_SLOW_QUERY,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, ignoring the environment.
+    #[must_use]
+    pub fn new() -> Self {
+        Config::default()
+    }
+
+    /// The defaults with the environment applied: `MOAI_HISTOGRAM` (`summary` or `buckets`) and
+    /// `MOAI_SLOW_QUERY_MS` (milliseconds). A bad value is an error naming the variable.
+    pub fn from_env() -> Result<Self, InitError> {
+        Config::new().with_env(|name| std::env::var(name).ok())
+    }
+
+    /// Applies the variables that `lookup` returns, for `from_env` and for tests.
+    pub(crate) fn with_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
+        if let Some(mode) = lookup("MOAI_HISTOGRAM") {
+            self.histogram_mode = mode.parse()?;
+        }
+        if let Some(ms) = lookup("MOAI_SLOW_QUERY_MS") {
+            let millis = ms.trim().parse::<u64>().ok().filter(|&ms| ms > 0).ok_or_else(|| {
+                InitError::invalid("MOAI_SLOW_QUERY_MS", &ms, "expected a whole number of milliseconds, at least 1")
+            })?;
+            self.slow_query = Duration::from_millis(millis);
+        }
+        Ok(self)
+    }
+
+    /// Summary (default) or buckets.
+    #[must_use]
+    pub fn histogram_mode(mut self, mode: HistogramMode) -> Self {
+        self.histogram_mode = mode;
+        self
+    }
+
+    /// The quantiles a summary reports, each in `0.0..=1.0` (default 0.5, 0.9, 0.95, 0.99).
+    #[must_use]
+    pub fn summary_quantiles(mut self, quantiles: impl IntoIterator<Item = f64>) -> Self {
+        self.quantiles = quantiles.into_iter().collect();
+        self
+    }
+
+    /// The length of one summary window period: quantiles cover between one and two periods
+    /// (default 30 s).
+    #[must_use]
+    pub fn summary_window_period(mut self, period: Duration) -> Self {
+        self.summary_period = period;
+        self
+    }
+
+    /// The `le` bounds in bucket mode, increasing (default 1 ms to 10 s).
+    #[must_use]
+    pub fn histogram_buckets(mut self, bounds: impl IntoIterator<Item = f64>) -> Self {
+        self.buckets = bounds.into_iter().collect();
+        self
+    }
+
+    /// The number of series one metric may have before new label values are folded into
+    /// `other` and counted in `moai_instrument_label_overflow_total` (default 1000).
+    #[must_use]
+    pub fn series_limit(mut self, limit: usize) -> Self {
+        self.series_limit = limit;
+        self
+    }
+
+    /// `#[timed_query]` calls slower than this log a WARN line (default 100 ms; per-fn
+    /// `slow_ms = N` wins).
+    #[must_use]
+    pub fn slow_query_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_query = threshold;
+        self
+    }
+
+    /// Installs only the metrics recorder: no exporter, no logging. For hosts that serve
+    /// `/metrics` themselves (render with [`MetricsHandle::render`]) and for tests.
+    pub fn install_recorder(self) -> Result<MetricsHandle, InitError> {
+        let settings = self.registry_settings()?;
+        let handle = recorder::install(settings)?;
+        crate::__private::set_default_slow_query(self.slow_query);
+        Ok(handle)
+    }
+
+    fn registry_settings(&self) -> Result<RegistrySettings, InitError> {
+        if self.slow_query.is_zero() {
+            return Err(InitError::invalid("slow_query_threshold", format!("{:?}", self.slow_query), "must be above zero"));
+        }
+        if self.series_limit == 0 {
+            return Err(InitError::invalid("series_limit", 0, "must be at least 1"));
+        }
+        if self.summary_period.is_zero() {
+            return Err(InitError::invalid("summary_window_period", format!("{:?}", self.summary_period), "must be above zero"));
+        }
+        let layout = match self.histogram_mode {
+            HistogramMode::Summary => HistogramLayout::Summary { quantiles: checked_quantiles(&self.quantiles)? },
+            HistogramMode::Buckets => HistogramLayout::Buckets { bounds: checked_buckets(&self.buckets)? },
+        };
+        Ok(RegistrySettings { layout, series_limit: self.series_limit, window_period: self.summary_period })
+    }
+}
+
+fn checked_quantiles(quantiles: &[f64]) -> Result<Vec<f64>, InitError> {
+    if quantiles.is_empty() || quantiles.iter().any(|q| !(0.0..=1.0).contains(q)) {
+        return Err(InitError::invalid("summary_quantiles", format!("{quantiles:?}"), "expected one or more values in 0.0..=1.0"));
+    }
+    let mut sorted = quantiles.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    Ok(sorted)
+}
+
+fn checked_buckets(bounds: &[f64]) -> Result<Vec<f64>, InitError> {
+    let increasing = bounds.windows(2).all(|pair| pair[0] < pair[1]);
+    if bounds.is_empty() || !increasing || bounds.iter().any(|b| !b.is_finite()) {
+        return Err(InitError::invalid("histogram_buckets", format!("{bounds:?}"), "expected finite, strictly increasing bounds"));
+    }
+    Ok(bounds.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn environment_is_applied_and_code_wins_afterwards() {
+        let config = Config::new()
+            .with_env(env(&[("MOAI_HISTOGRAM", "buckets"), ("MOAI_SLOW_QUERY_MS", "250")]))
+            .unwrap();
+        assert_eq!(config.histogram_mode, HistogramMode::Buckets);
+        assert_eq!(config.slow_query, Duration::from_millis(250));
+        let config = config.histogram_mode(HistogramMode::Summary);
+        assert_eq!(config.histogram_mode, HistogramMode::Summary);
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable_and_value() {
+        let err = Config::new().with_env(env(&[("MOAI_HISTOGRAM", "tdigest")])).unwrap_err();
+        assert_eq!(err.to_string(), "invalid value \"tdigest\" for MOAI_HISTOGRAM: expected `summary` or `buckets`");
+        let err = Config::new().with_env(env(&[("MOAI_SLOW_QUERY_MS", "fast")])).unwrap_err();
+        assert!(err.to_string().contains("\"fast\" for MOAI_SLOW_QUERY_MS"), "{err}");
+        let err = Config::new().with_env(env(&[("MOAI_SLOW_QUERY_MS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("MOAI_SLOW_QUERY_MS"), "{err}");
+    }
+
+    #[test]
+    fn bad_builder_values_are_errors() {
+        let bad = [
+            Config::new().summary_quantiles([0.5, 1.5]),
+            Config::new().histogram_mode(HistogramMode::Buckets).histogram_buckets([0.1, 0.1]),
+            Config::new().histogram_mode(HistogramMode::Buckets).histogram_buckets([]),
+            Config::new().series_limit(0),
+            Config::new().slow_query_threshold(Duration::ZERO),
+            Config::new().summary_window_period(Duration::ZERO),
+        ];
+        for config in bad {
+            let err = config.registry_settings().unwrap_err();
+            assert!(matches!(err, InitError::InvalidSetting { .. }), "{err}");
+        }
+        let layout = Config::new().summary_quantiles([0.99, 0.5, 0.5]).registry_settings().unwrap().layout;
+        assert_eq!(layout, HistogramLayout::Summary { quantiles: vec![0.5, 0.99] });
+    }
+}

@@ -1,0 +1,39 @@
+//! Why `init()` or `install_recorder()` refused to start.
+
+/// An initialization failure: each names the setting and the value at fault. Nothing is left
+/// running when one is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// `init()` or `install_recorder()` already ran in this process.
+    #[error("moai-instrument is already initialized: init() and install_recorder() run once per process")]
+    AlreadyInitialized,
+    /// The host installed another `metrics` recorder first.
+    #[error("another `metrics` recorder is already installed; moai-instrument needs its own to export metrics")]
+    ForeignRecorder,
+    /// A setting, from code or from the environment, has a value that cannot be used.
+    #[error("invalid value {value:?} for {setting}: {reason}")]
+    InvalidSetting {
+        /// The setting, by its environment variable when it came from there.
+        setting: &'static str,
+        /// The value as given.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+    /// A background thread could not be started.
+    #[error("could not start the {name} thread")]
+    Thread {
+        /// The thread's name.
+        name: &'static str,
+        /// The operating system's refusal.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl InitError {
+    pub(crate) fn invalid(setting: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        InitError::InvalidSetting { setting, value: value.to_string(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,114 @@
+//! Production monitoring for MoAI-Flow hosts, in a few lines.
+//!
+//! # Basics
+//!
+//! Annotate the functions worth watching, install the SDK once at start-up, and every call is
+//! measured into the metrics of the MoAI-Flow monitoring guide:
+//!
+//! | metric | from |
+//! |---|---|
+//! | `moai_flow_query_duration_seconds{query_type}` | [`#[timed_query]`](timed_query) |
+//! | `moai_flow_errors_total{operation}` | an `Err` returned by a `#[timed_query]` fn |
+//! | `moai_flow_events_total{event_type}` | [`#[counted_event]`](counted_event) |
+//! | `moai_flow_build_info{version}` | set at installation |
+//!
+//! The full list, with types, labels and HELP texts, is [`CATALOG`].
+//!
+//! # Usage
+//!
+//! ```
+//! use moai_instrument::{Config, counted_event, timed_query};
+//!
+//! #[derive(Debug)]
+//! struct NotFound;
+//! impl std::fmt::Display for NotFound {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         f.write_str("agent not found")
+//!     }
+//! }
+//!
+//! #[timed_query(query_type = "get_agent")]
+//! fn get_agent(id: u32) -> Result<String, NotFound> {
+//!     if id == 7 { Ok("agent-7".into()) } else { Err(NotFound) }
+//! }
+//!
+//! #[counted_event(event_type = "spawn")]
+//! fn spawn_agent() {}
+//!
+//! let metrics = Config::new().install_recorder()?;
+//! spawn_agent();
+//! let _ = get_agent(7);
+//! let _ = get_agent(8);
+//!
+//! let exposition = metrics.render();
+//! assert!(exposition.contains(r#"moai_flow_events_total{event_type="spawn"} 1"#));
+//! assert!(exposition.contains(r#"moai_flow_errors_total{operation="get_agent"} 1"#));
+//! assert!(exposition.contains(r#"moai_flow_query_duration_seconds_count{query_type="get_agent"} 2"#));
+//! # Ok::<(), moai_instrument::InitError>(())
+//! ```
+//!
+//! Both attributes work on free fns, methods, generic fns, `async fn` (timing the awaited work)
+//! and `#[async_trait]` methods. They record through a drop guard, so early `return`, `?`,
+//! panics and futures dropped before completion are measured exactly once. Mistakes in their
+//! arguments are compile errors on the user's own tokens.
+//!
+//! # Features
+//!
+//! - **Cheap**: with literal labels each callsite caches its handles; nothing is looked up or
+//!   allocated per call. Before installation the macros record nothing and cost one atomic load.
+//!   Figures are in `BENCHMARKS.md`.
+//! - **Bounded memory**: histograms are fixed sets of atomic log-linear buckets, whatever the
+//!   traffic and whether or not anyone scrapes. Each metric keeps at most
+//!   [`Config::series_limit`] series; further label values fold into `other` and are counted in
+//!   `moai_instrument_label_overflow_total`.
+//! - **Summary or buckets**: by default durations export as a summary whose quantiles (0.5, 0.9,
+//!   0.95, 0.99, each within 5%) cover the last 30 to 60 s, as the guide's alerts expect;
+//!   [`HistogramMode::Buckets`] exports cumulative buckets for `histogram_quantile`.
+//! - **One `metrics`**: [`metrics`] is re-exported, so host code that records with
+//!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition.
+
+mod catalog;
+mod clock;
+mod config;
+mod error;
+mod recorder;
+
+pub use catalog::{
+    AGENTS_ACTIVE, BUILD_INFO, CATALOG, DB_SIZE_BYTES, ERRORS_TOTAL, EVENTS_TOTAL, HEALTH_CHECK_STATUS,
+    LABEL_OVERFLOW_TOTAL, MetricKind, MetricSpec, PROCESS_CPU_SECONDS_TOTAL, PROCESS_RESIDENT_MEMORY_BYTES,
+    QUERY_DURATION_SECONDS,
+};
+pub use config::{Config, HistogramMode};
+pub use error::InitError;
+pub use recorder::MetricsHandle;
+
+/// Times a fn into `moai_flow_query_duration_seconds{query_type}`.
+///
+/// - `#[timed_query]`: `query_type` is the fn name.
+/// - `#[timed_query(query_type = "get_active_agents")]`: an explicit, non-empty name.
+/// - `#[timed_query(slow_ms = 250)]`: this fn's slow threshold (default: the configured one,
+///   100 ms). A slower call logs WARN `Query took 150.2ms (expected <100ms)`.
+///
+/// A return value that is an `Err` (of any `Result`, including aliases such as `io::Result`)
+/// increments `moai_flow_errors_total{operation = query_type}` and logs ERROR with the error's
+/// text and, for `std::error::Error` types, its source chain. Other return types never count as
+/// errors. Panics and dropped futures are timed, not counted as errors.
+pub use moai_instrument_macros::timed_query;
+
+/// Counts each call in `moai_flow_events_total{event_type}`.
+///
+/// - `#[counted_event]`: `event_type` is the fn name.
+/// - `#[counted_event(event_type = "spawn")]`: a literal; the callsite caches its counter.
+/// - `#[counted_event(event_type = event.kind.as_str())]`: any expression over the arguments
+///   whose value is `AsRef<str>`, evaluated when the call starts.
+///
+/// An `async fn` counts when it first runs, not when its future is created.
+pub use moai_instrument_macros::counted_event;
+
+/// The `metrics` facade, in the one version the SDK records with.
+pub use metrics;
+
+/// Support for the macros' generated code. Not public API.
+#[doc(hidden)]
+#[path = "private/mod.rs"]
+pub mod __private;

@@ -1,0 +1,100 @@
+//! Per-callsite statics the macros emit. Each caches its handles on first use after the recorder
+//! is installed, and never before: a handle taken earlier would be a no-op forever.
+
+use std::sync::{Arc, OnceLock};
+
+use metrics::{CounterFn, Key, Label};
+
+use crate::catalog::{ERRORS_TOTAL, EVENTS_TOTAL, QUERY_DURATION_SECONDS};
+use crate::recorder::{self, HistogramCell};
+
+use crate::recorder::CounterCell;
+
+/// A `#[timed_query]` site.
+pub struct QueryCallsite {
+    pub(crate) query_type: &'static str,
+    pub(crate) slow_ms: Option<u64>,
+    handles: OnceLock<QueryHandles>,
+}
+
+pub(crate) struct QueryHandles {
+    pub(crate) duration: Option<Arc<HistogramCell>>,
+    pub(crate) errors: Option<Arc<CounterCell>>,
+}
+
+impl QueryCallsite {
+    #[doc(hidden)]
+    pub const fn new(query_type: &'static str, slow_ms: Option<u64>) -> Self {
+        QueryCallsite { query_type, slow_ms, handles: OnceLock::new() }
+    }
+
+    pub(crate) fn duration_key(&self) -> Key {
+        Key::from_parts(QUERY_DURATION_SECONDS.name, vec![Label::from_static_parts("query_type", self.query_type)])
+    }
+
+    pub(crate) fn errors_key(&self) -> Key {
+        Key::from_parts(ERRORS_TOTAL.name, vec![Label::from_static_parts("operation", self.query_type)])
+    }
+
+    /// `None` until the recorder is installed: without it the macros record nothing.
+    #[inline]
+    pub(crate) fn handles(&'static self) -> Option<&'static QueryHandles> {
+        let registry = recorder::installed()?;
+        Some(self.handles.get_or_init(|| QueryHandles {
+            duration: registry.histogram(&self.duration_key()),
+            errors: registry.counter(&self.errors_key()),
+        }))
+    }
+}
+
+/// A `#[counted_event]` site with a literal event type.
+pub struct EventCallsite {
+    event_type: &'static str,
+    counter: OnceLock<Option<Arc<CounterCell>>>,
+}
+
+impl EventCallsite {
+    #[doc(hidden)]
+    pub const fn new(event_type: &'static str) -> Self {
+        EventCallsite { event_type, counter: OnceLock::new() }
+    }
+
+    pub(crate) fn key(&self) -> Key {
+        Key::from_parts(EVENTS_TOTAL.name, vec![Label::from_static_parts("event_type", self.event_type)])
+    }
+
+    /// One atomic load when nothing is installed; a cached handle and one atomic add after.
+    #[doc(hidden)]
+    #[inline]
+    pub fn increment(&'static self) {
+        let Some(registry) = recorder::installed() else { return };
+        if let Some(counter) = self.counter.get_or_init(|| registry.counter(&self.key())) {
+            counter.increment(1);
+        }
+    }
+}
+
+/// Counts an event whose type comes from the arguments: a registry lookup per call, bounded by
+/// the series limit of `moai_flow_events_total`.
+#[doc(hidden)]
+pub fn count_event<S: AsRef<str> + ?Sized>(event_type: &S) {
+    let Some(registry) = recorder::installed() else { return };
+    let key = Key::from_parts(EVENTS_TOTAL.name, vec![Label::new("event_type", event_type.as_ref().to_owned())]);
+    if let Some(counter) = registry.counter(&key) {
+        counter.increment(1);
+    }
+}
+
+/// Every instrumented site of the program, collected at link time so that their series can be
+/// registered at 0 when the recorder is installed.
+#[doc(hidden)]
+pub enum Callsite {
+    Query(&'static QueryCallsite),
+    Event(&'static EventCallsite),
+}
+
+inventory::collect!(Callsite);
+
+pub(crate) fn callsites() -> impl Iterator<Item = &'static Callsite> {
+    inventory::iter::<Callsite>.into_iter()
+}

@@ -1,0 +1,107 @@
+//! The drop guard of `#[timed_query]`: it records in `Drop`, so early `return`, `?`, panics and
+//! futures dropped mid-await are all measured, exactly once.
+
+use std::error::Error;
+use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{CounterFn, HistogramFn};
+
+use super::callsite::{QueryCallsite, QueryHandles};
+use crate::clock;
+
+/// The slow-query threshold for sites without `slow_ms`, in nanoseconds (set by the config).
+static DEFAULT_SLOW_NS: AtomicU64 = AtomicU64::new(100_000_000);
+
+pub(crate) fn set_default_slow_query(threshold: std::time::Duration) {
+    let nanos = u64::try_from(threshold.as_nanos()).unwrap_or(u64::MAX);
+    DEFAULT_SLOW_NS.store(nanos, Ordering::Relaxed);
+}
+
+const TARGET: &str = "moai_instrument::query";
+
+#[doc(hidden)]
+pub struct QueryGuard {
+    active: Option<Active>,
+}
+
+struct Active {
+    callsite: &'static QueryCallsite,
+    handles: &'static QueryHandles,
+    start: u64,
+}
+
+impl QueryGuard {
+    /// Takes the start time, unless nothing is installed: then the guard is inert and the clock is
+    /// never read.
+    #[inline]
+    pub fn start(callsite: &'static QueryCallsite) -> Self {
+        let active = callsite
+            .handles()
+            .map(|handles| Active { callsite, handles, start: clock::raw() });
+        QueryGuard { active }
+    }
+
+    /// An `Err` whose type is a `std::error::Error`: logged with its source chain.
+    pub fn note_error(&self, error: &(dyn Error + 'static)) {
+        if let Some(active) = self.count_error() {
+            let query_type = active.callsite.query_type;
+            tracing::error!(target: TARGET, query_type, error, "Failed to {query_type}: {error}");
+        }
+    }
+
+    /// An `Err` that only implements `Display`.
+    pub fn note_display(&self, error: &dyn Display) {
+        if let Some(active) = self.count_error() {
+            let query_type = active.callsite.query_type;
+            tracing::error!(target: TARGET, query_type, error = %error, "Failed to {query_type}: {error}");
+        }
+    }
+
+    /// An `Err` whose type cannot be printed: logged by its type name.
+    pub fn note_opaque(&self, type_name: &'static str) {
+        if let Some(active) = self.count_error() {
+            let query_type = active.callsite.query_type;
+            tracing::error!(target: TARGET, query_type, error = type_name, "Failed to {query_type}: an error of type {type_name}");
+        }
+    }
+
+    fn count_error(&self) -> Option<&Active> {
+        let active = self.active.as_ref()?;
+        if let Some(errors) = &active.handles.errors {
+            errors.increment(1);
+        }
+        Some(active)
+    }
+}
+
+impl Drop for QueryGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(active) = &self.active else { return };
+        let nanos = clock::nanos_since(active.start);
+        if let Some(duration) = &active.handles.duration {
+            duration.record(nanos as f64 * 1e-9);
+        }
+        let threshold = match active.callsite.slow_ms {
+            Some(ms) => ms.saturating_mul(1_000_000),
+            None => DEFAULT_SLOW_NS.load(Ordering::Relaxed),
+        };
+        if nanos > threshold {
+            warn_slow(active.callsite.query_type, nanos, threshold);
+        }
+    }
+}
+
+#[cold]
+fn warn_slow(query_type: &str, nanos: u64, threshold: u64) {
+    let duration_ms = nanos as f64 / 1e6;
+    let threshold_ms = threshold as f64 / 1e6;
+    tracing::warn!(
+        target: TARGET,
+        query_type,
+        duration_ms,
+        threshold_ms,
+        "Query took {duration_ms:.1}ms (expected <{threshold_ms}ms)"
+    );
+}

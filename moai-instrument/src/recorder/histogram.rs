@@ -1,0 +1,180 @@
+//! The SDK's own histogram. The stock Prometheus exporter buffers every sample until a scrape, so
+//! memory grows with traffic when nobody scrapes; this one is a fixed set of atomic counters.
+//!
+//! In summary mode the quantiles describe a sliding window of two periods (the current one and the
+//! one before), so a latency alert sees recent behaviour, not the average since start; `_sum` and
+//! `_count` are totals since start, as Prometheus expects. In bucket mode it keeps cumulative
+//! counts per `le` boundary, which `histogram_quantile` can aggregate across replicas.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use metrics::HistogramFn;
+
+use super::atomic_f64::AtomicF64;
+use super::log_linear::{self, Window};
+
+/// How every histogram of a recorder is exported.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum HistogramLayout {
+    Summary { quantiles: Vec<f64> },
+    Buckets { bounds: Vec<f64> },
+}
+
+pub(crate) struct HistogramCell {
+    count: AtomicU64,
+    sum: AtomicF64,
+    shape: Shape,
+}
+
+enum Shape {
+    Summary { windows: [Window; 2], current: AtomicUsize },
+    /// Non-cumulative counts per bound; the last slot is `+Inf`.
+    Buckets { bounds: Box<[f64]>, counts: Box<[AtomicU64]> },
+}
+
+/// What a histogram renders.
+pub(crate) enum HistogramSnapshot {
+    Summary { quantiles: Vec<(f64, f64)>, sum: f64, count: u64 },
+    Buckets { cumulative: Vec<(f64, u64)>, sum: f64, count: u64 },
+}
+
+impl HistogramCell {
+    pub(crate) fn new(layout: &HistogramLayout) -> Self {
+        let shape = match layout {
+            HistogramLayout::Summary { .. } => {
+                Shape::Summary { windows: [Window::new(), Window::new()], current: AtomicUsize::new(0) }
+            }
+            HistogramLayout::Buckets { bounds } => Shape::Buckets {
+                bounds: bounds.clone().into_boxed_slice(),
+                counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            },
+        };
+        HistogramCell { count: AtomicU64::new(0), sum: AtomicF64::new(0.0), shape }
+    }
+
+    fn observe(&self, value: f64, n: u64) {
+        if value.is_nan() {
+            return;
+        }
+        match &self.shape {
+            Shape::Summary { windows, current } => {
+                windows[current.load(Ordering::Relaxed) & 1].record(value, n);
+            }
+            Shape::Buckets { bounds, counts } => {
+                let slot = bounds.partition_point(|&bound| bound < value);
+                counts[slot].fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.sum.add(value * n as f64);
+        self.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Starts a new window period: the older window is emptied and becomes the current one, so
+    /// quantiles cover between one and two periods. Bucket mode keeps everything (cumulative).
+    pub(crate) fn rotate(&self) {
+        if let Shape::Summary { windows, current } = &self.shape {
+            let next = (current.load(Ordering::Relaxed) + 1) & 1;
+            windows[next].clear();
+            current.store(next, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn snapshot(&self, layout: &HistogramLayout) -> HistogramSnapshot {
+        // Count first: a sample racing this read shows up in the buckets but not yet in the
+        // count, never the other way round, so `+Inf` never falls below a finite bucket.
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum.load();
+        match (&self.shape, layout) {
+            (Shape::Summary { windows, .. }, HistogramLayout::Summary { quantiles }) => {
+                let values = log_linear::quantiles(&[&windows[0], &windows[1]], quantiles);
+                HistogramSnapshot::Summary {
+                    quantiles: quantiles.iter().copied().zip(values).collect(),
+                    sum,
+                    count,
+                }
+            }
+            (Shape::Buckets { bounds, counts }, _) => {
+                let mut running = 0;
+                let mut cumulative: Vec<(f64, u64)> = bounds
+                    .iter()
+                    .zip(counts.iter())
+                    .map(|(&bound, c)| {
+                        running += c.load(Ordering::Relaxed);
+                        (bound, running.min(count))
+                    })
+                    .collect();
+                cumulative.push((f64::INFINITY, count));
+                HistogramSnapshot::Buckets { cumulative, sum, count }
+            }
+            (Shape::Summary { .. }, HistogramLayout::Buckets { .. }) => {
+                HistogramSnapshot::Summary { quantiles: Vec::new(), sum, count }
+            }
+        }
+    }
+}
+
+impl HistogramFn for HistogramCell {
+    fn record(&self, value: f64) {
+        self.observe(value, 1);
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        self.observe(value, count as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> HistogramLayout {
+        HistogramLayout::Summary { quantiles: vec![0.5, 0.95] }
+    }
+
+    #[test]
+    fn quantiles_follow_the_window_while_totals_keep_everything() {
+        let layout = summary();
+        let cell = HistogramCell::new(&layout);
+        for _ in 0..100 {
+            cell.record(0.5);
+        }
+        cell.rotate();
+        for _ in 0..100 {
+            cell.record(0.002);
+        }
+        // Both periods are still in the window: the slow half shows in p95.
+        let HistogramSnapshot::Summary { quantiles, .. } = cell.snapshot(&layout) else {
+            panic!("summary layout gives a summary")
+        };
+        assert!((quantiles[1].1 - 0.5).abs() < 0.025, "{quantiles:?}");
+        cell.rotate();
+        let HistogramSnapshot::Summary { quantiles, sum, count } = cell.snapshot(&layout) else {
+            panic!("summary layout gives a summary")
+        };
+        // The slow period has left the window; the totals still count it.
+        assert!((quantiles[1].1 - 0.002).abs() < 0.0001, "{quantiles:?}");
+        assert_eq!(count, 200);
+        assert!((sum - (50.0 + 0.2)).abs() < 1e-9, "{sum}");
+        cell.rotate();
+        let HistogramSnapshot::Summary { quantiles, .. } = cell.snapshot(&layout) else {
+            panic!("summary layout gives a summary")
+        };
+        assert!(quantiles[0].1.is_nan(), "an empty window reports NaN: {quantiles:?}");
+    }
+
+    #[test]
+    fn buckets_are_cumulative_with_le_semantics() {
+        let layout = HistogramLayout::Buckets { bounds: vec![0.1, 1.0] };
+        let cell = HistogramCell::new(&layout);
+        for v in [0.05, 0.1, 0.5, 1.0, 3.0] {
+            cell.record(v);
+        }
+        cell.record(f64::NAN);
+        let HistogramSnapshot::Buckets { cumulative, sum, count } = cell.snapshot(&layout) else {
+            panic!("bucket layout gives buckets")
+        };
+        assert_eq!(cumulative, vec![(0.1, 2), (1.0, 4), (f64::INFINITY, 5)]);
+        assert_eq!(count, 5);
+        assert!((sum - 4.65).abs() < 1e-12);
+    }
+}

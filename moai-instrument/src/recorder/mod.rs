@@ -1,0 +1,136 @@
+//! The `metrics` recorder the SDK installs: its storage, histogram, rendering, and installation.
+
+mod atomic_f64;
+mod cells;
+mod histogram;
+mod log_linear;
+mod registry;
+mod render;
+
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+pub(crate) use cells::CounterCell;
+pub(crate) use histogram::{HistogramCell, HistogramLayout};
+pub(crate) use registry::{Registry, RegistrySettings};
+pub(crate) use render::CONTENT_TYPE;
+
+use crate::error::InitError;
+
+/// How often the upkeep thread checks whether a summary window period is over.
+const UPKEEP_TICK: Duration = Duration::from_secs(1);
+
+static INSTALLED: OnceLock<Arc<Registry>> = OnceLock::new();
+
+/// The global `metrics` recorder: every handle it gives out points into one [`Registry`].
+struct MoaiRecorder {
+    registry: Arc<Registry>,
+}
+
+impl Recorder for MoaiRecorder {
+    fn describe_counter(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
+        self.registry.describe(key.as_str(), &description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
+        self.registry.describe(key.as_str(), &description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
+        self.registry.describe(key.as_str(), &description);
+    }
+
+    fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
+        self.registry.counter(key).map_or_else(Counter::noop, Counter::from_arc)
+    }
+
+    fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
+        self.registry.gauge(key).map_or_else(Gauge::noop, Gauge::from_arc)
+    }
+
+    fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
+        self.registry.histogram(key).map_or_else(Histogram::noop, Histogram::from_arc)
+    }
+}
+
+/// A handle on the installed recorder: renders what it holds. Cheap to clone.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsHandle").finish_non_exhaustive()
+    }
+}
+
+impl MetricsHandle {
+    /// The `Content-Type` of [`MetricsHandle::render`]'s output.
+    pub const CONTENT_TYPE: &'static str = CONTENT_TYPE;
+
+    /// The handle of the recorder installed by [`crate::Config::install_recorder`] or
+    /// [`crate::init`], if any.
+    #[must_use]
+    pub fn global() -> Option<MetricsHandle> {
+        INSTALLED.get().map(|registry| MetricsHandle { registry: Arc::clone(registry) })
+    }
+
+    /// Every series in the Prometheus text exposition format (0.0.4).
+    #[must_use]
+    pub fn render(&self) -> String {
+        self.registry.rotate_if_due(Instant::now());
+        render::render(&self.registry)
+    }
+
+    /// Starts a new summary window period now, as the upkeep thread does once per period.
+    #[doc(hidden)]
+    pub fn rotate_summary_window(&self) {
+        self.registry.rotate_windows();
+    }
+}
+
+/// Installs the SDK's recorder as the global `metrics` recorder, describes the catalog, registers
+/// the counters of every instrumented callsite at 0, and starts the window upkeep.
+pub(crate) fn install(settings: RegistrySettings) -> Result<MetricsHandle, InitError> {
+    if INSTALLED.get().is_some() {
+        return Err(InitError::AlreadyInitialized);
+    }
+    let registry = Arc::new(Registry::new(settings));
+    spawn_upkeep(Arc::downgrade(&registry))?;
+    metrics::set_global_recorder(MoaiRecorder { registry: Arc::clone(&registry) }).map_err(
+        |_| match INSTALLED.get() {
+            Some(_) => InitError::AlreadyInitialized,
+            None => InitError::ForeignRecorder,
+        },
+    )?;
+    crate::clock::warm_up();
+    crate::catalog::register_all(&registry);
+    // Published last: callsites start caching handles only once everything above is in place.
+    let _ = INSTALLED.set(Arc::clone(&registry));
+    Ok(MetricsHandle { registry })
+}
+
+/// The installed registry; `None` before installation, when the macros record nothing.
+#[inline]
+pub(crate) fn installed() -> Option<&'static Arc<Registry>> {
+    INSTALLED.get()
+}
+
+/// Rotates summary windows on time even when nobody scrapes. Holds only a weak reference, so it
+/// ends by itself if the registry goes away.
+fn spawn_upkeep(registry: Weak<Registry>) -> Result<(), InitError> {
+    std::thread::Builder::new()
+        .name("moai-metrics-upkeep".into())
+        .spawn(move || {
+            while let Some(registry) = registry.upgrade() {
+                registry.rotate_if_due(Instant::now());
+                drop(registry);
+                std::thread::sleep(UPKEEP_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|source| InitError::Thread { name: "moai-metrics-upkeep", source })
+}
