@@ -81,7 +81,9 @@ impl Parse for CountedArgs {
             input.parse::<Token![=]>()?;
             let expr: Expr = input.parse()?;
             event_type = match expr {
-                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => EventType::Literal(non_empty(s)?),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => EventType::Literal(non_empty(s)?),
                 Expr::Lit(ExprLit { lit, .. }) => {
                     return Err(syn::Error::new_spanned(
                         lit,
@@ -165,7 +167,10 @@ fn duplicate(key: impl quote::ToTokens, name: &str, grammar: &str) -> syn::Error
 }
 
 fn unknown_key(input: ParseStream<'_>, grammar: &str) -> syn::Error {
-    let span = input.cursor().token_tree().map_or_else(Span::call_site, |(tt, _)| tt.span());
+    let span = input
+        .cursor()
+        .token_tree()
+        .map_or_else(Span::call_site, |(tt, _)| tt.span());
     match input.fork().parse::<syn::Ident>() {
         Ok(ident) => syn::Error::new(span, format!("unknown key `{ident}`; {grammar}")),
         Err(_) => syn::Error::new(span, grammar),

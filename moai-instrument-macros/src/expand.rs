@@ -58,22 +58,34 @@ pub(crate) fn timed_query(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let block = &target.block;
     let body = match (target.sig.asyncness.is_some(), target.output_annotation()) {
-        // `async fn`: the body runs on first poll, so the guard times the awaited work; the
-        // inner block's output type is pinned so that `?` and `return` inside it infer.
+        // `async fn`: the body runs on first poll, so the guard times the awaited work. An async
+        // block cannot declare its output type; the unreachable `return` of a value of the
+        // declared type gives it one, so `?`, `return` and type errors in the body behave and
+        // are reported on the user's lines as in the original `async fn` (as tracing does).
         (true, annotation) => {
             let annotation = annotation.unwrap_or_else(|| quote!(_));
+            let stmts = &block.stmts;
             quote_spanned! {Span::mixed_site()=>
                 #start
-                let #out: #annotation =
-                    ::moai_instrument::__private::typed_future(async move #block).await;
+                let #out: #annotation = async move {
+                    #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop)]
+                    if false {
+                        let __moai_declared_output: #annotation = loop {};
+                        return __moai_declared_output;
+                    }
+                    #(#stmts)*
+                }
+                .await;
                 #observe
             }
         }
         // A closure called through an `FnOnce` bound returns borrows of `&'a mut` arguments with
-        // their full lifetime, and catches `return`, `?` and macros such as `bail!` alike.
+        // their full lifetime, and catches `return`, `?` and macros such as `bail!` alike. Its
+        // declared return type makes a type error in the body show on the user's line.
         (false, Some(annotation)) => quote_spanned! {Span::mixed_site()=>
             #start
-            let #out: #annotation = ::moai_instrument::__private::call_once(move || #block);
+            let #out: #annotation =
+                ::moai_instrument::__private::call_once(move || -> #annotation #block);
             #observe
         },
         // `-> !` never returns a value to inspect: the guard still records on unwind.
@@ -95,9 +107,7 @@ pub(crate) fn counted_event(args: TokenStream, item: TokenStream) -> TokenStream
         Err(err) => return error_beside(err, item),
     };
     let count = match args.event_type {
-        EventType::FnName => {
-            literal_event(&LitStr::new(&target.name(), target.sig.ident.span()))
-        }
+        EventType::FnName => literal_event(&LitStr::new(&target.name(), target.sig.ident.span())),
         EventType::Literal(lit) => literal_event(&lit),
         // Spanned on the user's expression, so a type that is not `AsRef<str>` is reported there.
         EventType::Expr(expr) => quote_spanned! {expr.span()=>

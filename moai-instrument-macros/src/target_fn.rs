@@ -4,7 +4,9 @@
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::visit_mut::VisitMut;
-use syn::{AttrStyle, Attribute, Block, Expr, ItemFn, ReturnType, Signature, Stmt, Type, Visibility};
+use syn::{
+    AttrStyle, Attribute, Block, Expr, ItemFn, ReturnType, Signature, Stmt, Type, Visibility,
+};
 
 pub(crate) struct TargetFn {
     pub(crate) outer_attrs: Vec<Attribute>,
@@ -30,12 +32,24 @@ impl TargetFn {
             .attrs
             .into_iter()
             .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
-        Ok(TargetFn { outer_attrs, inner_attrs, vis: func.vis, sig: func.sig, block: *func.block })
+        Ok(TargetFn {
+            outer_attrs,
+            inner_attrs,
+            vis: func.vis,
+            sig: func.sig,
+            block: *func.block,
+        })
     }
 
     /// The fn re-emitted with `body` (a braced block's contents) in place of the original block.
     pub(crate) fn with_body(&self, body: TokenStream) -> TokenStream {
-        let TargetFn { outer_attrs, inner_attrs, vis, sig, .. } = self;
+        let TargetFn {
+            outer_attrs,
+            inner_attrs,
+            vis,
+            sig,
+            ..
+        } = self;
         quote! {
             #(#outer_attrs)*
             #vis #sig {
@@ -48,7 +62,8 @@ impl TargetFn {
     /// The fn name, the default label value of both attributes.
     pub(crate) fn name(&self) -> String {
         let name = self.sig.ident.to_string();
-        name.strip_prefix("r#").map_or_else(|| name.clone(), str::to_owned)
+        name.strip_prefix("r#")
+            .map_or_else(|| name.clone(), str::to_owned)
     }
 
     /// The async block an `#[async_trait]` expansion returns, `Box::pin(async move { .. })` as the
@@ -61,9 +76,15 @@ impl TargetFn {
         let Some(Stmt::Expr(Expr::Call(call), None)) = self.block.stmts.last_mut() else {
             return None;
         };
-        let Expr::Path(func) = &*call.func else { return None };
-        let segments: Vec<String> =
-            func.path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let Expr::Path(func) = &*call.func else {
+            return None;
+        };
+        let segments: Vec<String> = func
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
         if !segments.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
             return None;
         }

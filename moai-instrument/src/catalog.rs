@@ -134,7 +134,10 @@ pub(crate) fn register_all(registry: &Registry) {
     }
     let version = Key::from_parts(
         BUILD_INFO.name,
-        vec![Label::from_static_parts("version", env!("CARGO_PKG_VERSION"))],
+        vec![Label::from_static_parts(
+            "version",
+            env!("CARGO_PKG_VERSION"),
+        )],
     );
     if let Some(gauge) = registry.gauge(&version) {
         metrics::GaugeFn::set(&*gauge, 1.0);

@@ -13,8 +13,9 @@ use crate::recorder::{self, HistogramLayout, MetricsHandle, RegistrySettings};
 /// The quantiles of the summary: the guide's alerts and dashboard read `quantile="0.95"`.
 const DEFAULT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
 /// `le` bounds in seconds for bucket mode: 1 ms to 10 s around the 100 ms and 500 ms thresholds.
-const DEFAULT_BUCKETS: [f64; 13] =
-    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const DEFAULT_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 /// Series per metric before new label values fold into `other`.
 const DEFAULT_SERIES_LIMIT: usize = 1000;
 /// Summary quantiles cover between one and two of these periods (about a minute, like the
@@ -40,7 +41,11 @@ impl FromStr for HistogramMode {
         match value.trim().to_ascii_lowercase().as_str() {
             "summary" => Ok(HistogramMode::Summary),
             "buckets" | "histogram" => Ok(HistogramMode::Buckets),
-            _ => Err(InitError::invalid("MOAI_HISTOGRAM", value, "expected `summary` or `buckets`")),
+            _ => Err(InitError::invalid(
+                "MOAI_HISTOGRAM",
+                value,
+                "expected `summary` or `buckets`",
+            )),
         }
     }
 }
@@ -93,14 +98,26 @@ impl Config {
     }
 
     /// Applies the variables that `lookup` returns, for `from_env` and for tests.
-    pub(crate) fn with_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
+    pub(crate) fn with_env(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, InitError> {
         if let Some(mode) = lookup("MOAI_HISTOGRAM") {
             self.histogram_mode = mode.parse()?;
         }
         if let Some(ms) = lookup("MOAI_SLOW_QUERY_MS") {
-            let millis = ms.trim().parse::<u64>().ok().filter(|&ms| ms > 0).ok_or_else(|| {
-                InitError::invalid("MOAI_SLOW_QUERY_MS", &ms, "expected a whole number of milliseconds, at least 1")
-            })?;
+            let millis = ms
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&ms| ms > 0)
+                .ok_or_else(|| {
+                    InitError::invalid(
+                        "MOAI_SLOW_QUERY_MS",
+                        &ms,
+                        "expected a whole number of milliseconds, at least 1",
+                    )
+                })?;
             self.slow_query = Duration::from_millis(millis);
         }
         Ok(self)
@@ -162,25 +179,45 @@ impl Config {
 
     fn registry_settings(&self) -> Result<RegistrySettings, InitError> {
         if self.slow_query.is_zero() {
-            return Err(InitError::invalid("slow_query_threshold", format!("{:?}", self.slow_query), "must be above zero"));
+            return Err(InitError::invalid(
+                "slow_query_threshold",
+                format!("{:?}", self.slow_query),
+                "must be above zero",
+            ));
         }
         if self.series_limit == 0 {
             return Err(InitError::invalid("series_limit", 0, "must be at least 1"));
         }
         if self.summary_period.is_zero() {
-            return Err(InitError::invalid("summary_window_period", format!("{:?}", self.summary_period), "must be above zero"));
+            return Err(InitError::invalid(
+                "summary_window_period",
+                format!("{:?}", self.summary_period),
+                "must be above zero",
+            ));
         }
         let layout = match self.histogram_mode {
-            HistogramMode::Summary => HistogramLayout::Summary { quantiles: checked_quantiles(&self.quantiles)? },
-            HistogramMode::Buckets => HistogramLayout::Buckets { bounds: checked_buckets(&self.buckets)? },
+            HistogramMode::Summary => HistogramLayout::Summary {
+                quantiles: checked_quantiles(&self.quantiles)?,
+            },
+            HistogramMode::Buckets => HistogramLayout::Buckets {
+                bounds: checked_buckets(&self.buckets)?,
+            },
         };
-        Ok(RegistrySettings { layout, series_limit: self.series_limit, window_period: self.summary_period })
+        Ok(RegistrySettings {
+            layout,
+            series_limit: self.series_limit,
+            window_period: self.summary_period,
+        })
     }
 }
 
 fn checked_quantiles(quantiles: &[f64]) -> Result<Vec<f64>, InitError> {
     if quantiles.is_empty() || quantiles.iter().any(|q| !(0.0..=1.0).contains(q)) {
-        return Err(InitError::invalid("summary_quantiles", format!("{quantiles:?}"), "expected one or more values in 0.0..=1.0"));
+        return Err(InitError::invalid(
+            "summary_quantiles",
+            format!("{quantiles:?}"),
+            "expected one or more values in 0.0..=1.0",
+        ));
     }
     let mut sorted = quantiles.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -191,7 +228,11 @@ fn checked_quantiles(quantiles: &[f64]) -> Result<Vec<f64>, InitError> {
 fn checked_buckets(bounds: &[f64]) -> Result<Vec<f64>, InitError> {
     let increasing = bounds.windows(2).all(|pair| pair[0] < pair[1]);
     if bounds.is_empty() || !increasing || bounds.iter().any(|b| !b.is_finite()) {
-        return Err(InitError::invalid("histogram_buckets", format!("{bounds:?}"), "expected finite, strictly increasing bounds"));
+        return Err(InitError::invalid(
+            "histogram_buckets",
+            format!("{bounds:?}"),
+            "expected finite, strictly increasing bounds",
+        ));
     }
     Ok(bounds.to_vec())
 }
@@ -201,13 +242,20 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
     fn environment_is_applied_and_code_wins_afterwards() {
         let config = Config::new()
-            .with_env(env(&[("MOAI_HISTOGRAM", "buckets"), ("MOAI_SLOW_QUERY_MS", "250")]))
+            .with_env(env(&[
+                ("MOAI_HISTOGRAM", "buckets"),
+                ("MOAI_SLOW_QUERY_MS", "250"),
+            ]))
             .unwrap();
         assert_eq!(config.histogram_mode, HistogramMode::Buckets);
         assert_eq!(config.slow_query, Duration::from_millis(250));
@@ -217,11 +265,23 @@ mod tests {
 
     #[test]
     fn bad_environment_values_name_the_variable_and_value() {
-        let err = Config::new().with_env(env(&[("MOAI_HISTOGRAM", "tdigest")])).unwrap_err();
-        assert_eq!(err.to_string(), "invalid value \"tdigest\" for MOAI_HISTOGRAM: expected `summary` or `buckets`");
-        let err = Config::new().with_env(env(&[("MOAI_SLOW_QUERY_MS", "fast")])).unwrap_err();
-        assert!(err.to_string().contains("\"fast\" for MOAI_SLOW_QUERY_MS"), "{err}");
-        let err = Config::new().with_env(env(&[("MOAI_SLOW_QUERY_MS", "0")])).unwrap_err();
+        let err = Config::new()
+            .with_env(env(&[("MOAI_HISTOGRAM", "tdigest")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"tdigest\" for MOAI_HISTOGRAM: expected `summary` or `buckets`"
+        );
+        let err = Config::new()
+            .with_env(env(&[("MOAI_SLOW_QUERY_MS", "fast")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("\"fast\" for MOAI_SLOW_QUERY_MS"),
+            "{err}"
+        );
+        let err = Config::new()
+            .with_env(env(&[("MOAI_SLOW_QUERY_MS", "0")]))
+            .unwrap_err();
         assert!(err.to_string().contains("MOAI_SLOW_QUERY_MS"), "{err}");
     }
 
@@ -229,8 +289,12 @@ mod tests {
     fn bad_builder_values_are_errors() {
         let bad = [
             Config::new().summary_quantiles([0.5, 1.5]),
-            Config::new().histogram_mode(HistogramMode::Buckets).histogram_buckets([0.1, 0.1]),
-            Config::new().histogram_mode(HistogramMode::Buckets).histogram_buckets([]),
+            Config::new()
+                .histogram_mode(HistogramMode::Buckets)
+                .histogram_buckets([0.1, 0.1]),
+            Config::new()
+                .histogram_mode(HistogramMode::Buckets)
+                .histogram_buckets([]),
             Config::new().series_limit(0),
             Config::new().slow_query_threshold(Duration::ZERO),
             Config::new().summary_window_period(Duration::ZERO),
@@ -239,7 +303,16 @@ mod tests {
             let err = config.registry_settings().unwrap_err();
             assert!(matches!(err, InitError::InvalidSetting { .. }), "{err}");
         }
-        let layout = Config::new().summary_quantiles([0.99, 0.5, 0.5]).registry_settings().unwrap().layout;
-        assert_eq!(layout, HistogramLayout::Summary { quantiles: vec![0.5, 0.99] });
+        let layout = Config::new()
+            .summary_quantiles([0.99, 0.5, 0.5])
+            .registry_settings()
+            .unwrap()
+            .layout;
+        assert_eq!(
+            layout,
+            HistogramLayout::Summary {
+                quantiles: vec![0.5, 0.99]
+            }
+        );
     }
 }

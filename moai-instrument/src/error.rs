@@ -6,10 +6,14 @@
 #[non_exhaustive]
 pub enum InitError {
     /// `init()` or `install_recorder()` already ran in this process.
-    #[error("moai-instrument is already initialized: init() and install_recorder() run once per process")]
+    #[error(
+        "moai-instrument is already initialized: init() and install_recorder() run once per process"
+    )]
     AlreadyInitialized,
     /// The host installed another `metrics` recorder first.
-    #[error("another `metrics` recorder is already installed; moai-instrument needs its own to export metrics")]
+    #[error(
+        "another `metrics` recorder is already installed; moai-instrument needs its own to export metrics"
+    )]
     ForeignRecorder,
     /// A setting, from code or from the environment, has a value that cannot be used.
     #[error("invalid value {value:?} for {setting}: {reason}")]
@@ -33,7 +37,15 @@ pub enum InitError {
 }
 
 impl InitError {
-    pub(crate) fn invalid(setting: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
-        InitError::InvalidSetting { setting, value: value.to_string(), reason: reason.into() }
+    pub(crate) fn invalid(
+        setting: &'static str,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
+        InitError::InvalidSetting {
+            setting,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 }

@@ -25,15 +25,25 @@ pub(crate) struct QueryHandles {
 impl QueryCallsite {
     #[doc(hidden)]
     pub const fn new(query_type: &'static str, slow_ms: Option<u64>) -> Self {
-        QueryCallsite { query_type, slow_ms, handles: OnceLock::new() }
+        QueryCallsite {
+            query_type,
+            slow_ms,
+            handles: OnceLock::new(),
+        }
     }
 
     pub(crate) fn duration_key(&self) -> Key {
-        Key::from_parts(QUERY_DURATION_SECONDS.name, vec![Label::from_static_parts("query_type", self.query_type)])
+        Key::from_parts(
+            QUERY_DURATION_SECONDS.name,
+            vec![Label::from_static_parts("query_type", self.query_type)],
+        )
     }
 
     pub(crate) fn errors_key(&self) -> Key {
-        Key::from_parts(ERRORS_TOTAL.name, vec![Label::from_static_parts("operation", self.query_type)])
+        Key::from_parts(
+            ERRORS_TOTAL.name,
+            vec![Label::from_static_parts("operation", self.query_type)],
+        )
     }
 
     /// `None` until the recorder is installed: without it the macros record nothing.
@@ -56,18 +66,26 @@ pub struct EventCallsite {
 impl EventCallsite {
     #[doc(hidden)]
     pub const fn new(event_type: &'static str) -> Self {
-        EventCallsite { event_type, counter: OnceLock::new() }
+        EventCallsite {
+            event_type,
+            counter: OnceLock::new(),
+        }
     }
 
     pub(crate) fn key(&self) -> Key {
-        Key::from_parts(EVENTS_TOTAL.name, vec![Label::from_static_parts("event_type", self.event_type)])
+        Key::from_parts(
+            EVENTS_TOTAL.name,
+            vec![Label::from_static_parts("event_type", self.event_type)],
+        )
     }
 
     /// One atomic load when nothing is installed; a cached handle and one atomic add after.
     #[doc(hidden)]
     #[inline]
     pub fn increment(&'static self) {
-        let Some(registry) = recorder::installed() else { return };
+        let Some(registry) = recorder::installed() else {
+            return;
+        };
         if let Some(counter) = self.counter.get_or_init(|| registry.counter(&self.key())) {
             counter.increment(1);
         }
@@ -78,8 +96,13 @@ impl EventCallsite {
 /// the series limit of `moai_flow_events_total`.
 #[doc(hidden)]
 pub fn count_event<S: AsRef<str> + ?Sized>(event_type: &S) {
-    let Some(registry) = recorder::installed() else { return };
-    let key = Key::from_parts(EVENTS_TOTAL.name, vec![Label::new("event_type", event_type.as_ref().to_owned())]);
+    let Some(registry) = recorder::installed() else {
+        return;
+    };
+    let key = Key::from_parts(
+        EVENTS_TOTAL.name,
+        vec![Label::new("event_type", event_type.as_ref().to_owned())],
+    );
     if let Some(counter) = registry.counter(&key) {
         counter.increment(1);
     }

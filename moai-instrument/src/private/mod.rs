@@ -1,14 +1,14 @@
 //! Support for the code the macros generate, exported as `moai_instrument::__private`. Not public
 //! API: names and signatures may change in any release.
 
-mod callsite;
 mod calls;
+mod callsite;
 mod outcome;
 mod query_guard;
 
 pub use crate::__moai_observe_outcome as observe_outcome;
+pub use calls::call_once;
 pub use callsite::{Callsite, EventCallsite, QueryCallsite, count_event};
-pub use calls::{call_once, typed_future};
 pub use inventory;
 pub use outcome::{ObserveDisplay, ObserveNothing, ObserveOpaque, ObserveStdError, Outcome};
 pub use query_guard::QueryGuard;

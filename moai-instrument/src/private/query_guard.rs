@@ -36,9 +36,11 @@ impl QueryGuard {
     /// never read.
     #[inline]
     pub fn start(callsite: &'static QueryCallsite) -> Self {
-        let active = callsite
-            .handles()
-            .map(|handles| Active { callsite, handles, start: clock::raw() });
+        let active = callsite.handles().map(|handles| Active {
+            callsite,
+            handles,
+            start: clock::raw(),
+        });
         QueryGuard { active }
     }
 

@@ -19,8 +19,10 @@ impl AtomicF64 {
 
     pub(crate) fn add(&self, delta: f64) {
         // `fetch_update` retries until no other writer raced in between: no update is lost.
-        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some((f64::from_bits(bits) + delta).to_bits())
-        });
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + delta).to_bits())
+            });
     }
 }

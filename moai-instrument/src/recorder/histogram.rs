@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use metrics::HistogramFn;
 
-use super::atomic_f64::AtomicF64;
 use super::log_linear::{self, Window};
+use super::totals::Totals;
 
 /// How every histogram of a recorder is exported.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,35 +21,52 @@ pub(crate) enum HistogramLayout {
 }
 
 pub(crate) struct HistogramCell {
-    count: AtomicU64,
-    sum: AtomicF64,
+    totals: Totals,
     shape: Shape,
 }
 
 enum Shape {
-    Summary { windows: [Window; 2], current: AtomicUsize },
+    Summary {
+        windows: Box<[Window; 2]>,
+        current: AtomicUsize,
+    },
     /// Non-cumulative counts per bound; the last slot is `+Inf`.
-    Buckets { bounds: Box<[f64]>, counts: Box<[AtomicU64]> },
+    Buckets {
+        bounds: Box<[f64]>,
+        counts: Box<[AtomicU64]>,
+    },
 }
 
 /// What a histogram renders.
 pub(crate) enum HistogramSnapshot {
-    Summary { quantiles: Vec<(f64, f64)>, sum: f64, count: u64 },
-    Buckets { cumulative: Vec<(f64, u64)>, sum: f64, count: u64 },
+    Summary {
+        quantiles: Vec<(f64, f64)>,
+        sum: f64,
+        count: u64,
+    },
+    Buckets {
+        cumulative: Vec<(f64, u64)>,
+        sum: f64,
+        count: u64,
+    },
 }
 
 impl HistogramCell {
     pub(crate) fn new(layout: &HistogramLayout) -> Self {
         let shape = match layout {
-            HistogramLayout::Summary { .. } => {
-                Shape::Summary { windows: [Window::new(), Window::new()], current: AtomicUsize::new(0) }
-            }
+            HistogramLayout::Summary { .. } => Shape::Summary {
+                windows: Box::new([Window::new(), Window::new()]),
+                current: AtomicUsize::new(0),
+            },
             HistogramLayout::Buckets { bounds } => Shape::Buckets {
                 bounds: bounds.clone().into_boxed_slice(),
                 counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             },
         };
-        HistogramCell { count: AtomicU64::new(0), sum: AtomicF64::new(0.0), shape }
+        HistogramCell {
+            totals: Totals::new(),
+            shape,
+        }
     }
 
     fn observe(&self, value: f64, n: u64) {
@@ -65,8 +82,7 @@ impl HistogramCell {
                 counts[slot].fetch_add(n, Ordering::Relaxed);
             }
         }
-        self.sum.add(value * n as f64);
-        self.count.fetch_add(n, Ordering::Relaxed);
+        self.totals.add(value, n);
     }
 
     /// Starts a new window period: the older window is emptied and becomes the current one, so
@@ -82,8 +98,8 @@ impl HistogramCell {
     pub(crate) fn snapshot(&self, layout: &HistogramLayout) -> HistogramSnapshot {
         // Count first: a sample racing this read shows up in the buckets but not yet in the
         // count, never the other way round, so `+Inf` never falls below a finite bucket.
-        let count = self.count.load(Ordering::Relaxed);
-        let sum = self.sum.load();
+        let count = self.totals.count();
+        let sum = self.totals.sum();
         match (&self.shape, layout) {
             (Shape::Summary { windows, .. }, HistogramLayout::Summary { quantiles }) => {
                 let values = log_linear::quantiles(&[&windows[0], &windows[1]], quantiles);
@@ -104,10 +120,18 @@ impl HistogramCell {
                     })
                     .collect();
                 cumulative.push((f64::INFINITY, count));
-                HistogramSnapshot::Buckets { cumulative, sum, count }
+                HistogramSnapshot::Buckets {
+                    cumulative,
+                    sum,
+                    count,
+                }
             }
             (Shape::Summary { .. }, HistogramLayout::Buckets { .. }) => {
-                HistogramSnapshot::Summary { quantiles: Vec::new(), sum, count }
+                HistogramSnapshot::Summary {
+                    quantiles: Vec::new(),
+                    sum,
+                    count,
+                }
             }
         }
     }
@@ -128,7 +152,9 @@ mod tests {
     use super::*;
 
     fn summary() -> HistogramLayout {
-        HistogramLayout::Summary { quantiles: vec![0.5, 0.95] }
+        HistogramLayout::Summary {
+            quantiles: vec![0.5, 0.95],
+        }
     }
 
     #[test]
@@ -148,7 +174,12 @@ mod tests {
         };
         assert!((quantiles[1].1 - 0.5).abs() < 0.025, "{quantiles:?}");
         cell.rotate();
-        let HistogramSnapshot::Summary { quantiles, sum, count } = cell.snapshot(&layout) else {
+        let HistogramSnapshot::Summary {
+            quantiles,
+            sum,
+            count,
+        } = cell.snapshot(&layout)
+        else {
             panic!("summary layout gives a summary")
         };
         // The slow period has left the window; the totals still count it.
@@ -159,18 +190,28 @@ mod tests {
         let HistogramSnapshot::Summary { quantiles, .. } = cell.snapshot(&layout) else {
             panic!("summary layout gives a summary")
         };
-        assert!(quantiles[0].1.is_nan(), "an empty window reports NaN: {quantiles:?}");
+        assert!(
+            quantiles[0].1.is_nan(),
+            "an empty window reports NaN: {quantiles:?}"
+        );
     }
 
     #[test]
     fn buckets_are_cumulative_with_le_semantics() {
-        let layout = HistogramLayout::Buckets { bounds: vec![0.1, 1.0] };
+        let layout = HistogramLayout::Buckets {
+            bounds: vec![0.1, 1.0],
+        };
         let cell = HistogramCell::new(&layout);
         for v in [0.05, 0.1, 0.5, 1.0, 3.0] {
             cell.record(v);
         }
         cell.record(f64::NAN);
-        let HistogramSnapshot::Buckets { cumulative, sum, count } = cell.snapshot(&layout) else {
+        let HistogramSnapshot::Buckets {
+            cumulative,
+            sum,
+            count,
+        } = cell.snapshot(&layout)
+        else {
             panic!("bucket layout gives buckets")
         };
         assert_eq!(cumulative, vec![(0.1, 2), (1.0, 4), (f64::INFINITY, 5)]);

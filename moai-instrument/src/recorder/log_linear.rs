@@ -47,10 +47,16 @@ fn slot_of(value: f64) -> Option<Slot> {
         return Some(Slot::Zero);
     }
     if exponent >= MAX_EXPONENT {
-        return Some(Slot::Bucket { octave: OCTAVES - 1, sub: SUB_BUCKETS - 1 });
+        return Some(Slot::Bucket {
+            octave: OCTAVES - 1,
+            sub: SUB_BUCKETS - 1,
+        });
     }
     let sub = ((bits >> (MANTISSA_BITS - SUB_BITS)) as usize) & (SUB_BUCKETS - 1);
-    Some(Slot::Bucket { octave: (exponent - MIN_EXPONENT) as usize, sub })
+    Some(Slot::Bucket {
+        octave: (exponent - MIN_EXPONENT) as usize,
+        sub,
+    })
 }
 
 /// The midpoint of a bucket: `2^e * (1 + (sub + 0.5) / 16)`.
@@ -61,7 +67,10 @@ fn midpoint(octave: usize, sub: usize) -> f64 {
 
 impl Window {
     pub(crate) fn new() -> Self {
-        Window { zero: AtomicU64::new(0), octaves: std::array::from_fn(|_| OnceLock::new()) }
+        Window {
+            zero: AtomicU64::new(0),
+            octaves: std::array::from_fn(|_| OnceLock::new()),
+        }
     }
 
     pub(crate) fn record(&self, value: f64, count: u64) {

@@ -6,6 +6,7 @@ mod histogram;
 mod log_linear;
 mod registry;
 mod render;
+mod totals;
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -43,15 +44,21 @@ impl Recorder for MoaiRecorder {
     }
 
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
-        self.registry.counter(key).map_or_else(Counter::noop, Counter::from_arc)
+        self.registry
+            .counter(key)
+            .map_or_else(Counter::noop, Counter::from_arc)
     }
 
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
-        self.registry.gauge(key).map_or_else(Gauge::noop, Gauge::from_arc)
+        self.registry
+            .gauge(key)
+            .map_or_else(Gauge::noop, Gauge::from_arc)
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
-        self.registry.histogram(key).map_or_else(Histogram::noop, Histogram::from_arc)
+        self.registry
+            .histogram(key)
+            .map_or_else(Histogram::noop, Histogram::from_arc)
     }
 }
 
@@ -75,7 +82,9 @@ impl MetricsHandle {
     /// [`crate::init`], if any.
     #[must_use]
     pub fn global() -> Option<MetricsHandle> {
-        INSTALLED.get().map(|registry| MetricsHandle { registry: Arc::clone(registry) })
+        INSTALLED.get().map(|registry| MetricsHandle {
+            registry: Arc::clone(registry),
+        })
     }
 
     /// Every series in the Prometheus text exposition format (0.0.4).
@@ -100,12 +109,13 @@ pub(crate) fn install(settings: RegistrySettings) -> Result<MetricsHandle, InitE
     }
     let registry = Arc::new(Registry::new(settings));
     spawn_upkeep(Arc::downgrade(&registry))?;
-    metrics::set_global_recorder(MoaiRecorder { registry: Arc::clone(&registry) }).map_err(
-        |_| match INSTALLED.get() {
-            Some(_) => InitError::AlreadyInitialized,
-            None => InitError::ForeignRecorder,
-        },
-    )?;
+    metrics::set_global_recorder(MoaiRecorder {
+        registry: Arc::clone(&registry),
+    })
+    .map_err(|_| match INSTALLED.get() {
+        Some(_) => InitError::AlreadyInitialized,
+        None => InitError::ForeignRecorder,
+    })?;
     crate::clock::warm_up();
     crate::catalog::register_all(&registry);
     // Published last: callsites start caching handles only once everything above is in place.
@@ -132,5 +142,8 @@ fn spawn_upkeep(registry: Weak<Registry>) -> Result<(), InitError> {
             }
         })
         .map(drop)
-        .map_err(|source| InitError::Thread { name: "moai-metrics-upkeep", source })
+        .map_err(|source| InitError::Thread {
+            name: "moai-metrics-upkeep",
+            source,
+        })
 }

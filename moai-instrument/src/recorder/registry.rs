@@ -68,7 +68,11 @@ impl Registry {
     }
 
     pub(crate) fn help(&self, name: &str) -> Option<String> {
-        self.help.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.help
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     pub(crate) fn counter(&self, key: &Key) -> Option<Arc<CounterCell>> {
@@ -99,7 +103,10 @@ impl Registry {
 
     /// Starts a new summary window period when the current one is over.
     pub(crate) fn rotate_if_due(&self, now: Instant) {
-        let mut last = self.last_rotation.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last = self
+            .last_rotation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if now.saturating_duration_since(*last) >= self.settings.window_period {
             *last = now;
             drop(last);
@@ -131,10 +138,16 @@ impl Registry {
                 }
             }
         }
-        let mut families = self.families.write().unwrap_or_else(PoisonError::into_inner);
+        let mut families = self
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let family = families
             .entry(key.name().to_owned())
-            .or_insert_with(|| Family { kind, series: HashMap::new() });
+            .or_insert_with(|| Family {
+                kind,
+                series: HashMap::new(),
+            });
         if family.kind != kind {
             let first = family.kind;
             drop(families);
@@ -152,7 +165,11 @@ impl Registry {
         }
         let overflow = family.series.len() >= self.settings.series_limit && key.labels().len() > 0;
         let key = if overflow { folded(&key) } else { key };
-        let series = family.series.entry(key.clone()).or_insert_with(|| self.new_series(kind)).clone();
+        let series = family
+            .series
+            .entry(key.clone())
+            .or_insert_with(|| self.new_series(kind))
+            .clone();
         if overflow {
             let counter_key = Key::from_parts(
                 LABEL_OVERFLOW_TOTAL.name,
@@ -160,7 +177,10 @@ impl Registry {
             );
             let overflow_family = families
                 .entry(LABEL_OVERFLOW_TOTAL.name.to_owned())
-                .or_insert_with(|| Family { kind: Kind::Counter, series: HashMap::new() });
+                .or_insert_with(|| Family {
+                    kind: Kind::Counter,
+                    series: HashMap::new(),
+                });
             if let Series::Counter(cell) = overflow_family
                 .series
                 .entry(counter_key)
@@ -193,7 +213,11 @@ impl Registry {
     }
 
     fn warn_once(&self, name: &str, warn: impl FnOnce()) {
-        let first = self.warned.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned());
+        let first = self
+            .warned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned());
         if first {
             warn();
         }
@@ -219,7 +243,9 @@ fn normalized(key: &Key) -> Key {
 }
 
 fn folded(key: &Key) -> Key {
-    let labels: Vec<Label> =
-        key.labels().map(|l| Label::new(l.key().to_owned(), OVERFLOW_LABEL_VALUE)).collect();
+    let labels: Vec<Label> = key
+        .labels()
+        .map(|l| Label::new(l.key().to_owned(), OVERFLOW_LABEL_VALUE))
+        .collect();
     Key::from_parts(key.name().to_owned(), labels)
 }

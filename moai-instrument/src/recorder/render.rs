@@ -33,8 +33,11 @@ pub(crate) fn render(registry: &Registry) -> String {
                 (Kind::Histogram, HistogramLayout::Buckets { .. }) => "histogram",
             };
             let _ = writeln!(out, "# TYPE {metric} {kind}");
-            let mut series: Vec<(String, &Series)> =
-                family.series.iter().map(|(key, s)| (labels(key), s)).collect();
+            let mut series: Vec<(String, &Series)> = family
+                .series
+                .iter()
+                .map(|(key, s)| (labels(key), s))
+                .collect();
             series.sort_by(|a, b| a.0.cmp(&b.0));
             for (labels, series) in series {
                 render_series(&mut out, &metric, &labels, series, layout);
@@ -44,7 +47,13 @@ pub(crate) fn render(registry: &Registry) -> String {
     out
 }
 
-fn render_series(out: &mut String, metric: &str, labels: &str, series: &Series, layout: &HistogramLayout) {
+fn render_series(
+    out: &mut String,
+    metric: &str,
+    labels: &str,
+    series: &Series,
+    layout: &HistogramLayout,
+) {
     match series {
         Series::Counter(cell) => {
             let _ = writeln!(out, "{metric}{} {}", braced(labels), cell.get());
@@ -53,7 +62,11 @@ fn render_series(out: &mut String, metric: &str, labels: &str, series: &Series, 
             let _ = writeln!(out, "{metric}{} {}", braced(labels), float(cell.get()));
         }
         Series::Histogram(cell) => match cell.snapshot(layout) {
-            HistogramSnapshot::Summary { quantiles, sum, count } => {
+            HistogramSnapshot::Summary {
+                quantiles,
+                sum,
+                count,
+            } => {
                 for (q, value) in quantiles {
                     let labels = joined(labels, &format!("quantile=\"{q}\""));
                     let _ = writeln!(out, "{metric}{} {}", braced(&labels), float(value));
@@ -61,9 +74,17 @@ fn render_series(out: &mut String, metric: &str, labels: &str, series: &Series, 
                 let _ = writeln!(out, "{metric}_sum{} {}", braced(labels), float(sum));
                 let _ = writeln!(out, "{metric}_count{} {count}", braced(labels));
             }
-            HistogramSnapshot::Buckets { cumulative, sum, count } => {
+            HistogramSnapshot::Buckets {
+                cumulative,
+                sum,
+                count,
+            } => {
                 for (bound, running) in cumulative {
-                    let le = if bound.is_infinite() { "+Inf".to_owned() } else { bound.to_string() };
+                    let le = if bound.is_infinite() {
+                        "+Inf".to_owned()
+                    } else {
+                        bound.to_string()
+                    };
                     let labels = joined(labels, &format!("le=\"{le}\""));
                     let _ = writeln!(out, "{metric}_bucket{} {running}", braced(&labels));
                 }
@@ -90,11 +111,19 @@ fn labels(key: &Key) -> String {
 }
 
 fn joined(labels: &str, extra: &str) -> String {
-    if labels.is_empty() { extra.to_owned() } else { format!("{labels},{extra}") }
+    if labels.is_empty() {
+        extra.to_owned()
+    } else {
+        format!("{labels},{extra}")
+    }
 }
 
 fn braced(labels: &str) -> String {
-    if labels.is_empty() { String::new() } else { format!("{{{labels}}}") }
+    if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    }
 }
 
 /// Go's float syntax, which Prometheus parses: `NaN`, `+Inf`, `-Inf`, else the shortest
@@ -103,7 +132,11 @@ fn float(value: f64) -> String {
     if value.is_nan() {
         "NaN".to_owned()
     } else if value.is_infinite() {
-        if value > 0.0 { "+Inf".to_owned() } else { "-Inf".to_owned() }
+        if value > 0.0 {
+            "+Inf".to_owned()
+        } else {
+            "-Inf".to_owned()
+        }
     } else {
         format!("{value:?}")
     }
@@ -120,7 +153,10 @@ fn label_name(name: &str) -> String {
 }
 
 fn sanitized(name: &str, allowed: impl Fn(char) -> bool) -> String {
-    let mut out: String = name.chars().map(|c| if allowed(c) { c } else { '_' }).collect();
+    let mut out: String = name
+        .chars()
+        .map(|c| if allowed(c) { c } else { '_' })
+        .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
@@ -157,7 +193,10 @@ mod tests {
 
     #[test]
     fn names_are_made_valid() {
-        assert_eq!(metric_name("moai_flow:events_total"), "moai_flow:events_total");
+        assert_eq!(
+            metric_name("moai_flow:events_total"),
+            "moai_flow:events_total"
+        );
         assert_eq!(metric_name("9lives.total"), "_9lives_total");
         assert_eq!(label_name("event-type"), "event_type");
         assert_eq!(label_name(""), "_");

@@ -12,7 +12,9 @@ pub fn metrics_with(config: impl FnOnce() -> Config) -> &'static MetricsHandle {
     static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         install_log_capture();
-        config().install_recorder().expect("the first install succeeds")
+        config()
+            .install_recorder()
+            .expect("the first install succeeds")
     })
 }
 
@@ -22,10 +24,13 @@ pub fn metrics() -> &'static MetricsHandle {
 
 /// The value of one sample line, e.g. `moai_flow_events_total{event_type="spawn"}`.
 pub fn sample(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().expect("sample values are numbers"))
-    })
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().expect("sample values are numbers"))
+        })
 }
 
 /// Like [`sample`] on a fresh render, failing with the exposition when the series is missing.
@@ -61,5 +66,40 @@ fn install_log_capture() {
 /// Captured log lines that mention `needle`.
 pub fn log_lines(needle: &str) -> Vec<String> {
     let logs = LOGS.lock().unwrap();
-    String::from_utf8_lossy(&logs).lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The path of an external tool such as `promtool`, or `None` after a loud skip message. With
+/// `MOAI_REQUIRE_TOOLS=1` (as in CI) a missing tool fails the test instead.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|path| path.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("{name} is required (MOAI_REQUIRE_TOOLS=1) but is not on PATH");
+        }
+        eprintln!("\n*** SKIPPED: {name} is not on PATH; install it (apt-get install prometheus) to run this test ***\n");
+    }
+    found
+}
+
+/// Runs `promtool check metrics` on `exposition`: `Ok` with its output, or `Err` with it.
+pub fn promtool_check_metrics(promtool: &std::path::Path, exposition: &str) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write exposition");
+    let output = child.wait_with_output().expect("promtool finishes");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if output.status.success() { Ok(text) } else { Err(text) }
 }

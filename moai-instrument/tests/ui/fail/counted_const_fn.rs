@@ -1,0 +1,8 @@
+use moai_instrument::counted_event;
+
+#[counted_event]
+pub(crate) const fn spawn() {}
+
+fn main() {
+    spawn();
+}
