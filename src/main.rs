@@ -48,7 +48,10 @@ impl Swarm {
 
     #[timed_query(query_type = "get_active_agents")]
     fn active(&self) -> usize {
-        self.agents.values().filter(|s| **s == Status::Running).count()
+        self.agents
+            .values()
+            .filter(|s| **s == Status::Running)
+            .count()
     }
 }
 
@@ -73,14 +76,19 @@ fn main() -> ExitCode {
         swarm.spawn(id);
     }
     for id in 0..100 {
-        let status = if id % 10 == 0 { Status::Failed } else { Status::Completed };
+        let status = if id % 10 == 0 {
+            Status::Failed
+        } else {
+            Status::Completed
+        };
         if id % 2 == 0 {
             let _ = swarm.finish(id, status);
         }
     }
     // An agent that was never registered: counted in moai_flow_errors_total.
     let _ = swarm.finish(1000, Status::Completed);
-    moai_instrument::metrics::gauge!(moai_instrument::AGENTS_ACTIVE.name).set(swarm.active() as f64);
+    moai_instrument::metrics::gauge!(moai_instrument::AGENTS_ACTIVE.name)
+        .set(swarm.active() as f64);
     print!("{}", metrics.render());
     ExitCode::SUCCESS
 }

@@ -13,7 +13,11 @@ const CALLS: u64 = 14_000_000;
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -33,7 +37,11 @@ queries!(q0, q1, q2, q3, q4, q5, q6, q7);
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this as a quick smoke check.
-    let calls = if std::env::args().any(|a| a == "--bench") { CALLS } else { 100_000 };
+    let calls = if std::env::args().any(|a| a == "--bench") {
+        CALLS
+    } else {
+        100_000
+    };
     let handle = Config::new().install_recorder().expect("install");
     let before = resident_bytes();
     let started = Instant::now();

@@ -16,9 +16,17 @@ fn query(fail: bool) -> Result<(), String> {
 
 #[test]
 fn exposition_passes_promtool_check_metrics() {
-    let Some(promtool) = tool("promtool") else { return };
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
     let handle = metrics();
-    let awkward = ["quote \" inside", "back\\slash", "new\nline", "tab\tand ünïcode", "trailing \\"];
+    let awkward = [
+        "quote \" inside",
+        "back\\slash",
+        "new\nline",
+        "tab\tand ünïcode",
+        "trailing \\",
+    ];
     for kind in awkward {
         event(kind);
     }
@@ -32,8 +40,15 @@ fn exposition_passes_promtool_check_metrics() {
         panic!("promtool rejected the exposition:\n{problems}\n---\n{exposition}");
     }
     for kind in awkward {
-        let escaped = kind.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let escaped = kind
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         let line = format!("moai_flow_events_total{{event_type=\"{escaped}\"}}");
-        assert_eq!(sample(&exposition, &line), Some(1.0), "{line} in\n{exposition}");
+        assert_eq!(
+            sample(&exposition, &line),
+            Some(1.0),
+            "{line} in\n{exposition}"
+        );
     }
 }
