@@ -27,12 +27,20 @@ pub(crate) fn timed_query(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(ms) => quote!(::core::option::Option::Some(#ms)),
         None => quote!(::core::option::Option::None),
     };
+    let fn_name = target.name();
+    let location = quote_spanned! {target.sig.ident.span()=>
+        ::moai_instrument::__private::Location {
+            module: ::core::module_path!(),
+            function: #fn_name,
+            line: ::core::line!(),
+        }
+    };
     let guard = Ident::new("__moai_query_guard", Span::mixed_site());
     let out = Ident::new("__moai_query_output", Span::mixed_site());
     let start = quote_spanned! {Span::mixed_site()=>
         let #guard = {
             static CALLSITE: ::moai_instrument::__private::QueryCallsite =
-                ::moai_instrument::__private::QueryCallsite::new(#query_type, #slow_ms);
+                ::moai_instrument::__private::QueryCallsite::new(#query_type, #slow_ms, #location);
             ::moai_instrument::__private::inventory::submit! {
                 ::moai_instrument::__private::Callsite::Query(&CALLSITE)
             }

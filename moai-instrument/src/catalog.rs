@@ -96,6 +96,15 @@ pub const LABEL_OVERFLOW_TOTAL: MetricSpec = MetricSpec {
     help: "Label values folded into \"other\" because a metric reached its series limit",
 };
 
+/// `moai_instrument_log_lines_dropped_total{sink}`: JSON lines a sink (stdout or file) failed to
+/// write.
+pub const LOG_LINES_DROPPED_TOTAL: MetricSpec = MetricSpec {
+    name: "moai_instrument_log_lines_dropped_total",
+    kind: MetricKind::Counter,
+    labels: &["sink"],
+    help: "Log lines that a sink failed to write",
+};
+
 /// `process_cpu_seconds_total`: user and system CPU time of the process.
 pub const PROCESS_CPU_SECONDS_TOTAL: MetricSpec = MetricSpec {
     name: "process_cpu_seconds_total",
@@ -112,6 +121,46 @@ pub const PROCESS_RESIDENT_MEMORY_BYTES: MetricSpec = MetricSpec {
     help: "Resident memory size in bytes",
 };
 
+/// `process_virtual_memory_bytes`: virtual memory size of the process.
+pub const PROCESS_VIRTUAL_MEMORY_BYTES: MetricSpec = MetricSpec {
+    name: "process_virtual_memory_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Virtual memory size in bytes",
+};
+
+/// `process_open_fds`: open file descriptors.
+pub const PROCESS_OPEN_FDS: MetricSpec = MetricSpec {
+    name: "process_open_fds",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Number of open file descriptors",
+};
+
+/// `process_max_fds`: the open file descriptor limit.
+pub const PROCESS_MAX_FDS: MetricSpec = MetricSpec {
+    name: "process_max_fds",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Maximum number of open file descriptors",
+};
+
+/// `process_start_time_seconds`: start time since the Unix epoch.
+pub const PROCESS_START_TIME_SECONDS: MetricSpec = MetricSpec {
+    name: "process_start_time_seconds",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Start time of the process since unix epoch in seconds",
+};
+
+/// `process_threads`: threads of the process.
+pub const PROCESS_THREADS: MetricSpec = MetricSpec {
+    name: "process_threads",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Number of OS threads in the process",
+};
+
 /// Every metric of the contract, in one list.
 pub const CATALOG: &[MetricSpec] = &[
     EVENTS_TOTAL,
@@ -122,8 +171,14 @@ pub const CATALOG: &[MetricSpec] = &[
     HEALTH_CHECK_STATUS,
     BUILD_INFO,
     LABEL_OVERFLOW_TOTAL,
+    LOG_LINES_DROPPED_TOTAL,
     PROCESS_CPU_SECONDS_TOTAL,
     PROCESS_RESIDENT_MEMORY_BYTES,
+    PROCESS_VIRTUAL_MEMORY_BYTES,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
+    PROCESS_START_TIME_SECONDS,
+    PROCESS_THREADS,
 ];
 
 /// Describes the catalog, sets `moai_flow_build_info`, and registers every instrumented

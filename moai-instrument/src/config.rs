@@ -4,10 +4,16 @@
 //! builder methods called afterwards win over both, so code can pin a setting that an operator's
 //! environment must not change.
 
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::InitError;
+use crate::exporter::Collector;
+use crate::health::HealthCheck;
+use crate::logging::LogFormat;
 use crate::recorder::{self, HistogramLayout, MetricsHandle, RegistrySettings};
 
 /// The quantiles of the summary: the guide's alerts and dashboard read `quantile="0.95"`.
@@ -22,6 +28,14 @@ const DEFAULT_SERIES_LIMIT: usize = 1000;
 /// usual Prometheus client summaries).
 const DEFAULT_SUMMARY_PERIOD: Duration = Duration::from_secs(30);
 const DEFAULT_SLOW_QUERY: Duration = Duration::from_millis(100);
+const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
+const DEFAULT_LOG_FILTER: &str = "info";
+const DEFAULT_LOG_DIR: &str = ".moai/logs";
+/// The log file's name inside the log directory.
+pub const LOG_FILE_NAME: &str = "moai-flow.log";
+/// Rotated log files kept, as the guide's logrotate `rotate 7`.
+const DEFAULT_LOG_FILES_KEPT: usize = 7;
+const DEFAULT_DB_PATH: &str = ".moai/memory/swarm.db";
 
 /// How `moai_flow_query_duration_seconds` (and every other histogram) is exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +75,7 @@ impl FromStr for HistogramMode {
 ///     .slow_query_threshold(Duration::from_millis(250));
 /// # let _ = config;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     histogram_mode: HistogramMode,
     quantiles: Vec<f64>,
@@ -69,6 +83,48 @@ pub struct Config {
     summary_period: Duration,
     series_limit: usize,
     slow_query: Duration,
+    metrics_addr: String,
+    metrics_token: Option<String>,
+    log_filter: String,
+    log_format: LogFormat,
+    log_dir: Option<PathBuf>,
+    log_files_kept: usize,
+    db_path: PathBuf,
+    pub(crate) collectors: Vec<Collector>,
+    pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("histogram_mode", &self.histogram_mode)
+            .field("quantiles", &self.quantiles)
+            .field("buckets", &self.buckets)
+            .field("summary_period", &self.summary_period)
+            .field("series_limit", &self.series_limit)
+            .field("slow_query", &self.slow_query)
+            .field("metrics_addr", &self.metrics_addr)
+            // Never print the secret itself.
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("log_filter", &self.log_filter)
+            .field("log_format", &self.log_format)
+            .field("log_dir", &self.log_dir)
+            .field("log_files_kept", &self.log_files_kept)
+            .field("db_path", &self.db_path)
+            .field("collectors", &self.collectors.len())
+            .field(
+                "checks",
+                &self
+                    .checks
+                    .iter()
+                    .map(|c| c.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -80,6 +136,15 @@ impl Default for Config {
             summary_period: DEFAULT_SUMMARY_PERIOD,
             series_limit: DEFAULT_SERIES_LIMIT,
             slow_query: DEFAULT_SLOW_QUERY,
+            metrics_addr: DEFAULT_METRICS_ADDR.to_owned(),
+            metrics_token: None,
+            log_filter: DEFAULT_LOG_FILTER.to_owned(),
+            log_format: LogFormat::Json,
+            log_dir: Some(PathBuf::from(DEFAULT_LOG_DIR)),
+            log_files_kept: DEFAULT_LOG_FILES_KEPT,
+            db_path: PathBuf::from(DEFAULT_DB_PATH),
+            collectors: Vec::new(),
+            checks: Vec::new(),
         }
     }
 }
@@ -91,8 +156,20 @@ impl Config {
         Config::default()
     }
 
-    /// The defaults with the environment applied: `MOAI_HISTOGRAM` (`summary` or `buckets`) and
-    /// `MOAI_SLOW_QUERY_MS` (milliseconds). A bad value is an error naming the variable.
+    /// The defaults with the environment applied. A bad value is an error naming the variable:
+    ///
+    /// | variable | setting |
+    /// |---|---|
+    /// | `MOAI_METRICS_ADDR` | [`Config::metrics_addr`] |
+    /// | `MOAI_METRICS_TOKEN` | [`Config::metrics_token`] |
+    /// | `RUST_LOG` | [`Config::log_filter`] |
+    /// | `MOAI_LOG_FORMAT` | [`Config::log_format`] (`json` or `pretty`) |
+    /// | `MOAI_LOG_DIR` | [`Config::log_dir`] (`none` disables the file) |
+    /// | `MOAI_DB_PATH` | [`Config::db_path`] |
+    /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary` or `buckets`) |
+    /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
+    ///
+    /// Builder methods called on the result override the environment.
     pub fn from_env() -> Result<Self, InitError> {
         Config::new().with_env(|name| std::env::var(name).ok())
     }
@@ -102,6 +179,24 @@ impl Config {
         mut self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, InitError> {
+        if let Some(addr) = lookup("MOAI_METRICS_ADDR") {
+            self.metrics_addr = addr;
+        }
+        if let Some(token) = lookup("MOAI_METRICS_TOKEN") {
+            self.metrics_token = Some(token);
+        }
+        if let Some(filter) = lookup("RUST_LOG") {
+            self.log_filter = filter;
+        }
+        if let Some(format) = lookup("MOAI_LOG_FORMAT") {
+            self.log_format = format.parse()?;
+        }
+        if let Some(dir) = lookup("MOAI_LOG_DIR") {
+            self.log_dir = (!dir.trim().eq_ignore_ascii_case("none")).then(|| PathBuf::from(dir));
+        }
+        if let Some(path) = lookup("MOAI_DB_PATH") {
+            self.db_path = PathBuf::from(path);
+        }
         if let Some(mode) = lookup("MOAI_HISTOGRAM") {
             self.histogram_mode = mode.parse()?;
         }
@@ -168,6 +263,79 @@ impl Config {
         self
     }
 
+    /// Where the exporter listens (default `0.0.0.0:9090`: every interface; port 0 picks a free
+    /// port, which [`Guard::metrics_addr`](crate::Guard::metrics_addr) reports).
+    #[must_use]
+    pub fn metrics_addr(mut self, addr: impl Into<String>) -> Self {
+        self.metrics_addr = addr.into();
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on `/metrics` (the health endpoints stay open
+    /// for the kubelet). Default: none.
+    #[must_use]
+    pub fn metrics_token(mut self, token: impl Into<String>) -> Self {
+        self.metrics_token = Some(token.into());
+        self
+    }
+
+    /// Which events are logged, in `RUST_LOG` syntax: `info` (default), `warn,moai_flow=debug`.
+    #[must_use]
+    pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
+        self.log_filter = filter.into();
+        self
+    }
+
+    /// JSON lines (default) or a human format on stdout; the file is always JSON.
+    #[must_use]
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = format;
+        self
+    }
+
+    /// The directory of `moai-flow.log` (default `.moai/logs`), created if missing; `None`
+    /// writes no file.
+    #[must_use]
+    pub fn log_dir(mut self, dir: Option<impl Into<PathBuf>>) -> Self {
+        self.log_dir = dir.map(Into::into);
+        self
+    }
+
+    /// How many rotated log files are kept besides the current one (default 7).
+    #[must_use]
+    pub fn log_files_kept(mut self, files: usize) -> Self {
+        self.log_files_kept = files;
+        self
+    }
+
+    /// The SwarmDB file (default `.moai/memory/swarm.db`).
+    #[must_use]
+    pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.db_path = path.into();
+        self
+    }
+
+    /// The configured SwarmDB file.
+    #[must_use]
+    pub fn configured_db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// Runs `collector` before each scrape of `/metrics`, to refresh gauges from the
+    /// application's state (the guide's `update_metrics()`).
+    #[must_use]
+    pub fn on_scrape(mut self, collector: impl Fn() + Send + Sync + 'static) -> Self {
+        self.collectors.push(Arc::new(collector));
+        self
+    }
+
+    /// Adds a check to `/livez`, `/readyz` and `/healthz` (see [`HealthCheck::probe`]).
+    #[must_use]
+    pub fn health_check(mut self, check: impl HealthCheck) -> Self {
+        self.checks.push(Arc::new(check));
+        self
+    }
+
     /// Installs only the metrics recorder: no exporter, no logging. For hosts that serve
     /// `/metrics` themselves (render with [`MetricsHandle::render`]) and for tests.
     pub fn install_recorder(self) -> Result<MetricsHandle, InitError> {
@@ -177,7 +345,49 @@ impl Config {
         Ok(handle)
     }
 
-    fn registry_settings(&self) -> Result<RegistrySettings, InitError> {
+    /// The exporter address, resolved.
+    pub(crate) fn resolved_metrics_addr(&self) -> Result<SocketAddr, InitError> {
+        let invalid =
+            |reason: &str| InitError::invalid("MOAI_METRICS_ADDR", &self.metrics_addr, reason);
+        let mut addrs = self
+            .metrics_addr
+            .to_socket_addrs()
+            .map_err(|e| invalid(&format!("expected host:port, e.g. 0.0.0.0:9090 ({e})")))?;
+        addrs
+            .next()
+            .ok_or_else(|| invalid("the name resolves to no address"))
+    }
+
+    /// The expected `Authorization` header value, if a token is set.
+    pub(crate) fn authorization(&self) -> Result<Option<String>, InitError> {
+        match &self.metrics_token {
+            None => Ok(None),
+            Some(token) if token.trim().is_empty() || token.chars().any(char::is_control) => {
+                Err(InitError::invalid(
+                    "MOAI_METRICS_TOKEN",
+                    "<redacted>",
+                    "must be non-empty printable text",
+                ))
+            }
+            Some(token) => Ok(Some(format!("Bearer {}", token.trim()))),
+        }
+    }
+
+    pub(crate) fn log_settings(&self) -> (String, LogFormat, Option<PathBuf>, usize) {
+        let file = self.log_dir.as_ref().map(|dir| dir.join(LOG_FILE_NAME));
+        (
+            self.log_filter.clone(),
+            self.log_format,
+            file,
+            self.log_files_kept,
+        )
+    }
+
+    pub(crate) fn slow_query(&self) -> Duration {
+        self.slow_query
+    }
+
+    pub(crate) fn registry_settings(&self) -> Result<RegistrySettings, InitError> {
         if self.slow_query.is_zero() {
             return Err(InitError::invalid(
                 "slow_query_threshold",

@@ -25,6 +25,32 @@ pub enum InitError {
         /// What a valid value looks like.
         reason: String,
     },
+    /// The log file (`MOAI_LOG_DIR`) cannot be created or opened for writing.
+    #[error("cannot open the log file {path} (MOAI_LOG_DIR)")]
+    LogFile {
+        /// The file that was to be opened.
+        path: std::path::PathBuf,
+        /// Why it could not.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The exporter cannot listen on its address (`MOAI_METRICS_ADDR`), for example because the
+    /// port is in use.
+    #[error("cannot listen on {addr} (MOAI_METRICS_ADDR)")]
+    Bind {
+        /// The address as configured.
+        addr: String,
+        /// The operating system's refusal (for a port in use: "Address in use").
+        #[source]
+        source: std::io::Error,
+    },
+    /// The host installed another global `tracing` subscriber first.
+    #[error("another global tracing subscriber is already installed")]
+    Subscriber {
+        /// The refusal from `tracing`.
+        #[source]
+        source: tracing::subscriber::SetGlobalDefaultError,
+    },
     /// A background thread could not be started.
     #[error("could not start the {name} thread")]
     Thread {

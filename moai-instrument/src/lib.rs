@@ -71,15 +71,24 @@ mod catalog;
 mod clock;
 mod config;
 mod error;
+mod exporter;
+mod health;
+mod init;
+mod logging;
+mod process;
 mod recorder;
+mod timestamp;
 
 pub use catalog::{
     AGENTS_ACTIVE, BUILD_INFO, CATALOG, DB_SIZE_BYTES, ERRORS_TOTAL, EVENTS_TOTAL,
     HEALTH_CHECK_STATUS, LABEL_OVERFLOW_TOTAL, MetricKind, MetricSpec, PROCESS_CPU_SECONDS_TOTAL,
     PROCESS_RESIDENT_MEMORY_BYTES, QUERY_DURATION_SECONDS,
 };
-pub use config::{Config, HistogramMode};
+pub use config::{Config, HistogramMode, LOG_FILE_NAME};
 pub use error::InitError;
+pub use health::{CheckResult, Detail, HealthCheck, HealthStatus, Probe};
+pub use init::{Guard, init};
+pub use logging::LogFormat;
 pub use recorder::MetricsHandle;
 
 /// Times a fn into `moai_flow_query_duration_seconds{query_type}`.

@@ -10,10 +10,19 @@ use crate::recorder::{self, HistogramCell};
 
 use crate::recorder::CounterCell;
 
+/// Where an instrumented fn is, for the log lines it causes.
+#[doc(hidden)]
+pub struct Location {
+    pub module: &'static str,
+    pub function: &'static str,
+    pub line: u32,
+}
+
 /// A `#[timed_query]` site.
 pub struct QueryCallsite {
     pub(crate) query_type: &'static str,
     pub(crate) slow_ms: Option<u64>,
+    pub(crate) location: Location,
     handles: OnceLock<QueryHandles>,
 }
 
@@ -24,10 +33,11 @@ pub(crate) struct QueryHandles {
 
 impl QueryCallsite {
     #[doc(hidden)]
-    pub const fn new(query_type: &'static str, slow_ms: Option<u64>) -> Self {
+    pub const fn new(query_type: &'static str, slow_ms: Option<u64>, location: Location) -> Self {
         QueryCallsite {
             query_type,
             slow_ms,
+            location,
             handles: OnceLock::new(),
         }
     }

@@ -8,7 +8,7 @@ mod query_guard;
 
 pub use crate::__moai_observe_outcome as observe_outcome;
 pub use calls::call_once;
-pub use callsite::{Callsite, EventCallsite, QueryCallsite, count_event};
+pub use callsite::{Callsite, EventCallsite, Location, QueryCallsite, count_event};
 pub use inventory;
 pub use outcome::{ObserveDisplay, ObserveNothing, ObserveOpaque, ObserveStdError, Outcome};
 pub use query_guard::QueryGuard;

@@ -47,24 +47,48 @@ impl QueryGuard {
     /// An `Err` whose type is a `std::error::Error`: logged with its source chain.
     pub fn note_error(&self, error: &(dyn Error + 'static)) {
         if let Some(active) = self.count_error() {
-            let query_type = active.callsite.query_type;
-            tracing::error!(target: TARGET, query_type, error, "Failed to {query_type}: {error}");
+            let (query_type, at) = (active.callsite.query_type, &active.callsite.location);
+            tracing::error!(
+                target: TARGET,
+                query_type,
+                error,
+                code.module = at.module,
+                code.function = at.function,
+                code.line = at.line,
+                "Failed to {query_type}: {error}"
+            );
         }
     }
 
     /// An `Err` that only implements `Display`.
     pub fn note_display(&self, error: &dyn Display) {
         if let Some(active) = self.count_error() {
-            let query_type = active.callsite.query_type;
-            tracing::error!(target: TARGET, query_type, error = %error, "Failed to {query_type}: {error}");
+            let (query_type, at) = (active.callsite.query_type, &active.callsite.location);
+            tracing::error!(
+                target: TARGET,
+                query_type,
+                error = %error,
+                code.module = at.module,
+                code.function = at.function,
+                code.line = at.line,
+                "Failed to {query_type}: {error}"
+            );
         }
     }
 
     /// An `Err` whose type cannot be printed: logged by its type name.
     pub fn note_opaque(&self, type_name: &'static str) {
         if let Some(active) = self.count_error() {
-            let query_type = active.callsite.query_type;
-            tracing::error!(target: TARGET, query_type, error = type_name, "Failed to {query_type}: an error of type {type_name}");
+            let (query_type, at) = (active.callsite.query_type, &active.callsite.location);
+            tracing::error!(
+                target: TARGET,
+                query_type,
+                error = type_name,
+                code.module = at.module,
+                code.function = at.function,
+                code.line = at.line,
+                "Failed to {query_type}: an error of type {type_name}"
+            );
         }
     }
 
@@ -90,13 +114,14 @@ impl Drop for QueryGuard {
             None => DEFAULT_SLOW_NS.load(Ordering::Relaxed),
         };
         if nanos > threshold {
-            warn_slow(active.callsite.query_type, nanos, threshold);
+            warn_slow(active.callsite, nanos, threshold);
         }
     }
 }
 
 #[cold]
-fn warn_slow(query_type: &str, nanos: u64, threshold: u64) {
+fn warn_slow(callsite: &QueryCallsite, nanos: u64, threshold: u64) {
+    let (query_type, at) = (callsite.query_type, &callsite.location);
     let duration_ms = nanos as f64 / 1e6;
     let threshold_ms = threshold as f64 / 1e6;
     tracing::warn!(
@@ -104,6 +129,9 @@ fn warn_slow(query_type: &str, nanos: u64, threshold: u64) {
         query_type,
         duration_ms,
         threshold_ms,
+        code.module = at.module,
+        code.function = at.function,
+        code.line = at.line,
         "Query took {duration_ms:.1}ms (expected <{threshold_ms}ms)"
     );
 }

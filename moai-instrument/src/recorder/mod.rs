@@ -94,6 +94,10 @@ impl MetricsHandle {
         render::render(&self.registry)
     }
 
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Starts a new summary window period now, as the upkeep thread does once per period.
     #[doc(hidden)]
     pub fn rotate_summary_window(&self) {

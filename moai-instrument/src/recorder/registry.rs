@@ -33,6 +33,8 @@ pub(crate) enum Kind {
 #[derive(Clone)]
 pub(crate) enum Series {
     Counter(Arc<CounterCell>),
+    /// A counter read from elsewhere as seconds, e.g. CPU time: fractional, set at scrape time.
+    FloatCounter(Arc<GaugeCell>),
     Gauge(Arc<GaugeCell>),
     Histogram(Arc<HistogramCell>),
 }
@@ -87,6 +89,41 @@ impl Registry {
             Series::Gauge(cell) => Some(cell),
             _ => None,
         }
+    }
+
+    /// A counter whose value is set from an outside reading (scrape-time collectors).
+    pub(crate) fn float_counter(&self, key: &Key) -> Option<Arc<GaugeCell>> {
+        if let Some(Series::FloatCounter(cell)) = self.find(key) {
+            return Some(cell);
+        }
+        let cell = Arc::new(GaugeCell::new());
+        let mut families = self
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let family = families
+            .entry(key.name().to_owned())
+            .or_insert_with(|| Family {
+                kind: Kind::Counter,
+                series: HashMap::new(),
+            });
+        if family.kind != Kind::Counter {
+            return None;
+        }
+        match family
+            .series
+            .entry(normalized(key))
+            .or_insert_with(|| Series::FloatCounter(cell))
+        {
+            Series::FloatCounter(cell) => Some(Arc::clone(cell)),
+            _ => None,
+        }
+    }
+
+    fn find(&self, key: &Key) -> Option<Series> {
+        let key = normalized(key);
+        let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
+        families.get(key.name())?.series.get(&key).cloned()
     }
 
     pub(crate) fn histogram(&self, key: &Key) -> Option<Arc<HistogramCell>> {

@@ -58,7 +58,7 @@ fn render_series(
         Series::Counter(cell) => {
             let _ = writeln!(out, "{metric}{} {}", braced(labels), cell.get());
         }
-        Series::Gauge(cell) => {
+        Series::Gauge(cell) | Series::FloatCounter(cell) => {
             let _ = writeln!(out, "{metric}{} {}", braced(labels), float(cell.get()));
         }
         Series::Histogram(cell) => match cell.snapshot(layout) {

@@ -1,0 +1,218 @@
+//! The embedded exporter: `/metrics`, `/livez`, `/readyz` and `/healthz` on one port.
+//!
+//! Plain threads, not an async runtime: it works the same in hosts with no runtime and inside a
+//! tokio one, and rendering never runs on the host's async workers. One thread accepts; a fixed
+//! pool of workers answers, one request per connection. When every worker is busy and the queue
+//! is full, new connections get a quick 503 instead of piling up, so memory and threads stay
+//! bounded whatever clients do.
+
+mod http;
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use http::{HeadError, Request, Response};
+
+use crate::error::InitError;
+use crate::health::{self, HealthCheck, HealthStatus, Probe};
+use crate::recorder::{CONTENT_TYPE, MetricsHandle};
+
+const WORKERS: usize = 4;
+const QUEUE: usize = 64;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A callback run before each scrape, to refresh gauges from the application's state.
+pub(crate) type Collector = Arc<dyn Fn() + Send + Sync>;
+
+pub(crate) struct Routes {
+    pub(crate) metrics: MetricsHandle,
+    /// The whole expected `Authorization` value, `Bearer <token>`.
+    pub(crate) authorization: Option<String>,
+    pub(crate) collectors: Vec<Collector>,
+    pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
+}
+
+pub(crate) struct Exporter {
+    addr: SocketAddr,
+    shutdown: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Exporter {
+    pub(crate) fn start(listener: TcpListener, routes: Routes) -> Result<Exporter, InitError> {
+        let addr = listener.local_addr().map_err(|source| InitError::Bind {
+            addr: "?".into(),
+            source,
+        })?;
+        let mut exporter = Exporter {
+            addr,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+        };
+        let routes = Arc::new(routes);
+        let (queue, waiting) = sync_channel::<TcpStream>(QUEUE);
+        let waiting = Arc::new(Mutex::new(waiting));
+        for n in 0..WORKERS {
+            let (routes, waiting) = (Arc::clone(&routes), Arc::clone(&waiting));
+            exporter.spawn(format!("moai-exporter-{n}"), move || {
+                work(&waiting, &routes)
+            })?;
+        }
+        let shutdown = Arc::clone(&exporter.shutdown);
+        exporter.spawn("moai-exporter-accept".into(), move || {
+            for stream in listener.incoming() {
+                if shutdown.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                match queue.try_send(stream) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(mut stream)) => {
+                        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                        let _ = Response::text(503, "busy\n").write_to(&mut stream, false);
+                    }
+                    Err(TrySendError::Disconnected(_)) => break,
+                }
+            }
+            // Dropping the listener frees the port; dropping the queue ends the workers.
+        })?;
+        Ok(exporter)
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn spawn(
+        &mut self,
+        name: String,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Result<(), InitError> {
+        match std::thread::Builder::new().name(name).spawn(body) {
+            Ok(handle) => {
+                self.threads.push(handle);
+                Ok(())
+            }
+            // `self` is dropped by the caller's `?`, which stops the threads already started.
+            Err(source) => Err(InitError::Thread {
+                name: "moai-exporter",
+                source,
+            }),
+        }
+    }
+
+    /// Stops accepting, lets the workers finish their current request, and frees the port.
+    fn stop(&mut self) {
+        self.shutdown.store(true, Ordering::Release);
+        // `accept` blocks: one connection from here wakes it to see the flag.
+        let wake = match self.addr {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => {
+                SocketAddr::from((Ipv4Addr::LOCALHOST, a.port()))
+            }
+            SocketAddr::V6(a) if a.ip().is_unspecified() => {
+                SocketAddr::from((Ipv6Addr::LOCALHOST, a.port()))
+            }
+            other => other,
+        };
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn work(waiting: &Mutex<Receiver<TcpStream>>, routes: &Routes) {
+    loop {
+        let next = waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv();
+        let Ok(mut stream) = next else { return };
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let (response, head_only) = match http::read_head(&mut stream) {
+            Ok(request) => (route(&request, routes), request.method == "HEAD"),
+            Err(HeadError::Incomplete) => continue,
+            Err(HeadError::TooLarge) => (Response::text(431, "request head too large\n"), false),
+            Err(HeadError::TimedOut) => (Response::text(408, "request head too slow\n"), false),
+            Err(HeadError::Malformed) => (Response::text(400, "malformed request\n"), false),
+        };
+        let _ = response.write_to(&mut stream, head_only);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+fn route(request: &Request, routes: &Routes) -> Response {
+    let path = request.path.as_str();
+    if !matches!(path, "/metrics" | "/livez" | "/readyz" | "/healthz") {
+        return Response::text(
+            404,
+            "not found: try /metrics, /livez, /readyz or /healthz\n",
+        );
+    }
+    if request.method != "GET" && request.method != "HEAD" {
+        return Response::text(405, "method not allowed\n").with_header("Allow", "GET, HEAD");
+    }
+    match path {
+        "/metrics" => metrics(request, routes),
+        "/livez" => probe(routes, Some(Probe::Liveness)),
+        "/readyz" => probe(routes, Some(Probe::Readiness)),
+        _ => health_report(routes),
+    }
+}
+
+fn metrics(request: &Request, routes: &Routes) -> Response {
+    if let Some(expected) = &routes.authorization {
+        let presented = request.authorization.as_deref().unwrap_or("");
+        if !http::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return Response::text(401, "unauthorized\n")
+                .with_header("WWW-Authenticate", "Bearer realm=\"metrics\"");
+        }
+    }
+    for collector in &routes.collectors {
+        // A failing host callback must not take the exporter down: its gauges just stay stale.
+        let _ = catch_unwind(AssertUnwindSafe(|| collector()));
+    }
+    crate::process::collect(routes.metrics.registry());
+    Response {
+        status: 200,
+        content_type: CONTENT_TYPE,
+        extra_headers: Vec::new(),
+        body: routes.metrics.render().into_bytes(),
+    }
+}
+
+fn probe(routes: &Routes, probe: Option<Probe>) -> Response {
+    let report = health::run(&routes.checks, probe);
+    let failing = report.failing();
+    if failing.is_empty() {
+        Response::text(200, format!("ok ({} checks)\n", report.results.len()))
+    } else {
+        Response::text(503, format!("unhealthy: {}\n", failing.join(", ")))
+    }
+}
+
+fn health_report(routes: &Routes) -> Response {
+    let report = health::run(&routes.checks, None);
+    let status = if report.status() == HealthStatus::Unhealthy {
+        503
+    } else {
+        200
+    };
+    Response {
+        status,
+        content_type: "application/json",
+        extra_headers: Vec::new(),
+        body: report.to_json().into_bytes(),
+    }
+}

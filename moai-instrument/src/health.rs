@@ -1,0 +1,214 @@
+//! Health checks behind `/livez`, `/readyz` and `/healthz`, and the
+//! `moai_flow_health_check_status{check}` gauge. The host (and the SDK itself) registers checks;
+//! each run answers `{healthy, status, message, details}` as the guide's scripts print them.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::catalog::HEALTH_CHECK_STATUS;
+use crate::logging::Sinks;
+
+/// The three states of a check, in the guide's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HealthStatus {
+    /// Within targets.
+    Healthy,
+    /// Working, but past a warning threshold.
+    Degraded,
+    /// Past a critical threshold, or failing.
+    Unhealthy,
+}
+
+impl HealthStatus {
+    /// `healthy`, `degraded` or `unhealthy`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// A value in a check's details.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// Text.
+    Text(String),
+    /// A whole number.
+    Integer(i64),
+    /// A measurement.
+    Number(f64),
+    /// A flag.
+    Flag(bool),
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckResult {
+    /// `false` only when the status is unhealthy: a degraded check still passes.
+    pub healthy: bool,
+    /// Healthy, degraded or unhealthy.
+    pub status: HealthStatus,
+    /// One line for people, e.g. `Disk usage 42.0%`.
+    pub message: String,
+    /// Named readings behind the message.
+    pub details: Vec<(String, Detail)>,
+}
+
+impl CheckResult {
+    /// A result with the given status and message and no details.
+    #[must_use]
+    pub fn new(status: HealthStatus, message: impl Into<String>) -> Self {
+        CheckResult {
+            healthy: status != HealthStatus::Unhealthy,
+            status,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// Adds a detail.
+    #[must_use]
+    pub fn with_detail(mut self, name: impl Into<String>, value: Detail) -> Self {
+        self.details.push((name.into(), value));
+        self
+    }
+}
+
+/// Which probes a check gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// `/livez` and `/readyz`: failing means the process should be restarted.
+    Liveness,
+    /// `/readyz` only: failing means it should get no traffic for now.
+    Readiness,
+}
+
+/// A health check the exporter runs on each probe.
+pub trait HealthCheck: Send + Sync + 'static {
+    /// The `check` label and the key in `/healthz`, e.g. `database`.
+    fn name(&self) -> &str;
+    /// The probes it gates (default: readiness).
+    fn probe(&self) -> Probe {
+        Probe::Readiness
+    }
+    /// Runs the check.
+    fn check(&self) -> CheckResult;
+}
+
+/// The outcome of running a set of checks.
+pub(crate) struct Report {
+    pub(crate) results: Vec<(String, CheckResult)>,
+}
+
+impl Report {
+    pub(crate) fn status(&self) -> HealthStatus {
+        self.results
+            .iter()
+            .map(|(_, r)| r.status)
+            .max()
+            .unwrap_or(HealthStatus::Healthy)
+    }
+
+    pub(crate) fn failing(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|(_, r)| !r.healthy)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// `{"status":..,"checks":{"name":{"healthy":..,"status":..,"message":..,"details":{..}}}}`
+    pub(crate) fn to_json(&self) -> String {
+        use crate::logging::push_json_string as string;
+        let mut out = String::from("{\"status\":");
+        string(&mut out, self.status().as_str());
+        out.push_str(",\"checks\":{");
+        for (i, (name, result)) in self.results.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            string(&mut out, name);
+            let _ = write!(out, ":{{\"healthy\":{},\"status\":", result.healthy);
+            string(&mut out, result.status.as_str());
+            out.push_str(",\"message\":");
+            string(&mut out, &result.message);
+            out.push_str(",\"details\":{");
+            for (j, (key, value)) in result.details.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                string(&mut out, key);
+                out.push(':');
+                match value {
+                    Detail::Text(text) => string(&mut out, text),
+                    Detail::Integer(n) => {
+                        let _ = write!(out, "{n}");
+                    }
+                    Detail::Number(x) if x.is_finite() => {
+                        let _ = write!(out, "{x:?}");
+                    }
+                    Detail::Number(x) => string(&mut out, &x.to_string()),
+                    Detail::Flag(b) => {
+                        let _ = write!(out, "{b}");
+                    }
+                }
+            }
+            out.push_str("}}");
+        }
+        out.push_str("}}");
+        out
+    }
+}
+
+/// Runs the checks that gate `probe` (all of them for `None`) and records each result in
+/// `moai_flow_health_check_status{check}`.
+pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> Report {
+    let results = checks
+        .iter()
+        .filter(|c| match probe {
+            None | Some(Probe::Readiness) => true,
+            Some(Probe::Liveness) => c.probe() == Probe::Liveness,
+        })
+        .map(|c| {
+            // A panicking check is a failing check, not a dead exporter thread.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.check()))
+                .unwrap_or_else(|_| {
+                    CheckResult::new(HealthStatus::Unhealthy, "the check panicked")
+                });
+            let value = if result.healthy { 1.0 } else { 0.0 };
+            metrics::gauge!(HEALTH_CHECK_STATUS.name, "check" => c.name().to_owned()).set(value);
+            (c.name().to_owned(), result)
+        })
+        .collect();
+    Report { results }
+}
+
+/// The SDK's own check: the log file takes every line (none dropped since the last check).
+pub(crate) struct LogFileCheck {
+    pub(crate) sinks: Sinks,
+    pub(crate) seen: std::sync::atomic::AtomicU64,
+}
+
+impl HealthCheck for LogFileCheck {
+    fn name(&self) -> &str {
+        "log_file"
+    }
+
+    fn check(&self) -> CheckResult {
+        use std::sync::atomic::Ordering;
+        let dropped = self.sinks.file_lines_dropped();
+        let before = self.seen.swap(dropped, Ordering::Relaxed);
+        let result = if dropped > before {
+            CheckResult::new(
+                HealthStatus::Unhealthy,
+                format!("{} log line(s) could not be written", dropped - before),
+            )
+        } else {
+            CheckResult::new(HealthStatus::Healthy, "Log file writable")
+        };
+        result.with_detail("lines_dropped_total", Detail::Integer(dropped as i64))
+    }
+}

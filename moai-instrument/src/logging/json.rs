@@ -1,0 +1,356 @@
+//! The JSON log line of the guide, one object per line:
+//!
+//! `timestamp`, `level`, `logger`, `message`, `module`, `function` (the innermost span's name,
+//! which is the fn name for `#[tracing::instrument]`), `line`, `exception` (an `error` field, with
+//! its source chain), `agent_id` and `user_id` (from the event or the innermost enclosing span
+//! that has them, at the top level), then the event's other fields.
+//!
+//! tracing-subscriber's own JSON formatter nests span fields under `span`, which log pipelines
+//! keyed on `agent_id` would not find; hence this layer. Numbers and booleans stay JSON numbers
+//! and booleans, every string is escaped, and a field named like one of the keys above is written
+//! as `fields.<name>` so that no key appears twice.
+
+use std::fmt::{self, Write as _};
+use std::time::SystemTime;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::sinks::Sinks;
+use crate::timestamp::write_rfc3339;
+
+/// Keys the line itself uses; event fields with these names are renamed.
+const RESERVED: [&str; 8] = [
+    "timestamp",
+    "level",
+    "logger",
+    "module",
+    "function",
+    "line",
+    "exception",
+    "fields",
+];
+
+pub(crate) struct JsonLayer {
+    sinks: Sinks,
+}
+
+impl JsonLayer {
+    pub(crate) fn new(sinks: Sinks) -> Self {
+        JsonLayer { sinks }
+    }
+}
+
+/// `agent_id` / `user_id` of a span, already rendered as JSON values.
+#[derive(Default, Clone)]
+struct Lifted {
+    agent_id: Option<String>,
+    user_id: Option<String>,
+}
+
+impl Visit for Lifted {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field, || json_string(&format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, || json_string(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, || value.to_string());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field, || value.to_string());
+    }
+}
+
+impl Lifted {
+    fn set(&mut self, field: &Field, render: impl FnOnce() -> String) {
+        match field.name() {
+            "agent_id" => self.agent_id = Some(render()),
+            "user_id" => self.user_id = Some(render()),
+            _ => {}
+        }
+    }
+}
+
+impl<S> Layer<S> for JsonLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut lifted = Lifted::default();
+        attrs.record(&mut lifted);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(lifted);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            let mut extensions = span.extensions_mut();
+            if let Some(lifted) = extensions.get_mut::<Lifted>() {
+                values.record(lifted);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = EventFields::default();
+        event.record(&mut fields);
+        let mut function = None;
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if function.is_none() {
+                    function = Some(span.name());
+                }
+                if let Some(from_span) = span.extensions().get::<Lifted>() {
+                    fields.lifted.agent_id = fields
+                        .lifted
+                        .agent_id
+                        .take()
+                        .or_else(|| from_span.agent_id.clone());
+                    fields.lifted.user_id = fields
+                        .lifted
+                        .user_id
+                        .take()
+                        .or_else(|| from_span.user_id.clone());
+                }
+            }
+        }
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            format_line(line, event, &fields, function, SystemTime::now());
+            self.sinks.write_line(line.as_bytes());
+        });
+    }
+}
+
+thread_local! {
+    /// Reused per thread, so formatting a line does not allocate once the buffer has grown.
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Everything an event carries, rendered as JSON values in the order recorded.
+#[derive(Default)]
+struct EventFields {
+    /// `code.module`, `code.function`, `code.line`: where the event is about, when an SDK helper
+    /// logs on behalf of the user's code (e.g. a failed `#[timed_query]` fn).
+    code_module: Option<String>,
+    code_function: Option<String>,
+    code_line: Option<String>,
+    message: Option<String>,
+    exception: Option<String>,
+    lifted: Lifted,
+    other: Vec<(&'static str, String)>,
+}
+
+impl EventFields {
+    fn put(&mut self, field: &Field, value: String) {
+        match field.name() {
+            "message" => self.message = Some(value),
+            "code.module" => self.code_module = Some(value),
+            "code.function" => self.code_function = Some(value),
+            "code.line" => self.code_line = Some(value),
+            "error" if self.exception.is_none() => self.exception = Some(value),
+            "agent_id" => self.lifted.agent_id = Some(value),
+            "user_id" => self.lifted.user_id = Some(value),
+            name if self.other.iter().any(|(n, _)| *n == name) => {}
+            name => self.other.push((name, value)),
+        }
+    }
+}
+
+impl Visit for EventFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, json_string(&format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, json_string(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.to_string());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.to_string());
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field, value.to_string());
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field, value.to_string());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.to_string());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // JSON has no NaN or infinity: those are written as strings.
+        let rendered = if value.is_finite() {
+            format!("{value:?}")
+        } else {
+            json_string(&value.to_string())
+        };
+        self.put(field, rendered);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, json_string(&error_chain(value)));
+    }
+}
+
+/// `outer: cause: root cause`, the error and each of its sources.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(chain, ": {cause}");
+        source = cause.source();
+    }
+    chain
+}
+
+fn level_name(level: &Level) -> &'static str {
+    // The guide's (Python's) names, which existing log queries filter on.
+    match *level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARNING",
+        Level::INFO => "INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
+}
+
+fn format_line(
+    out: &mut String,
+    event: &Event<'_>,
+    fields: &EventFields,
+    function: Option<&str>,
+    now: SystemTime,
+) {
+    let meta = event.metadata();
+    out.push_str("{\"timestamp\":\"");
+    write_rfc3339(out, now);
+    out.push_str("\",\"level\":\"");
+    out.push_str(level_name(meta.level()));
+    out.push_str("\",\"logger\":");
+    push_json_string(out, meta.target());
+    out.push_str(",\"message\":");
+    match &fields.message {
+        Some(message) => out.push_str(message),
+        None => out.push_str("\"\""),
+    }
+    match (&fields.code_module, meta.module_path()) {
+        (Some(module), _) => {
+            let _ = write!(out, ",\"module\":{module}");
+        }
+        (None, Some(module)) => {
+            out.push_str(",\"module\":");
+            push_json_string(out, module);
+        }
+        (None, None) => {}
+    }
+    match (&fields.code_function, function) {
+        (Some(function), _) => {
+            let _ = write!(out, ",\"function\":{function}");
+        }
+        (None, Some(function)) => {
+            out.push_str(",\"function\":");
+            push_json_string(out, function);
+        }
+        (None, None) => {}
+    }
+    match (&fields.code_line, meta.line()) {
+        (Some(line), _) => {
+            let _ = write!(out, ",\"line\":{line}");
+        }
+        (None, Some(line)) => {
+            let _ = write!(out, ",\"line\":{line}");
+        }
+        (None, None) => {}
+    }
+    for (key, value) in [
+        ("exception", &fields.exception),
+        ("agent_id", &fields.lifted.agent_id),
+        ("user_id", &fields.lifted.user_id),
+    ] {
+        if let Some(value) = value {
+            let _ = write!(out, ",\"{key}\":{value}");
+        }
+    }
+    for (name, value) in &fields.other {
+        out.push(',');
+        if RESERVED.contains(name) {
+            push_json_string(out, &format!("fields.{name}"));
+        } else {
+            push_json_string(out, name);
+        }
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push_str("}\n");
+}
+
+fn json_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    push_json_string(&mut out, value);
+    out
+}
+
+/// Appends `value` as a JSON string: quotes, backslashes and every control character escaped.
+pub(crate) fn push_json_string(out: &mut String, value: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in value.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(&value[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&value[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_quotes_backslashes_and_control_characters() {
+        let mut out = String::new();
+        push_json_string(&mut out, "a\"b\\c\nd\u{0}e\u{1b}f\u{7f}ü");
+        assert_eq!(out, r#""a\"b\\c\nd\u0000e\u001bf\u007fü""#);
+    }
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("failed to insert event")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn error_chain_lists_every_source() {
+        let error = Outer(std::io::Error::other("disk full"));
+        assert_eq!(error_chain(&error), "failed to insert event: disk full");
+    }
+}

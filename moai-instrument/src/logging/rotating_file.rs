@@ -1,0 +1,211 @@
+//! The log file, rotated daily in-process with a fixed number of old files kept: the guide's
+//! logrotate policy (`daily`, `rotate 7`) without an external tool.
+//!
+//! `moai-flow.log` is the current day; at the first line of a new UTC day it is renamed
+//! `moai-flow.log.YYYY-MM-DD` (the day it covers) and a new one is started. After each rotation,
+//! and at start-up, rotated files beyond the newest `keep` are deleted: retention holds even for
+//! files left by earlier runs, which tracing-appender would only prune on its own rollovers.
+//! Each line is written with one `write` call while a lock is held, so lines from many threads
+//! never interleave, and a slow disk slows the writer rather than dropping lines.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
+
+use crate::timestamp::{date, day_number};
+
+pub(crate) struct RotatingFile {
+    path: PathBuf,
+    keep: usize,
+    clock: fn() -> SystemTime,
+    state: Mutex<State>,
+}
+
+struct State {
+    file: File,
+    day: i64,
+}
+
+impl RotatingFile {
+    /// Opens (creating the directory and the file) `path`, rotating first if it was last written
+    /// on an earlier day.
+    pub(crate) fn open(path: &Path, keep: usize, clock: fn() -> SystemTime) -> io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let file = open_append(path)?;
+        let today = day_number(clock());
+        let written = file.metadata()?.modified().map(day_number).unwrap_or(today);
+        let log = RotatingFile {
+            path: path.to_owned(),
+            keep,
+            clock,
+            state: Mutex::new(State { file, day: today }),
+        };
+        {
+            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if written < today && state.file.metadata()?.len() > 0 {
+                state.day = written;
+                log.rotate(&mut state, today)?;
+            }
+        }
+        log.prune()?;
+        Ok(log)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn write_line(&self, line: &[u8]) -> io::Result<()> {
+        let today = day_number((self.clock)());
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if today > state.day {
+            self.rotate(&mut state, today)?;
+        }
+        state.file.write_all(line)
+    }
+
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.file.flush()?;
+        state.file.sync_data()
+    }
+
+    fn rotate(&self, state: &mut State, today: i64) -> io::Result<()> {
+        let rotated = self.free_rotated_name(state.day);
+        state.file.flush()?;
+        fs::rename(&self.path, &rotated)?;
+        state.file = open_append(&self.path)?;
+        state.day = today;
+        self.prune()
+    }
+
+    /// `moai-flow.log.YYYY-MM-DD`, or `.YYYY-MM-DD.N` if that name is taken (a clock stepped back).
+    fn free_rotated_name(&self, day: i64) -> PathBuf {
+        let base = format!("{}.{}", self.file_name(), date(day));
+        let mut candidate = self.path.with_file_name(&base);
+        let mut n = 1;
+        while candidate.exists() {
+            candidate = self.path.with_file_name(format!("{base}.{n}"));
+            n += 1;
+        }
+        candidate
+    }
+
+    fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Deletes rotated files beyond the newest `keep` (names sort by date).
+    fn prune(&self) -> io::Result<()> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let prefix = format!("{}.", self.file_name());
+        let mut rotated: Vec<PathBuf> = fs::read_dir(&dir)?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect();
+        rotated.sort();
+        let excess = rotated.len().saturating_sub(self.keep);
+        for old in &rotated[..excess] {
+            fs::remove_file(old)?;
+        }
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    static FAKE_DAY: AtomicU64 = AtomicU64::new(20_000);
+
+    fn fake_clock() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(FAKE_DAY.load(Ordering::SeqCst) * 86_400 + 3_600)
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("moai-rotate-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn rotates_daily_and_keeps_seven_old_files_with_every_line_once() {
+        let dir = temp_dir("daily");
+        let path = dir.join("logs").join("moai-flow.log");
+        // Files from an earlier run beyond retention are pruned too.
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        for d in 0..3 {
+            fs::write(
+                dir.join("logs")
+                    .join(format!("moai-flow.log.1999-01-0{}", d + 1)),
+                "old\n",
+            )
+            .unwrap();
+        }
+        let log = RotatingFile::open(&path, 7, fake_clock).unwrap();
+        let mut written = Vec::new();
+        for day in 0..12u64 {
+            FAKE_DAY.store(20_000 + day, Ordering::SeqCst);
+            for n in 0..3 {
+                let line = format!("day {day} line {n}\n");
+                log.write_line(line.as_bytes()).unwrap();
+                written.push(line);
+            }
+        }
+        log.flush().unwrap();
+        let mut names: Vec<String> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 8, "current + 7 rotated: {names:?}");
+        assert_eq!(names[0], "moai-flow.log");
+        assert_eq!(names[7], format!("moai-flow.log.{}", date(20_010)));
+        // Every line of the kept days is present exactly once, in the file of its day.
+        let kept: String = names
+            .iter()
+            .map(|n| fs::read_to_string(dir.join("logs").join(n)).unwrap())
+            .collect();
+        for line in &written[(12 - 8) * 3..] {
+            assert_eq!(kept.matches(line.as_str()).count(), 1, "{line}");
+        }
+        let today = fs::read_to_string(&path).unwrap();
+        assert_eq!(today, "day 11 line 0\nday 11 line 1\nday 11 line 2\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_from_an_earlier_day_is_rotated_at_open() {
+        let dir = temp_dir("reopen");
+        let path = dir.join("moai-flow.log");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(&path, "yesterday\n").unwrap();
+        // The file's mtime is today (real clock), far before day 30,000: it is rotated.
+        let log = RotatingFile::open(&path, 7, || {
+            UNIX_EPOCH + Duration::from_secs(40_000 * 86_400)
+        })
+        .unwrap();
+        log.write_line(b"today\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "today\n");
+        let rotated: Vec<_> = fs::read_dir(&dir).unwrap().filter_map(Result::ok).collect();
+        assert_eq!(rotated.len(), 2);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
