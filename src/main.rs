@@ -1,94 +1,95 @@
-//! moai-flow: the reference host application of moai-instrument.
+//! moai-flow: the reference host application of moai-instrument. A simulated swarm registers
+//! agents, records spawn/complete/error events through instrumented functions, logs inside spans
+//! carrying `agent_id` and `user_id`, and serves `/metrics` with gauges refreshed at scrape time.
 //!
-//! For now it runs a small simulated swarm through instrumented functions and prints the
-//! resulting Prometheus exposition; the embedded exporter and SwarmDB come with their issues.
+//! `cargo run --release -- [--agents N] [--rate EVENTS_PER_SEC] [--duration-secs S]`; settings
+//! come from the environment (`MOAI_METRICS_ADDR`, `MOAI_LOG_DIR`, ...; see the README).
 
-use std::collections::BTreeMap;
+mod swarm;
+
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use moai_instrument::{Config, counted_event, timed_query};
+use moai_instrument::{AGENTS_ACTIVE, Config};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Running,
-    Completed,
-    Failed,
+use swarm::Swarm;
+
+struct Args {
+    agents: u32,
+    rate: u32,
+    duration: Option<Duration>,
 }
 
-#[derive(Default)]
-struct Swarm {
-    agents: BTreeMap<u32, Status>,
-}
-
-#[derive(Debug)]
-struct UnknownAgent(u32);
-
-impl std::fmt::Display for UnknownAgent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "agent {} is not registered", self.0)
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        agents: 20,
+        rate: 50,
+        duration: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| format!("{name} needs a whole number"))
+        };
+        match flag.as_str() {
+            "--agents" => args.agents = value("--agents")?.clamp(1, 100_000) as u32,
+            "--rate" => args.rate = value("--rate")?.clamp(1, 1_000_000) as u32,
+            "--duration-secs" => {
+                args.duration = Some(Duration::from_secs(value("--duration-secs")?))
+            }
+            "-h" | "--help" => {
+                return Err(
+                    "usage: moai-flow [--agents N] [--rate EVENTS_PER_SEC] [--duration-secs S]"
+                        .into(),
+                );
+            }
+            other => return Err(format!("unknown argument {other:?}; try --help")),
+        }
     }
-}
-
-impl std::error::Error for UnknownAgent {}
-
-impl Swarm {
-    #[counted_event(event_type = "spawn")]
-    #[timed_query(query_type = "register_agent")]
-    fn spawn(&mut self, id: u32) {
-        self.agents.insert(id, Status::Running);
-    }
-
-    #[counted_event(event_type = outcome_name(status))]
-    #[timed_query(query_type = "update_agent_status")]
-    fn finish(&mut self, id: u32, status: Status) -> Result<(), UnknownAgent> {
-        let slot = self.agents.get_mut(&id).ok_or(UnknownAgent(id))?;
-        *slot = status;
-        Ok(())
-    }
-
-    #[timed_query(query_type = "get_active_agents")]
-    fn active(&self) -> usize {
-        self.agents
-            .values()
-            .filter(|s| **s == Status::Running)
-            .count()
-    }
-}
-
-fn outcome_name(status: Status) -> &'static str {
-    match status {
-        Status::Completed => "complete",
-        Status::Failed => "error",
-        Status::Running => "running",
-    }
+    Ok(args)
 }
 
 fn main() -> ExitCode {
-    let metrics = match Config::from_env().and_then(Config::install_recorder) {
-        Ok(metrics) => metrics,
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let swarm = Arc::new(Swarm::new(args.agents));
+    let refreshed = Arc::clone(&swarm);
+    let config = Config::from_env().map(|c| {
+        c.on_scrape(move || {
+            moai_instrument::metrics::gauge!(AGENTS_ACTIVE.name)
+                .set(refreshed.active_agents() as f64);
+        })
+    });
+    let guard = match config.and_then(Config::init) {
+        Ok(guard) => guard,
         Err(err) => {
             eprintln!("moai-flow: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let mut swarm = Swarm::default();
-    for id in 0..100 {
-        swarm.spawn(id);
+    tracing::info!(
+        metrics_url = %format!("http://{}/metrics", guard.metrics_addr()),
+        agents = args.agents,
+        rate = args.rate,
+        "moai-flow swarm running; scrape the metrics URL"
+    );
+    let started = Instant::now();
+    let pause = Duration::from_secs(1) / args.rate;
+    let mut step = 0u64;
+    while args.duration.is_none_or(|d| started.elapsed() < d) {
+        swarm.step(step);
+        step += 1;
+        std::thread::sleep(pause);
     }
-    for id in 0..100 {
-        let status = if id % 10 == 0 {
-            Status::Failed
-        } else {
-            Status::Completed
-        };
-        if id % 2 == 0 {
-            let _ = swarm.finish(id, status);
-        }
-    }
-    // An agent that was never registered: counted in moai_flow_errors_total.
-    let _ = swarm.finish(1000, Status::Completed);
-    moai_instrument::metrics::gauge!(moai_instrument::AGENTS_ACTIVE.name)
-        .set(swarm.active() as f64);
-    print!("{}", metrics.render());
+    tracing::info!(steps = step, "moai-flow finished");
+    drop(guard);
     ExitCode::SUCCESS
 }

@@ -174,6 +174,26 @@ impl Config {
         Config::new().with_env(|name| std::env::var(name).ok())
     }
 
+    /// Applies `vars` as if they were the environment (tests set no process-wide variables).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_test_env(self, vars: &[(&str, &str)]) -> Self {
+        match self.with_test_env_checked(vars) {
+            Ok(config) => config,
+            Err(err) => panic!("with_test_env: {err}"),
+        }
+    }
+
+    /// Like [`Config::with_test_env`], returning the error of a bad value.
+    #[doc(hidden)]
+    pub fn with_test_env_checked(self, vars: &[(&str, &str)]) -> Result<Self, InitError> {
+        self.with_env(|name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
     /// Applies the variables that `lookup` returns, for `from_env` and for tests.
     pub(crate) fn with_env(
         mut self,

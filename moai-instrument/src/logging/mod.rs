@@ -81,6 +81,15 @@ impl Logging {
     }
 }
 
+/// A subscriber that formats every event as the JSON line and hands it to `write` (for
+/// benchmarks and tests; `init()` installs the real one).
+pub(crate) fn json_subscriber(
+    write: impl Fn(&[u8]) + Send + Sync + 'static,
+) -> impl tracing::Subscriber + Send + Sync {
+    let sinks = Sinks::with_custom(false, None, Some(Arc::new(write)));
+    tracing_subscriber::registry().with(JsonLayer::new(sinks))
+}
+
 /// Installs the global `tracing` subscriber.
 pub(crate) fn install(
     filter: Targets,

@@ -15,8 +15,12 @@ pub(crate) struct Sinks {
     inner: Arc<Inner>,
 }
 
+/// A caller-supplied destination for lines (benchmarks and embedding tests).
+pub(crate) type LineWriter = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 struct Inner {
     stdout: bool,
+    custom: Option<LineWriter>,
     file: Option<Arc<RotatingFile>>,
     dropped_stdout: AtomicU64,
     dropped_file: AtomicU64,
@@ -24,9 +28,18 @@ struct Inner {
 
 impl Sinks {
     pub(crate) fn new(stdout: bool, file: Option<Arc<RotatingFile>>) -> Self {
+        Sinks::with_custom(stdout, file, None)
+    }
+
+    pub(crate) fn with_custom(
+        stdout: bool,
+        file: Option<Arc<RotatingFile>>,
+        custom: Option<LineWriter>,
+    ) -> Self {
         Sinks {
             inner: Arc::new(Inner {
                 stdout,
+                custom,
                 file,
                 dropped_stdout: AtomicU64::new(0),
                 dropped_file: AtomicU64::new(0),
@@ -45,6 +58,9 @@ impl Sinks {
             if let Err(error) = std::io::stdout().lock().write_all(line) {
                 dropped("stdout", &inner.dropped_stdout, &error);
             }
+        }
+        if let Some(custom) = &inner.custom {
+            custom(line);
         }
         if let Some(file) = &inner.file {
             if let Err(error) = file.write_line(line) {

@@ -15,3 +15,11 @@ pub use query_guard::QueryGuard;
 
 pub(crate) use callsite::callsites;
 pub(crate) use query_guard::set_default_slow_query;
+
+/// The SDK's JSON formatter as a `tracing` subscriber writing each line to `write`, without
+/// installing anything (benchmarks compare it with other formatters).
+pub fn json_subscriber(
+    write: impl Fn(&[u8]) + Send + Sync + 'static,
+) -> impl tracing::Subscriber + Send + Sync {
+    crate::logging::json_subscriber(write)
+}
