@@ -99,3 +99,53 @@ fn host_app_logs_json_and_serves_metrics() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn pretty_format_on_stdout_keeps_json_in_the_file() {
+    let dir = std::env::temp_dir().join(format!("moai-host-app-pretty-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+        .args(["--agents", "2", "--rate", "100", "--duration-secs", "1"])
+        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
+        .env("MOAI_LOG_DIR", dir.join("logs"))
+        .env("MOAI_LOG_FORMAT", "pretty")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run moai-flow");
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("Agent spawned successfully"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_err()),
+        "human lines, not JSON"
+    );
+    let file = std::fs::read_to_string(dir.join("logs").join("moai-flow.log")).unwrap();
+    assert!(file.lines().count() > 10);
+    for line in file.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_settings_exit_non_zero_with_the_setting_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+        .args(["--duration-secs", "1"])
+        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
+        .env("MOAI_LOG_FORMAT", "xml")
+        .output()
+        .expect("run moai-flow");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("MOAI_LOG_FORMAT") && stderr.contains("xml"),
+        "{stderr}"
+    );
+    let usage = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}

@@ -1,0 +1,40 @@
+//! A log file that cannot take lines (here: a symlink to `/dev/full`, as a full disk) loses
+//! nothing silently: each lost line is counted in `moai_instrument_log_lines_dropped_total`, and
+//! the `log_file` check turns `/readyz` to 503.
+
+mod common;
+
+use common::{http, sample, temp_dir};
+use moai_instrument::Config;
+
+#[test]
+fn lines_the_file_cannot_take_are_counted_and_fail_readiness() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("*** SKIPPED: /dev/full is missing on this system ***");
+        return;
+    }
+    let dir = temp_dir("log-failure");
+    std::os::unix::fs::symlink("/dev/full", dir.join("moai-flow.log")).unwrap();
+    let guard = Config::new()
+        .metrics_addr("127.0.0.1:0")
+        .log_dir(Some(&dir))
+        .log_filter("warn")
+        .init()
+        .expect("init");
+    let addr = guard.metrics_addr();
+    for n in 0..5 {
+        tracing::warn!(n, "this line cannot reach the file");
+    }
+    tracing::info!("filtered out by RUST_LOG=warn: neither written nor counted");
+    let body = http(addr, "GET", "/metrics", &[]).2;
+    assert_eq!(
+        sample(
+            &body,
+            r#"moai_instrument_log_lines_dropped_total{sink="file"}"#
+        ),
+        Some(5.0),
+        "{body}"
+    );
+    let (status, _, text) = http(addr, "GET", "/readyz", &[]);
+    assert_eq!((status, text.as_str()), (503, "unhealthy: log_file\n"));
+}
