@@ -46,6 +46,25 @@ impl QueryGuard {
 
     /// An `Err` whose type is a `std::error::Error`: logged with its source chain.
     pub fn note_error(&self, error: &(dyn Error + 'static)) {
+        self.fail(error);
+    }
+
+    /// An `Err` that only implements `Display`.
+    pub fn note_display(&self, error: &dyn Display) {
+        if self.active.is_some() {
+            self.fail(&TextError(error.to_string()));
+        }
+    }
+
+    /// An `Err` whose type cannot be printed: logged by its type name.
+    pub fn note_opaque(&self, type_name: &'static str) {
+        if self.active.is_some() {
+            self.fail(&TextError(format!("an error of type {type_name}")));
+        }
+    }
+
+    /// Counts the failure and logs it at ERROR, located at the instrumented fn.
+    fn fail(&self, error: &(dyn Error + 'static)) {
         if let Some(active) = self.count_error() {
             let (query_type, at) = (active.callsite.query_type, &active.callsite.location);
             tracing::error!(
@@ -56,38 +75,6 @@ impl QueryGuard {
                 code.function = at.function,
                 code.line = at.line,
                 "Failed to {query_type}: {error}"
-            );
-        }
-    }
-
-    /// An `Err` that only implements `Display`.
-    pub fn note_display(&self, error: &dyn Display) {
-        if let Some(active) = self.count_error() {
-            let (query_type, at) = (active.callsite.query_type, &active.callsite.location);
-            tracing::error!(
-                target: TARGET,
-                query_type,
-                error = %error,
-                code.module = at.module,
-                code.function = at.function,
-                code.line = at.line,
-                "Failed to {query_type}: {error}"
-            );
-        }
-    }
-
-    /// An `Err` whose type cannot be printed: logged by its type name.
-    pub fn note_opaque(&self, type_name: &'static str) {
-        if let Some(active) = self.count_error() {
-            let (query_type, at) = (active.callsite.query_type, &active.callsite.location);
-            tracing::error!(
-                target: TARGET,
-                query_type,
-                error = type_name,
-                code.module = at.module,
-                code.function = at.function,
-                code.line = at.line,
-                "Failed to {query_type}: an error of type {type_name}"
             );
         }
     }
@@ -135,3 +122,16 @@ fn warn_slow(callsite: &QueryCallsite, nanos: u64, threshold: u64) {
         "Query took {duration_ms:.1}ms (expected <{threshold_ms}ms)"
     );
 }
+
+/// The text of an error that is not a `std::error::Error`, so that every failure is logged the
+/// same way.
+#[derive(Debug)]
+struct TextError(String);
+
+impl Display for TextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for TextError {}

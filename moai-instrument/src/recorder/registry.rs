@@ -101,12 +101,7 @@ impl Registry {
             .families
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let family = families
-            .entry(key.name().to_owned())
-            .or_insert_with(|| Family {
-                kind: Kind::Counter,
-                series: HashMap::new(),
-            });
+        let family = family_mut(&mut families, key.name(), Kind::Counter);
         if family.kind != Kind::Counter {
             return None;
         }
@@ -179,12 +174,7 @@ impl Registry {
             .families
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let family = families
-            .entry(key.name().to_owned())
-            .or_insert_with(|| Family {
-                kind,
-                series: HashMap::new(),
-            });
+        let family = family_mut(&mut families, key.name(), kind);
         if family.kind != kind {
             let first = family.kind;
             drop(families);
@@ -212,12 +202,8 @@ impl Registry {
                 LABEL_OVERFLOW_TOTAL.name,
                 vec![Label::new("metric", key.name().to_owned())],
             );
-            let overflow_family = families
-                .entry(LABEL_OVERFLOW_TOTAL.name.to_owned())
-                .or_insert_with(|| Family {
-                    kind: Kind::Counter,
-                    series: HashMap::new(),
-                });
+            let overflow_family =
+                family_mut(&mut families, LABEL_OVERFLOW_TOTAL.name, Kind::Counter);
             if let Series::Counter(cell) = overflow_family
                 .series
                 .entry(counter_key)
@@ -259,6 +245,18 @@ impl Registry {
             warn();
         }
     }
+}
+
+/// The family of `name`, created with `kind` if new (an existing one keeps its kind).
+fn family_mut<'a>(
+    families: &'a mut HashMap<String, Family>,
+    name: &str,
+    kind: Kind,
+) -> &'a mut Family {
+    families.entry(name.to_owned()).or_insert_with(|| Family {
+        kind,
+        series: HashMap::new(),
+    })
 }
 
 /// The key with its labels sorted by name and repeated names dropped (the first wins): label order
