@@ -98,13 +98,17 @@ pub trait HealthCheck: Send + Sync + 'static {
     fn check(&self) -> CheckResult;
 }
 
-/// The outcome of running a set of checks.
-pub(crate) struct Report {
-    pub(crate) results: Vec<(String, CheckResult)>,
+/// The outcome of running a set of checks, as `/healthz` and `moai-health --json` print it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReport {
+    /// Each check's name and result, in the order run.
+    pub results: Vec<(String, CheckResult)>,
 }
 
-impl Report {
-    pub(crate) fn status(&self) -> HealthStatus {
+impl HealthReport {
+    /// The worst status of any check (healthy when there are none).
+    #[must_use]
+    pub fn status(&self) -> HealthStatus {
         self.results
             .iter()
             .map(|(_, r)| r.status)
@@ -112,7 +116,9 @@ impl Report {
             .unwrap_or(HealthStatus::Healthy)
     }
 
-    pub(crate) fn failing(&self) -> Vec<&str> {
+    /// The names of the checks that failed.
+    #[must_use]
+    pub fn failing(&self) -> Vec<&str> {
         self.results
             .iter()
             .filter(|(_, r)| !r.healthy)
@@ -121,7 +127,8 @@ impl Report {
     }
 
     /// `{"status":..,"checks":{"name":{"healthy":..,"status":..,"message":..,"details":{..}}}}`
-    pub(crate) fn to_json(&self) -> String {
+    #[must_use]
+    pub fn to_json(&self) -> String {
         use crate::logging::push_json_string as string;
         let mut out = String::from("{\"status\":");
         string(&mut out, self.status().as_str());
@@ -165,7 +172,7 @@ impl Report {
 
 /// Runs the checks that gate `probe` (all of them for `None`) and records each result in
 /// `moai_flow_health_check_status{check}`.
-pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> Report {
+pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> HealthReport {
     let results = checks
         .iter()
         .filter(|c| match probe {
@@ -183,7 +190,7 @@ pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> Repo
             (c.name().to_owned(), result)
         })
         .collect();
-    Report { results }
+    HealthReport { results }
 }
 
 /// The SDK's own check: the log file takes every line (none dropped since the last check).

@@ -67,16 +67,23 @@
 //! - **One `metrics`**: [`metrics`] is re-exported, so host code that records with
 //!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition.
 
+// The SDK instruments its own SwarmDB with its macros, whose expansion names `::moai_instrument`.
+extern crate self as moai_instrument;
+
 mod catalog;
 mod clock;
 mod config;
 mod error;
 mod exporter;
 mod health;
+#[cfg(feature = "swarmdb")]
+mod health_checker;
 mod init;
 mod logging;
 mod process;
 mod recorder;
+#[cfg(feature = "swarmdb")]
+mod swarmdb;
 mod timestamp;
 
 pub use catalog::{
@@ -86,10 +93,20 @@ pub use catalog::{
 };
 pub use config::{Config, HistogramMode, LOG_FILE_NAME};
 pub use error::InitError;
-pub use health::{CheckResult, Detail, HealthCheck, HealthStatus, Probe};
+pub use health::{CheckResult, Detail, HealthCheck, HealthReport, HealthStatus, Probe};
+#[cfg(feature = "swarmdb")]
+pub use health_checker::{
+    CheckKind, HealthChecker, Thresholds, Usage, disk_usage, judge_agents, judge_database,
+    judge_query_p95, judge_usage, memory_usage, memory_usage_under,
+};
 pub use init::{Guard, init};
 pub use logging::LogFormat;
 pub use recorder::MetricsHandle;
+#[cfg(feature = "swarmdb")]
+pub use swarmdb::{
+    Agent, AgentEvent, AgentStatus, DEFAULT_BUSY_TIMEOUT, EventFilter, EventType, NewEvent,
+    SCHEMA_VERSION, SwarmDb, SwarmDbError, TABLE_NAMES,
+};
 
 /// Times a fn into `moai_flow_query_duration_seconds{query_type}`.
 ///

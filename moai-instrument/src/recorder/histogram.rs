@@ -95,6 +95,41 @@ impl HistogramCell {
         }
     }
 
+    /// The `q` quantile of recent samples: from the window in summary mode; in bucket mode from
+    /// the cumulative buckets, interpolated within the bucket as `histogram_quantile` does.
+    /// `None` without samples.
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
+        match &self.shape {
+            Shape::Summary { windows, .. } => {
+                let value = log_linear::quantiles(&[&windows[0], &windows[1]], &[q])[0];
+                (!value.is_nan()).then_some(value)
+            }
+            Shape::Buckets { bounds, counts } => {
+                let counts: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+                let total: u64 = counts.iter().sum();
+                if total == 0 {
+                    return None;
+                }
+                let rank = q * total as f64;
+                let mut below = 0u64;
+                for (i, &count) in counts.iter().enumerate() {
+                    if (below + count) as f64 >= rank && count > 0 {
+                        let lower = if i == 0 { 0.0 } else { bounds[i - 1] };
+                        // Past the last bound there is no upper edge: report the last bound.
+                        let Some(&upper) = bounds.get(i) else {
+                            return bounds.last().copied();
+                        };
+                        return Some(
+                            lower + (upper - lower) * ((rank - below as f64) / count as f64),
+                        );
+                    }
+                    below += count;
+                }
+                bounds.last().copied()
+            }
+        }
+    }
+
     pub(crate) fn snapshot(&self, layout: &HistogramLayout) -> HistogramSnapshot {
         // Count first: a sample racing this read shows up in the buckets but not yet in the
         // count, never the other way round, so `+Inf` never falls below a finite bucket.
@@ -194,6 +229,26 @@ mod tests {
             quantiles[0].1.is_nan(),
             "an empty window reports NaN: {quantiles:?}"
         );
+    }
+
+    #[test]
+    fn quantile_in_both_layouts() {
+        let summary = HistogramCell::new(&summary());
+        assert_eq!(summary.quantile(0.95), None);
+        for i in 1..=100 {
+            summary.record(f64::from(i) / 1000.0);
+        }
+        let p95 = summary.quantile(0.95).unwrap();
+        assert!((p95 - 0.095).abs() / 0.095 < 0.05, "{p95}");
+        let buckets = HistogramCell::new(&HistogramLayout::Buckets {
+            bounds: vec![0.01, 0.1, 1.0],
+        });
+        for i in 1..=100 {
+            buckets.record(f64::from(i) / 1000.0);
+        }
+        // 95 of 100 samples: within the (0.01, 0.1] bucket, which holds samples 11..=100.
+        let p95 = buckets.quantile(0.95).unwrap();
+        assert!((p95 - (0.01 + 0.09 * (85.0 / 90.0))).abs() < 1e-9, "{p95}");
     }
 
     #[test]

@@ -98,6 +98,13 @@ impl MetricsHandle {
         &self.registry
     }
 
+    /// The largest recent `q` quantile among the series of histogram `name`, with the label
+    /// values of that series: e.g. the slowest query type's p95.
+    #[must_use]
+    pub fn worst_quantile(&self, name: &str, q: f64) -> Option<(String, f64)> {
+        self.registry.worst_quantile(name, q)
+    }
+
     /// Starts a new summary window period now, as the upkeep thread does once per period.
     #[doc(hidden)]
     pub fn rotate_summary_window(&self) {

@@ -133,6 +133,26 @@ impl Registry {
         f(&self.families.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The largest recent `q` quantile among the histogram series of `name` (the worst query
+    /// type, for the query performance check), with its labels.
+    pub(crate) fn worst_quantile(&self, name: &str, q: f64) -> Option<(String, f64)> {
+        self.with_families(|families| {
+            families
+                .get(name)?
+                .series
+                .iter()
+                .filter_map(|(key, series)| match series {
+                    Series::Histogram(cell) => {
+                        let labels: Vec<String> =
+                            key.labels().map(|l| l.value().to_owned()).collect();
+                        Some((labels.join(","), cell.quantile(q)?))
+                    }
+                    _ => None,
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+        })
+    }
+
     /// Starts a new summary window period when the current one is over.
     pub(crate) fn rotate_if_due(&self, now: Instant) {
         let mut last = self

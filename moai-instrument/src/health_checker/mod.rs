@@ -1,0 +1,500 @@
+//! The guide's `HealthChecker`: `database`, `disk_space`, `memory`, `query_performance` and
+//! `agents`, each `{healthy, status, message, details}` with the Key Metrics thresholds, each run
+//! under a time limit so that a locked or hung database cannot hang a probe.
+
+mod readings;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
+
+use crate::catalog::QUERY_DURATION_SECONDS;
+use crate::health::{CheckResult, Detail, HealthCheck, HealthStatus, Probe};
+use crate::recorder::MetricsHandle;
+use crate::swarmdb::SwarmDb;
+
+/// The guide's Key Metrics thresholds, and the limits of the checks themselves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// Disk usage that degrades (80%).
+    pub disk_warn: f64,
+    /// Disk usage that fails (90%).
+    pub disk_fail: f64,
+    /// Memory usage that degrades (80%).
+    pub memory_warn: f64,
+    /// Memory usage that fails (95%).
+    pub memory_fail: f64,
+    /// Query p95 that degrades (100 ms).
+    pub query_p95_warn: Duration,
+    /// Query p95 that fails (500 ms).
+    pub query_p95_fail: Duration,
+    /// Database size that degrades (10 GB).
+    pub database_warn_bytes: u64,
+    /// An active agent whose row has not changed for this long is stale (1 h).
+    pub stale_agent_after: Duration,
+    /// The longest one check may take before it counts as failed (2 s).
+    pub check_timeout: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            disk_warn: 0.80,
+            disk_fail: 0.90,
+            memory_warn: 0.80,
+            memory_fail: 0.95,
+            query_p95_warn: Duration::from_millis(100),
+            query_p95_fail: Duration::from_millis(500),
+            database_warn_bytes: 10 * 1024 * 1024 * 1024,
+            stale_agent_after: Duration::from_secs(3600),
+            check_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The five checks, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// SwarmDB opens, answers, and is below the size threshold.
+    Database,
+    /// The filesystem holding SwarmDB has room.
+    DiskSpace,
+    /// The container (or machine) has memory left.
+    Memory,
+    /// Recent query latency (p95) is within target.
+    QueryPerformance,
+    /// Active agents, and whether any are stale.
+    Agents,
+}
+
+impl CheckKind {
+    /// All five, in the guide's order.
+    pub const ALL: [CheckKind; 5] = [
+        CheckKind::Database,
+        CheckKind::DiskSpace,
+        CheckKind::Memory,
+        CheckKind::QueryPerformance,
+        CheckKind::Agents,
+    ];
+
+    /// `database`, `disk_space`, `memory`, `query_performance`, `agents`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Database => "database",
+            CheckKind::DiskSpace => "disk_space",
+            CheckKind::Memory => "memory",
+            CheckKind::QueryPerformance => "query_performance",
+            CheckKind::Agents => "agents",
+        }
+    }
+}
+
+/// Where the checker finds SwarmDB: an open handle shared with the application, or a path it
+/// opens on each check (the probe binary), with a short busy timeout.
+#[derive(Clone)]
+enum Source {
+    Shared(Arc<SwarmDb>),
+    Path(PathBuf),
+}
+
+/// Runs the guide's health checks against one SwarmDB.
+#[derive(Clone)]
+pub struct HealthChecker {
+    source: Source,
+    thresholds: Arc<Thresholds>,
+}
+
+impl std::fmt::Debug for HealthChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthChecker")
+            .field("db", &self.db_path())
+            .field("thresholds", &self.thresholds)
+            .finish()
+    }
+}
+
+impl HealthChecker {
+    /// Checks the application's own open SwarmDB.
+    #[must_use]
+    pub fn new(db: Arc<SwarmDb>) -> Self {
+        HealthChecker {
+            source: Source::Shared(db),
+            thresholds: Arc::new(Thresholds::default()),
+        }
+    }
+
+    /// Checks the SwarmDB at `path`, opening it for each check (as a separate probe process does).
+    #[must_use]
+    pub fn for_path(path: impl Into<PathBuf>) -> Self {
+        HealthChecker {
+            source: Source::Path(path.into()),
+            thresholds: Arc::new(Thresholds::default()),
+        }
+    }
+
+    /// Other thresholds (tests, or stricter targets).
+    #[must_use]
+    pub fn with_thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = Arc::new(thresholds);
+        self
+    }
+
+    /// The database file checked.
+    #[must_use]
+    pub fn db_path(&self) -> &Path {
+        match &self.source {
+            Source::Shared(db) => db.path(),
+            Source::Path(path) => path,
+        }
+    }
+
+    /// Runs one check under the time limit.
+    #[must_use]
+    pub fn check(&self, kind: CheckKind) -> CheckResult {
+        let limit = self.thresholds.check_timeout;
+        let (done, result) = mpsc::channel();
+        let checker = self.clone();
+        let started = Instant::now();
+        let spawned = std::thread::Builder::new()
+            .name(format!("moai-check-{}", kind.name()))
+            .spawn(move || {
+                let _ = done.send(checker.check_now(kind));
+            });
+        if let Err(e) = spawned {
+            return CheckResult::new(
+                HealthStatus::Unhealthy,
+                format!("cannot start the check: {e}"),
+            );
+        }
+        match result.recv_timeout(limit) {
+            Ok(result) => result,
+            // The thread ends on its own when its call returns; the probe answers now.
+            Err(_) => CheckResult::new(
+                HealthStatus::Unhealthy,
+                format!(
+                    "{} check timed out after {:.1} s",
+                    kind.name(),
+                    started.elapsed().as_secs_f64()
+                ),
+            )
+            .with_detail("timeout_ms", Detail::Integer(limit.as_millis() as i64)),
+        }
+    }
+
+    /// Runs all five checks at once, each under its time limit: the whole run takes at most about
+    /// one time limit.
+    #[must_use]
+    pub fn check_all(&self) -> Vec<(&'static str, CheckResult)> {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = CheckKind::ALL
+                .iter()
+                .map(|&kind| (kind.name(), scope.spawn(move || self.check(kind))))
+                .collect();
+            running
+                .into_iter()
+                .map(|(name, handle)| {
+                    let result = handle.join().unwrap_or_else(|_| {
+                        CheckResult::new(HealthStatus::Unhealthy, format!("{name} check panicked"))
+                    });
+                    (name, result)
+                })
+                .collect()
+        })
+    }
+
+    /// The five checks as [`HealthCheck`]s for [`Config::health_check`](crate::Config::health_check):
+    /// `database` gates liveness (SwarmDB opens), all of them readiness.
+    #[must_use]
+    pub fn health_checks(&self) -> Vec<impl HealthCheck> {
+        CheckKind::ALL
+            .iter()
+            .map(|&kind| NamedCheck {
+                checker: self.clone(),
+                kind,
+            })
+            .collect()
+    }
+
+    fn check_now(&self, kind: CheckKind) -> CheckResult {
+        let t = &self.thresholds;
+        match kind {
+            CheckKind::Database => match self
+                .with_db(|db| db.get_database_size().map_err(|e| e.to_string()))
+            {
+                Ok(size) => judge_database(size, t)
+                    .with_detail("path", Detail::Text(self.db_path().display().to_string())),
+                Err(e) => CheckResult::new(HealthStatus::Unhealthy, format!("Database error: {e}"))
+                    .with_detail("path", Detail::Text(self.db_path().display().to_string())),
+            },
+            CheckKind::DiskSpace => match disk_usage(self.db_path()) {
+                Ok(usage) => judge_usage("Disk", &usage, t.disk_warn, t.disk_fail),
+                Err(e) => CheckResult::new(
+                    HealthStatus::Unhealthy,
+                    format!("Cannot read disk usage: {e}"),
+                ),
+            },
+            CheckKind::Memory => match memory_usage() {
+                Some(usage) => judge_usage("Memory", &usage, t.memory_warn, t.memory_fail),
+                None => CheckResult::new(
+                    HealthStatus::Degraded,
+                    "Memory usage unknown on this system",
+                ),
+            },
+            CheckKind::QueryPerformance => self.query_performance(),
+            CheckKind::Agents => match self.with_db(|db| {
+                let active = db.count_active_agents().map_err(|e| e.to_string())?;
+                let stale = db
+                    .count_stale_agents(t.stale_agent_after)
+                    .map_err(|e| e.to_string())?;
+                Ok((active, stale))
+            }) {
+                Ok((active, stale)) => judge_agents(active, stale, t),
+                Err(e) => {
+                    CheckResult::new(HealthStatus::Unhealthy, format!("Cannot count agents: {e}"))
+                }
+            },
+        }
+    }
+
+    /// The recorded p95 of this process's queries when there are any; otherwise (a separate
+    /// probe process) the p95 of a few `get_active_agents` calls timed now.
+    fn query_performance(&self) -> CheckResult {
+        let recorded = MetricsHandle::global()
+            .and_then(|m| m.worst_quantile(QUERY_DURATION_SECONDS.name, 0.95));
+        if let Some((query_type, p95)) = recorded {
+            return judge_query_p95(Duration::from_secs_f64(p95.max(0.0)), &self.thresholds)
+                .with_detail("source", Detail::Text("recorded".into()))
+                .with_detail("slowest_query_type", Detail::Text(query_type));
+        }
+        let probed = self.with_db(|db| {
+            let mut samples = Vec::with_capacity(5);
+            for _ in 0..5 {
+                let started = Instant::now();
+                db.count_active_agents().map_err(|e| e.to_string())?;
+                samples.push(started.elapsed());
+            }
+            samples.sort();
+            Ok(samples[samples.len() - 1])
+        });
+        match probed {
+            Ok(p95) => judge_query_p95(p95, &self.thresholds)
+                .with_detail("source", Detail::Text("probe".into())),
+            Err(e) => {
+                CheckResult::new(HealthStatus::Unhealthy, format!("Cannot time a query: {e}"))
+            }
+        }
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&SwarmDb) -> Result<T, String>) -> Result<T, String> {
+        match &self.source {
+            Source::Shared(db) => f(db),
+            Source::Path(path) => {
+                // Wait for a lock at most a little less than the check's own limit.
+                let busy = self.thresholds.check_timeout.mul_f64(0.75);
+                let db = SwarmDb::open_with(path, busy).map_err(|e| error_text(&e))?;
+                f(&db)
+            }
+        }
+    }
+}
+
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    crate::logging::error_chain(error)
+}
+
+struct NamedCheck {
+    checker: HealthChecker,
+    kind: CheckKind,
+}
+
+impl HealthCheck for NamedCheck {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn probe(&self) -> Probe {
+        if self.kind == CheckKind::Database {
+            Probe::Liveness
+        } else {
+            Probe::Readiness
+        }
+    }
+
+    fn check(&self) -> CheckResult {
+        self.checker.check(self.kind)
+    }
+}
+
+/// Degraded past the size threshold (the guide's `DatabaseSizeGrowing`).
+#[must_use]
+pub fn judge_database(size_bytes: u64, t: &Thresholds) -> CheckResult {
+    let (status, message) = if size_bytes > t.database_warn_bytes {
+        (
+            HealthStatus::Degraded,
+            format!(
+                "Database size {} exceeds {}",
+                bytes(size_bytes),
+                bytes(t.database_warn_bytes)
+            ),
+        )
+    } else {
+        (
+            HealthStatus::Healthy,
+            format!("Database OK ({})", bytes(size_bytes)),
+        )
+    };
+    CheckResult::new(status, message).with_detail("size_bytes", Detail::Integer(size_bytes as i64))
+}
+
+/// Degraded at `warn`, unhealthy at `fail` (fractions of the total).
+#[must_use]
+pub fn judge_usage(what: &str, usage: &Usage, warn: f64, fail: f64) -> CheckResult {
+    let fraction = usage.fraction();
+    let status = if fraction >= fail {
+        HealthStatus::Unhealthy
+    } else if fraction >= warn {
+        HealthStatus::Degraded
+    } else {
+        HealthStatus::Healthy
+    };
+    CheckResult::new(
+        status,
+        format!(
+            "{what} usage {:.1}% of {} ({})",
+            fraction * 100.0,
+            bytes(usage.total),
+            usage.source
+        ),
+    )
+    .with_detail("used_bytes", Detail::Integer(usage.used as i64))
+    .with_detail("total_bytes", Detail::Integer(usage.total as i64))
+    .with_detail(
+        "usage_percent",
+        Detail::Number((fraction * 1000.0).round() / 10.0),
+    )
+    .with_detail("source", Detail::Text(usage.source.into()))
+}
+
+/// Degraded past the p95 target, unhealthy past the critical threshold.
+#[must_use]
+pub fn judge_query_p95(p95: Duration, t: &Thresholds) -> CheckResult {
+    let status = if p95 > t.query_p95_fail {
+        HealthStatus::Unhealthy
+    } else if p95 > t.query_p95_warn {
+        HealthStatus::Degraded
+    } else {
+        HealthStatus::Healthy
+    };
+    let ms = p95.as_secs_f64() * 1e3;
+    CheckResult::new(
+        status,
+        format!(
+            "Query p95 {ms:.1} ms (target <{} ms)",
+            t.query_p95_warn.as_millis()
+        ),
+    )
+    .with_detail("p95_ms", Detail::Number((ms * 1000.0).round() / 1000.0))
+}
+
+/// Healthy with no stale agents, degraded with some.
+#[must_use]
+pub fn judge_agents(active: u64, stale: u64, t: &Thresholds) -> CheckResult {
+    let (status, message) = if stale > 0 {
+        let hours = t.stale_agent_after.as_secs_f64() / 3600.0;
+        (
+            HealthStatus::Degraded,
+            format!("{active} active agents, {stale} stale (no update for {hours:.1} h)"),
+        )
+    } else {
+        (HealthStatus::Healthy, format!("{active} active agents"))
+    };
+    CheckResult::new(status, message)
+        .with_detail("active", Detail::Integer(active as i64))
+        .with_detail("stale", Detail::Integer(stale as i64))
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(percent: u64) -> Usage {
+        Usage {
+            used: percent,
+            total: 100,
+            source: "filesystem",
+        }
+    }
+
+    #[test]
+    fn usage_has_three_states_at_the_guides_thresholds() {
+        let t = Thresholds::default();
+        assert_eq!(
+            judge_usage("Disk", &usage(79), t.disk_warn, t.disk_fail).status,
+            HealthStatus::Healthy
+        );
+        assert_eq!(
+            judge_usage("Disk", &usage(80), t.disk_warn, t.disk_fail).status,
+            HealthStatus::Degraded
+        );
+        let failing = judge_usage("Disk", &usage(90), t.disk_warn, t.disk_fail);
+        assert_eq!(
+            (failing.status, failing.healthy),
+            (HealthStatus::Unhealthy, false)
+        );
+        assert_eq!(failing.message, "Disk usage 90.0% of 100 B (filesystem)");
+        assert_eq!(
+            judge_usage("Memory", &usage(94), t.memory_warn, t.memory_fail).status,
+            HealthStatus::Degraded
+        );
+        assert_eq!(
+            judge_usage("Memory", &usage(95), t.memory_warn, t.memory_fail).status,
+            HealthStatus::Unhealthy
+        );
+    }
+
+    #[test]
+    fn query_database_and_agents_states() {
+        let t = Thresholds::default();
+        assert_eq!(
+            judge_query_p95(Duration::from_millis(99), &t).status,
+            HealthStatus::Healthy
+        );
+        assert_eq!(
+            judge_query_p95(Duration::from_millis(150), &t).status,
+            HealthStatus::Degraded
+        );
+        let slow = judge_query_p95(Duration::from_millis(600), &t);
+        assert_eq!(
+            (slow.status, slow.message.as_str()),
+            (
+                HealthStatus::Unhealthy,
+                "Query p95 600.0 ms (target <100 ms)"
+            )
+        );
+        assert_eq!(judge_database(1 << 20, &t).message, "Database OK (1.0 MB)");
+        let big = judge_database(11 * 1024 * 1024 * 1024, &t);
+        assert_eq!((big.status, big.healthy), (HealthStatus::Degraded, true));
+        assert_eq!(big.message, "Database size 11.0 GB exceeds 10.0 GB");
+        assert_eq!(judge_agents(4, 0, &t).message, "4 active agents");
+        assert_eq!(judge_agents(4, 1, &t).status, HealthStatus::Degraded);
+    }
+}
