@@ -60,7 +60,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut n = 0u64;
     while seconds.is_none_or(|s| started.elapsed() < Duration::from_secs(s)) {
-        db.insert_event(if n % 2 == 0 { "spawn" } else { "complete" });
+        db.insert_event(if n.is_multiple_of(2) {
+            "spawn"
+        } else {
+            "complete"
+        });
         n += 1;
         std::thread::sleep(Duration::from_millis(100));
     }

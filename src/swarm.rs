@@ -53,7 +53,9 @@ impl Swarm {
         let result = match status {
             None | Some(Status::Completed) | Some(Status::Failed) => self.spawn(id),
             Some(Status::Spawned) => self.update(id, Status::Running, "running"),
-            Some(Status::Running) if step % 7 == 0 => self.update(id, Status::Failed, "error"),
+            Some(Status::Running) if step.is_multiple_of(7) => {
+                self.update(id, Status::Failed, "error")
+            }
             Some(Status::Running) => self.update(id, Status::Completed, "complete"),
         };
         if let Err(err) = result {

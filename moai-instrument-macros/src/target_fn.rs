@@ -140,10 +140,10 @@ fn not_a_fn(item: &TokenStream, macro_name: &str) -> syn::Error {
                 tokens.next();
             }
             TokenTree::Ident(i) if i == "pub" => {
-                if let Some(TokenTree::Group(g)) = tokens.peek() {
-                    if g.delimiter() == Delimiter::Parenthesis {
-                        tokens.next();
-                    }
+                if let Some(TokenTree::Group(g)) = tokens.peek()
+                    && g.delimiter() == Delimiter::Parenthesis
+                {
+                    tokens.next();
                 }
             }
             TokenTree::Ident(_) => {

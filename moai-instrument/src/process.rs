@@ -44,12 +44,11 @@ pub(crate) fn read() -> ProcessReading {
 /// Sets the `process_*` series from a fresh reading.
 pub(crate) fn collect(registry: &Registry) {
     let reading = read();
-    if let Some(cpu) = reading.cpu_seconds {
-        if let Some(counter) =
+    if let Some(cpu) = reading.cpu_seconds
+        && let Some(counter) =
             registry.float_counter(&Key::from_static_name(PROCESS_CPU_SECONDS_TOTAL.name))
-        {
-            counter.set(cpu);
-        }
+    {
+        counter.set(cpu);
     }
     let gauges: [(MetricSpec, Option<f64>); 6] = [
         (PROCESS_RESIDENT_MEMORY_BYTES, reading.resident_bytes),

@@ -10,7 +10,7 @@ use moai_instrument::{Config, timed_query};
 #[timed_query(query_type = "tokio_query")]
 async fn query(n: u64) -> Result<u64, String> {
     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         Err(format!("task {n} failed"))
     } else {
         Ok(n)

@@ -70,7 +70,7 @@ impl std::fmt::Display for QueryFailed {
 
 #[timed_query(query_type = "values_fallible")]
 fn fallible(row: u32) -> Result<u32, QueryFailed> {
-    if row % 3 == 0 {
+    if row.is_multiple_of(3) {
         Err(QueryFailed(row))
     } else {
         Ok(row)
@@ -79,7 +79,7 @@ fn fallible(row: u32) -> Result<u32, QueryFailed> {
 
 #[timed_query(query_type = "values_infallible")]
 fn infallible(row: u32) -> Option<u32> {
-    (row % 3 != 0).then_some(row)
+    (!row.is_multiple_of(3)).then_some(row)
 }
 
 #[test]

@@ -54,18 +54,18 @@ impl Sinks {
 
     pub(crate) fn write_line(&self, line: &[u8]) {
         let inner = &self.inner;
-        if inner.stdout {
-            if let Err(error) = std::io::stdout().lock().write_all(line) {
-                dropped("stdout", &inner.dropped_stdout, &error);
-            }
+        if inner.stdout
+            && let Err(error) = std::io::stdout().lock().write_all(line)
+        {
+            dropped("stdout", &inner.dropped_stdout, &error);
         }
         if let Some(custom) = &inner.custom {
             custom(line);
         }
-        if let Some(file) = &inner.file {
-            if let Err(error) = file.write_line(line) {
-                dropped("file", &inner.dropped_file, &error);
-            }
+        if let Some(file) = &inner.file
+            && let Err(error) = file.write_line(line)
+        {
+            dropped("file", &inner.dropped_file, &error);
         }
     }
 }
@@ -75,7 +75,7 @@ impl Sinks {
 fn dropped(sink: &'static str, count: &AtomicU64, error: &std::io::Error) {
     let n = count.fetch_add(1, Ordering::Relaxed) + 1;
     metrics::counter!(LOG_LINES_DROPPED_TOTAL.name, "sink" => sink).increment(1);
-    if n == 1 || n % 10_000 == 0 {
+    if n == 1 || n.is_multiple_of(10_000) {
         let mut line = String::from(
             "{\"level\":\"WARNING\",\"logger\":\"moai_instrument::logging\",\"message\":",
         );

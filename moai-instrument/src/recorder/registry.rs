@@ -182,12 +182,11 @@ impl Registry {
         let key = normalized(key);
         {
             let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(family) = families.get(key.name()) {
-                if family.kind == kind {
-                    if let Some(series) = family.series.get(&key) {
-                        return Some(series.clone());
-                    }
-                }
+            if let Some(family) = families.get(key.name())
+                && family.kind == kind
+                && let Some(series) = family.series.get(&key)
+            {
+                return Some(series.clone());
             }
         }
         let mut families = self
