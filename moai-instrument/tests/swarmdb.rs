@@ -1,0 +1,339 @@
+//! SwarmDB: every operation round-trips, concurrent inserts are all kept, closed vocabularies are
+//! enforced, a newer schema and a corrupted or read-only file are clear errors, and a writer
+//! killed with SIGKILL loses nothing it had committed.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{metrics, sample, temp_dir};
+use moai_instrument::{
+    AgentStatus, EventFilter, EventType, NewEvent, SwarmDb, SwarmDbError, TABLE_NAMES,
+};
+use serde_json::json;
+
+fn event(event_type: EventType, agent: &str) -> NewEvent {
+    NewEvent {
+        event_type,
+        agent_id: agent.into(),
+        agent_type: "expert-backend".into(),
+        metadata: json!({"task": "t-1", "attempt": 2}),
+    }
+}
+
+#[test]
+fn every_operation_round_trips() {
+    metrics();
+    let dir = temp_dir("swarmdb-roundtrip");
+    let db = SwarmDb::open(dir.join("nested/memory/swarm.db")).expect("open creates parents");
+    let raw = rusqlite::Connection::open(db.path()).unwrap();
+    for table in TABLE_NAMES {
+        let exists: bool = raw
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1)",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(exists, "{table}");
+    }
+    let version: i64 = raw
+        .query_row("SELECT MAX(version) FROM schema_info", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, moai_instrument::SCHEMA_VERSION);
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+
+    let spawn_id = db
+        .insert_event(&event(EventType::Spawn, "agent-1"))
+        .unwrap();
+    db.insert_event(&event(EventType::Complete, "agent-1"))
+        .unwrap();
+    db.insert_event(&event(EventType::Spawn, "agent-2"))
+        .unwrap();
+    let all = db.get_events(&EventFilter::default()).unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2].event_id, spawn_id, "newest first");
+    assert_eq!(all[2].metadata, json!({"task": "t-1", "attempt": 2}));
+    assert!(all[2].timestamp.ends_with('Z'));
+    let agent_1 = db
+        .get_events(&EventFilter {
+            agent_id: Some("agent-1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(agent_1.len(), 2);
+    let spawns = db
+        .get_events(&EventFilter {
+            event_type: Some(EventType::Spawn),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((spawns.len(), spawns[0].agent_id.as_str()), (1, "agent-2"));
+
+    let agent = db
+        .register_agent("agent-1", "expert-backend", &json!({"model": "x"}))
+        .unwrap();
+    assert_eq!(
+        (agent.status, agent.complete_time.as_deref()),
+        (AgentStatus::Spawned, None)
+    );
+    db.register_agent("agent-2", "expert-frontend", &json!(null))
+        .unwrap();
+    assert_eq!(db.get_active_agents().unwrap().len(), 2);
+    let running = db
+        .update_agent_status("agent-1", AgentStatus::Running)
+        .unwrap();
+    assert_eq!(running.status, AgentStatus::Running);
+    std::thread::sleep(Duration::from_millis(20));
+    let done = db
+        .update_agent_status("agent-1", AgentStatus::Complete)
+        .unwrap();
+    assert!(done.complete_time.is_some());
+    assert!(done.duration_ms.unwrap() >= 15, "{done:?}");
+    assert_eq!(db.get_agent("agent-1").unwrap().unwrap(), done);
+    assert_eq!(db.get_agent("nobody").unwrap(), None);
+    let active = db.get_active_agents().unwrap();
+    assert_eq!(
+        active
+            .iter()
+            .map(|a| a.agent_id.as_str())
+            .collect::<Vec<_>>(),
+        ["agent-2"]
+    );
+    assert_eq!(db.count_active_agents().unwrap(), 1);
+    assert!(matches!(
+        db.update_agent_status("nobody", AgentStatus::Running),
+        Err(SwarmDbError::AgentNotFound(_))
+    ));
+
+    db.store_memory("session-1", "plan", &json!({"steps": [1, 2, 3]}))
+        .unwrap();
+    db.store_memory("session-1", "plan", &json!({"steps": [4]}))
+        .unwrap();
+    assert_eq!(
+        db.get_memory("session-1", "plan").unwrap(),
+        Some(json!({"steps": [4]}))
+    );
+    assert_eq!(db.get_memory("session-1", "other").unwrap(), None);
+
+    assert_eq!(db.cleanup_old_events(Duration::from_secs(3600)).unwrap(), 0);
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(db.cleanup_old_events(Duration::ZERO).unwrap(), 3);
+    let size = db.get_database_size().unwrap();
+    let wal = std::fs::metadata(format!("{}-wal", db.path().display()))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(wal > 0 && size > wal, "size {size} counts the WAL ({wal})");
+    db.vacuum().unwrap();
+    assert_eq!(db.quick_check().unwrap(), None);
+
+    let exposition = metrics().render();
+    assert!(sample(&exposition, r#"moai_flow_events_total{event_type="spawn"}"#).unwrap() >= 2.0);
+    assert!(
+        sample(
+            &exposition,
+            r#"moai_flow_query_duration_seconds_count{query_type="insert_event"}"#
+        )
+        .unwrap()
+            >= 3.0
+    );
+    assert!(
+        sample(
+            &exposition,
+            r#"moai_flow_errors_total{operation="update_agent_status"}"#
+        )
+        .unwrap()
+            >= 1.0
+    );
+}
+
+#[test]
+fn vocabularies_and_metadata_are_checked() {
+    assert!(
+        matches!("heartbeat".parse::<EventType>(), Err(SwarmDbError::UnknownEventType(t)) if t == "heartbeat")
+    );
+    assert!(matches!(
+        "paused".parse::<AgentStatus>(),
+        Err(SwarmDbError::UnknownStatus(_))
+    ));
+    let dir = temp_dir("swarmdb-vocab");
+    let db = SwarmDb::open(dir.join("swarm.db")).unwrap();
+    let err = db.register_agent("a", "t", &json!([1, 2])).unwrap_err();
+    assert_eq!(err.to_string(), "metadata must be a JSON object, got [1,2]");
+    // The schema refuses unknown values even from other writers.
+    let raw = rusqlite::Connection::open(db.path()).unwrap();
+    let refused = raw.execute(
+        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, last_updated) VALUES ('x', 't', 'paused', 'now', 'now')",
+        [],
+    );
+    assert!(refused.is_err());
+}
+
+#[test]
+fn two_threads_of_ten_thousand_inserts_keep_twenty_thousand_rows() {
+    let dir = temp_dir("swarmdb-threads");
+    let db = Arc::new(SwarmDb::open(dir.join("swarm.db")).unwrap());
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let db = Arc::clone(&db);
+            s.spawn(move || {
+                for i in 0..10_000 {
+                    db.insert_event(&event(EventType::Spawn, &format!("agent-{t}-{i}")))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let raw = rusqlite::Connection::open(db.path()).unwrap();
+    let (rows, distinct): (i64, i64) = raw
+        .query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM agent_events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, distinct), (20_000, 20_000));
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_untouched() {
+    let dir = temp_dir("swarmdb-newer");
+    let path = dir.join("swarm.db");
+    drop(SwarmDb::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("INSERT INTO schema_info VALUES (3, 'future')", [])
+        .unwrap();
+    let err = SwarmDb::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SwarmDbError::NewerSchema {
+                found: 3,
+                supported: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("schema version 3, newer than the supported 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupted_and_read_only_files_are_clear_errors() {
+    let dir = temp_dir("swarmdb-corrupt");
+    let path = dir.join("swarm.db");
+    drop(SwarmDb::open(&path).unwrap());
+    let _ = std::fs::remove_file(format!("{}-wal", path.display()));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..16].copy_from_slice(b"not sqlite at al");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = SwarmDb::open(&path).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a SQLite database or is corrupted"),
+        "{err}"
+    );
+
+    let garbage = dir.join("garbage.db");
+    std::fs::write(&garbage, vec![0xAB; 8192]).unwrap();
+    assert!(matches!(
+        SwarmDb::open(&garbage),
+        Err(SwarmDbError::Open { .. })
+    ));
+
+    // A read-only database: opened read-only by SQLite, writes refused with a clear reason.
+    let ro = dir.join("ro.db");
+    drop(SwarmDb::open(&ro).unwrap());
+    let conn =
+        rusqlite::Connection::open_with_flags(&ro, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let refused = conn
+        .execute("INSERT INTO swarm_metrics VALUES ('x', 1, 'now')", [])
+        .unwrap_err();
+    assert_eq!(
+        refused.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly)
+    );
+
+    // A directory where the file should be.
+    let dir_path = dir.join("is-a-dir.db");
+    std::fs::create_dir_all(&dir_path).unwrap();
+    let err = SwarmDb::open(&dir_path).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot open SwarmDB at {}", dir_path.display())),
+        "{err}"
+    );
+}
+
+/// Run as a child: inserts until killed, printing each event id once its insert has returned.
+#[test]
+fn child_writer() {
+    let Ok(path) = std::env::var("MOAI_CHILD_WRITER_DB") else {
+        return;
+    };
+    let db = SwarmDb::open(&path).unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0.. {
+        let id = db
+            .insert_event(&event(EventType::Spawn, &format!("agent-{i}")))
+            .unwrap();
+        writeln!(out, "{id}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn sigkill_mid_write_keeps_every_committed_row() {
+    let dir = temp_dir("swarmdb-sigkill");
+    let path = dir.join("swarm.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .env("MOAI_CHILD_WRITER_DB", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut committed = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("evt-") {
+            committed.push(line);
+        }
+        if committed.len() == 300 {
+            break;
+        }
+    }
+    // SIGKILL: no destructor, no flush, in the middle of the next inserts.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(committed.len(), 300);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let check: String = raw
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mut stmt = raw
+        .prepare("SELECT COUNT(*) FROM agent_events WHERE event_id = ?1")
+        .unwrap();
+    for id in &committed {
+        let n: i64 = stmt.query_row([id], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "committed event {id} is present");
+    }
+    assert!(
+        SwarmDb::open(&path).is_ok(),
+        "the database opens again after the crash"
+    );
+}
