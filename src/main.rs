@@ -5,13 +5,15 @@
 //! `cargo run --release -- [--agents N] [--rate EVENTS_PER_SEC] [--duration-secs S]`; settings
 //! come from the environment (`MOAI_METRICS_ADDR`, `MOAI_LOG_DIR`, ...; see the README).
 
+mod signals;
 mod swarm;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moai_instrument::{AGENTS_ACTIVE, Config};
+use moai_instrument::metrics::gauge;
+use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, HealthChecker, SwarmDb};
 
 use swarm::Swarm;
 
@@ -60,36 +62,79 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let swarm = Arc::new(Swarm::new(args.agents));
-    let refreshed = Arc::clone(&swarm);
-    let config = Config::from_env().map(|c| {
-        c.on_scrape(move || {
-            moai_instrument::metrics::gauge!(AGENTS_ACTIVE.name)
-                .set(refreshed.active_agents() as f64);
-        })
-    });
-    let guard = match config.and_then(Config::init) {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("moai-flow: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let db = match SwarmDb::open(config.configured_db_path()) {
+        Ok(db) => Arc::new(db),
+        Err(err) => {
+            eprintln!("moai-flow: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scraped = Arc::clone(&db);
+    let config = HealthChecker::new(Arc::clone(&db))
+        .health_checks()
+        .into_iter()
+        .fold(config, Config::health_check)
+        .on_scrape(move || refresh_gauges(&scraped));
+    let guard = match config.init() {
         Ok(guard) => guard,
         Err(err) => {
             eprintln!("moai-flow: {err}");
             return ExitCode::FAILURE;
         }
     };
+    if let Err(err) = signals::install() {
+        tracing::warn!(error = %err, "Cannot handle SIGINT/SIGTERM; stop with SIGKILL");
+    }
     tracing::info!(
         metrics_url = %format!("http://{}/metrics", guard.metrics_addr()),
+        db_path = %db.path().display(),
         agents = args.agents,
         rate = args.rate,
         "moai-flow swarm running; scrape the metrics URL"
     );
+    let swarm = Swarm::new(Arc::clone(&db), args.agents);
     let started = Instant::now();
     let pause = Duration::from_secs(1) / args.rate;
     let mut step = 0u64;
-    while args.duration.is_none_or(|d| started.elapsed() < d) {
+    while args.duration.is_none_or(|d| started.elapsed() < d) && !signals::stop_requested() {
         swarm.step(step);
         step += 1;
         std::thread::sleep(pause);
     }
-    tracing::info!(steps = step, "moai-flow finished");
+    let reason = if signals::stop_requested() {
+        "signal"
+    } else {
+        "duration elapsed"
+    };
+    tracing::info!(steps = step, reason, "moai-flow shutting down");
+    // The exporter stops and the log file is flushed; then the last handle closes SwarmDB.
     drop(guard);
+    drop(swarm);
+    drop(db);
     ExitCode::SUCCESS
+}
+
+/// The guide's `update_metrics()`: gauges from SwarmDB, on every scrape.
+fn refresh_gauges(db: &SwarmDb) {
+    match db.count_active_agents() {
+        Ok(active) => gauge!(AGENTS_ACTIVE.name).set(active as f64),
+        Err(err) => tracing::error!(
+            error = &err as &dyn std::error::Error,
+            "Cannot count active agents"
+        ),
+    }
+    match db.get_database_size() {
+        Ok(bytes) => gauge!(DB_SIZE_BYTES.name).set(bytes as f64),
+        Err(err) => tracing::error!(
+            error = &err as &dyn std::error::Error,
+            "Cannot read the database size"
+        ),
+    }
 }

@@ -1,109 +1,99 @@
-//! The simulated swarm: agents move through spawn -> running -> complete or error, each step
-//! an instrumented operation.
+//! The simulated swarm on SwarmDB: agents move spawned -> running -> complete or error; every
+//! step is an instrumented SwarmDB operation, logged inside a span carrying `agent_id` and
+//! `user_id`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
 
-use moai_instrument::{counted_event, timed_query};
+use moai_instrument::{AgentStatus, EventType, NewEvent, SwarmDb, SwarmDbError};
+use serde_json::json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Spawned,
-    Running,
-    Completed,
-    Failed,
-}
-
-#[derive(Debug)]
-pub struct AgentError(String);
-
-impl std::fmt::Display for AgentError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for AgentError {}
+/// Events older than this are removed as the swarm runs, as the original's cleanup job did.
+const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub struct Swarm {
-    agents: Mutex<HashMap<u32, Status>>,
+    db: Arc<SwarmDb>,
     size: u32,
 }
 
 impl Swarm {
-    pub fn new(size: u32) -> Self {
-        Swarm {
-            agents: Mutex::new(HashMap::new()),
-            size,
-        }
+    pub fn new(db: Arc<SwarmDb>, size: u32) -> Self {
+        Swarm { db, size }
     }
 
-    /// One step of the simulation for agent `step % size`.
+    /// One step for agent `step % size`: spawn it, start it, or finish it (every 7th run fails).
     pub fn step(&self, step: u64) {
-        let id = (step % u64::from(self.size)) as u32;
-        let user = format!("user-{}", id % 3);
-        let span =
-            tracing::info_span!("agent_step", agent_id = %format!("agent-{id}"), user_id = %user);
+        let id = format!("agent-{}", step % u64::from(self.size));
+        let user = format!("user-{}", step % 3);
+        let span = tracing::info_span!("agent_step", agent_id = %id, user_id = %user);
         let _entered = span.enter();
-        let status = self
-            .agents
-            .lock()
-            .map(|a| a.get(&id).copied())
-            .unwrap_or(None);
-        let result = match status {
-            None | Some(Status::Completed) | Some(Status::Failed) => self.spawn(id),
-            Some(Status::Spawned) => self.update(id, Status::Running, "running"),
-            Some(Status::Running) if step.is_multiple_of(7) => {
-                self.update(id, Status::Failed, "error")
-            }
-            Some(Status::Running) => self.update(id, Status::Completed, "complete"),
-        };
-        if let Err(err) = result {
+        if let Err(err) = self.advance(&id, step) {
             tracing::error!(
                 error = &err as &dyn std::error::Error,
                 "Failed to advance agent"
             );
         }
+        if step % 10_000 == 9_999 {
+            match self.db.cleanup_old_events(EVENT_RETENTION) {
+                Ok(removed) => tracing::info!(removed, "Old events cleaned up"),
+                Err(err) => tracing::error!(
+                    error = &err as &dyn std::error::Error,
+                    "Failed to clean up old events"
+                ),
+            }
+        }
     }
 
-    #[counted_event(event_type = "spawn")]
-    #[timed_query(query_type = "register_agent")]
-    fn spawn(&self, id: u32) -> Result<(), AgentError> {
-        let mut agents = self
-            .agents
-            .lock()
-            .map_err(|_| AgentError("registry poisoned".into()))?;
-        agents.insert(id, Status::Spawned);
-        tracing::info!("Agent spawned successfully");
-        Ok(())
-    }
-
-    #[counted_event(event_type = event)]
-    #[timed_query(query_type = "update_agent_status")]
-    fn update(&self, id: u32, status: Status, event: &str) -> Result<(), AgentError> {
-        let mut agents = self
-            .agents
-            .lock()
-            .map_err(|_| AgentError("registry poisoned".into()))?;
-        let slot = agents
-            .get_mut(&id)
-            .ok_or_else(|| AgentError(format!("agent-{id} is not registered")))?;
-        *slot = status;
-        if status == Status::Failed {
-            return Err(AgentError(format!("agent-{id} crashed during its task")));
+    fn advance(&self, id: &str, step: u64) -> Result<(), SwarmDbError> {
+        let agent_type = if step % 2 == 0 {
+            "expert-backend"
+        } else {
+            "expert-frontend"
+        };
+        let status = self.db.get_agent(id)?.map(|a| a.status);
+        let (next, event) = match status {
+            None | Some(AgentStatus::Complete) | Some(AgentStatus::Error) => {
+                self.db
+                    .register_agent(id, agent_type, &json!({"step": step}))?;
+                self.record(EventType::Spawn, id, agent_type, step)?;
+                tracing::info!("Agent spawned successfully");
+                return Ok(());
+            }
+            Some(AgentStatus::Spawned) => (AgentStatus::Running, None),
+            Some(AgentStatus::Running) if step % 7 == 0 => {
+                (AgentStatus::Error, Some(EventType::Error))
+            }
+            Some(AgentStatus::Running) => (AgentStatus::Complete, Some(EventType::Complete)),
+        };
+        let agent = self.db.update_agent_status(id, next)?;
+        if let Some(event) = event {
+            self.record(event, id, &agent.agent_type, step)?;
+        }
+        match next {
+            AgentStatus::Error => {
+                tracing::warn!(duration_ms = agent.duration_ms, "Agent task failed")
+            }
+            AgentStatus::Complete => {
+                tracing::info!(duration_ms = agent.duration_ms, "Agent completed its task")
+            }
+            _ => tracing::debug!(status = %next, "Agent status changed"),
         }
         Ok(())
     }
 
-    #[timed_query(query_type = "get_active_agents")]
-    pub fn active_agents(&self) -> usize {
-        self.agents
-            .lock()
-            .map(|a| {
-                a.values()
-                    .filter(|s| matches!(s, Status::Spawned | Status::Running))
-                    .count()
-            })
-            .unwrap_or(0)
+    fn record(
+        &self,
+        event_type: EventType,
+        id: &str,
+        agent_type: &str,
+        step: u64,
+    ) -> Result<(), SwarmDbError> {
+        let event = NewEvent {
+            event_type,
+            agent_id: id.to_owned(),
+            agent_type: agent_type.to_owned(),
+            metadata: json!({"step": step}),
+        };
+        self.db.insert_event(&event).map(drop)
     }
 }

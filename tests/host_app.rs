@@ -29,6 +29,7 @@ fn host_app_logs_json_and_serves_metrics() {
         .args(["--agents", "5", "--rate", "200", "--duration-secs", "3"])
         .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
         .env("MOAI_LOG_DIR", dir.join("logs"))
+        .env("MOAI_DB_PATH", dir.join("memory/swarm.db"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()
@@ -47,7 +48,10 @@ fn host_app_logs_json_and_serves_metrics() {
         }
         if scraped.is_none() && lines.len() > 100 {
             let a = addr.as_deref().expect("the start line names the address");
-            scraped = Some(get(a, "/metrics"));
+            // Probes first: their results feed moai_flow_health_check_status in the scrape.
+            let (healthz, readyz, livez) =
+                (get(a, "/healthz"), get(a, "/readyz"), get(a, "/livez"));
+            scraped = Some((get(a, "/metrics"), healthz, readyz, livez));
         }
         lines.push(json);
         assert!(
@@ -57,7 +61,25 @@ fn host_app_logs_json_and_serves_metrics() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    let metrics = scraped.expect("scraped while running");
+    let (metrics, healthz, readyz, livez) = scraped.expect("scraped while running");
+    assert!(
+        readyz.starts_with("HTTP/1.1 200") && livez.starts_with("HTTP/1.1 200"),
+        "{readyz}\n{livez}"
+    );
+    let report: Value = serde_json::from_str(healthz.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    for check in [
+        "database",
+        "disk_space",
+        "memory",
+        "query_performance",
+        "agents",
+        "log_file",
+    ] {
+        assert!(
+            report["checks"][check]["message"].is_string(),
+            "{check} in {report}"
+        );
+    }
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     let value = |series: &str| -> f64 {
         metrics
@@ -66,7 +88,16 @@ fn host_app_logs_json_and_serves_metrics() {
             .unwrap_or_else(|| panic!("{series} in {metrics}"))
     };
     assert!(value(r#"moai_flow_events_total{event_type="spawn"}"#) >= 5.0);
-    assert!(value("moai_flow_agents_active") >= 0.0);
+    // Refreshed from SwarmDB by the scrape itself (agents move in lockstep, so 0 is possible).
+    assert!(value("moai_flow_agents_active") >= 0.0, "{metrics}");
+    assert!(
+        value(r#"moai_flow_query_duration_seconds_count{query_type="count_active_agents"}"#) >= 1.0
+    );
+    assert!(value("moai_flow_db_size_bytes") > 4096.0);
+    assert_eq!(
+        value(r#"moai_flow_health_check_status{check="database"}"#),
+        1.0
+    );
     assert!(value(r#"moai_flow_query_duration_seconds_count{query_type="register_agent"}"#) >= 5.0);
     assert!(value("process_cpu_seconds_total") > 0.0);
 
@@ -85,18 +116,74 @@ fn host_app_logs_json_and_serves_metrics() {
             "{line}"
         );
     }
-    assert!(lines.iter().any(|l| {
-        l["level"] == "ERROR"
-            && l["exception"]
-                .as_str()
-                .is_some_and(|e| e.contains("crashed"))
-    }));
+    let failed = lines
+        .iter()
+        .find(|l| l["message"] == "Agent task failed")
+        .expect("every 7th task fails");
+    assert_eq!(failed["level"], "WARNING");
+    assert!(
+        failed["duration_ms"].is_u64() && failed["agent_id"].is_string(),
+        "{failed}"
+    );
     let file = std::fs::read_to_string(dir.join("logs").join("moai-flow.log")).unwrap();
     assert_eq!(
         file.lines().count(),
         lines.len(),
         "the file holds every stdout line"
     );
+    // The swarm's work is in SwarmDB.
+    let db = moai_instrument::SwarmDb::open(dir.join("memory/swarm.db")).unwrap();
+    let spawns = db.get_events(&moai_instrument::EventFilter {
+        event_type: Some(moai_instrument::EventType::Spawn),
+        ..Default::default()
+    });
+    assert!(spawns.unwrap().len() >= 5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_with_the_log_flushed() {
+    let dir = std::env::temp_dir().join(format!("moai-host-app-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+        .args(["--agents", "3", "--rate", "100"])
+        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
+        .env("MOAI_LOG_DIR", dir.join("logs"))
+        .env("MOAI_DB_PATH", dir.join("swarm.db"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start moai-flow");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = None;
+    for line in stdout.by_ref() {
+        let json: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if let Some(a) = json["metrics_addr"].as_str() {
+            addr = Some(a.to_owned());
+        }
+        if json["message"] == "Agent spawned successfully" {
+            break;
+        }
+    }
+    let addr = addr.expect("the start line names the address");
+    // SAFETY: signalling our own child process by its pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let started = Instant::now();
+    let rest: Vec<Value> = stdout
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let last = rest.last().expect("a last line");
+    assert_eq!(last["message"], "moai-flow shutting down");
+    assert_eq!(last["reason"], "signal");
+    let file = std::fs::read_to_string(dir.join("logs/moai-flow.log")).unwrap();
+    let last_in_file: Value = serde_json::from_str(file.lines().last().unwrap()).unwrap();
+    assert_eq!(&last_in_file, last, "the file holds the last line too");
+    assert!(TcpStream::connect(&addr).is_err(), "the exporter is gone");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -109,6 +196,7 @@ fn pretty_format_on_stdout_keeps_json_in_the_file() {
         .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
         .env("MOAI_LOG_DIR", dir.join("logs"))
         .env("MOAI_LOG_FORMAT", "pretty")
+        .env("MOAI_DB_PATH", dir.join("swarm.db"))
         .env("RUST_LOG", "info")
         .output()
         .expect("run moai-flow");

@@ -69,6 +69,22 @@ impl CheckResult {
         }
     }
 
+    /// The details as the guide's scripts print them: `{'size_bytes': 4096, 'path': '/x'}`.
+    #[must_use]
+    pub fn details_text(&self) -> String {
+        let fields: Vec<String> = self
+            .details
+            .iter()
+            .map(|(key, value)| match value {
+                Detail::Text(text) => format!("'{key}': '{text}'"),
+                Detail::Integer(n) => format!("'{key}': {n}"),
+                Detail::Number(x) => format!("'{key}': {x}"),
+                Detail::Flag(b) => format!("'{key}': {}", if *b { "True" } else { "False" }),
+            })
+            .collect();
+        format!("{{{}}}", fields.join(", "))
+    }
+
     /// Adds a detail.
     #[must_use]
     pub fn with_detail(mut self, name: impl Into<String>, value: Detail) -> Self {

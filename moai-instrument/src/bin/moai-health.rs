@@ -125,20 +125,6 @@ fn live(db: String) -> CheckResult {
     })
 }
 
-fn details(result: &CheckResult) -> String {
-    let fields: Vec<String> = result
-        .details
-        .iter()
-        .map(|(k, v)| match v {
-            Detail::Text(t) => format!("'{k}': '{t}'"),
-            Detail::Integer(n) => format!("'{k}': {n}"),
-            Detail::Number(x) => format!("'{k}': {x}"),
-            Detail::Flag(b) => format!("'{k}': {}", if *b { "True" } else { "False" }),
-        })
-        .collect();
-    format!("{{{}}}", fields.join(", "))
-}
-
 fn mark(healthy: bool) -> &'static str {
     if healthy { "✅" } else { "❌" }
 }
@@ -190,7 +176,7 @@ fn main() -> ExitCode {
                 for (name, result) in &report.results {
                     println!("{} {name}: {}", mark(result.healthy), result.message);
                     if !result.healthy {
-                        println!("   Details: {}", details(result));
+                        println!("   Details: {}", result.details_text());
                     }
                 }
                 if healthy {
