@@ -45,7 +45,7 @@ impl Swarm {
     }
 
     fn advance(&self, id: &str, step: u64) -> Result<(), SwarmDbError> {
-        let agent_type = if step % 2 == 0 {
+        let agent_type = if step.is_multiple_of(2) {
             "expert-backend"
         } else {
             "expert-frontend"
@@ -60,7 +60,7 @@ impl Swarm {
                 return Ok(());
             }
             Some(AgentStatus::Spawned) => (AgentStatus::Running, None),
-            Some(AgentStatus::Running) if step % 7 == 0 => {
+            Some(AgentStatus::Running) if step.is_multiple_of(7) => {
                 (AgentStatus::Error, Some(EventType::Error))
             }
             Some(AgentStatus::Running) => (AgentStatus::Complete, Some(EventType::Complete)),
