@@ -21,13 +21,22 @@ struct Args {
     agents: u32,
     rate: u32,
     duration: Option<Duration>,
+    /// Stop stepping after this many steps, but keep serving (stable counters for checks).
+    steps: Option<u64>,
+    /// Failing operations per second, to see the error alerts fire.
+    error_rate: u32,
 }
+
+const USAGE: &str = "usage: moai-flow [--agents N] [--rate STEPS_PER_SEC] [--duration-secs S] \
+                     [--steps N] [--error-rate FAILURES_PER_SEC]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         agents: 20,
         rate: 50,
         duration: None,
+        steps: None,
+        error_rate: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,12 +51,9 @@ fn parse_args() -> Result<Args, String> {
             "--duration-secs" => {
                 args.duration = Some(Duration::from_secs(value("--duration-secs")?))
             }
-            "-h" | "--help" => {
-                return Err(
-                    "usage: moai-flow [--agents N] [--rate EVENTS_PER_SEC] [--duration-secs S]"
-                        .into(),
-                );
-            }
+            "--steps" => args.steps = Some(value("--steps")?),
+            "--error-rate" => args.error_rate = value("--error-rate")?.min(10_000) as u32,
+            "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
     }
@@ -102,10 +108,18 @@ fn main() -> ExitCode {
     let swarm = Swarm::new(Arc::clone(&db), args.agents);
     let started = Instant::now();
     let pause = Duration::from_secs(1) / args.rate;
+    let failure_every = (args.error_rate > 0).then(|| Duration::from_secs(1) / args.error_rate);
+    let mut last_failure = Instant::now();
     let mut step = 0u64;
     while args.duration.is_none_or(|d| started.elapsed() < d) && !signals::stop_requested() {
-        swarm.step(step);
-        step += 1;
+        if args.steps.is_none_or(|n| step < n) {
+            swarm.step(step);
+            step += 1;
+        }
+        if failure_every.is_some_and(|every| last_failure.elapsed() >= every) {
+            swarm.fail_once();
+            last_failure = Instant::now();
+        }
         std::thread::sleep(pause);
     }
     let reason = if signals::stop_requested() {

@@ -44,6 +44,14 @@ impl Swarm {
         }
     }
 
+    /// A failing operation on purpose (an update of an agent that was never registered): it is
+    /// counted in `moai_flow_errors_total{operation="update_agent_status"}` and logged at ERROR.
+    pub fn fail_once(&self) {
+        let _ = self
+            .db
+            .update_agent_status("agent-never-registered", AgentStatus::Running);
+    }
+
     fn advance(&self, id: &str, step: u64) -> Result<(), SwarmDbError> {
         let agent_type = if step.is_multiple_of(2) {
             "expert-backend"

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::error::InitError;
 use crate::exporter::Collector;
 use crate::health::HealthCheck;
-use crate::logging::LogFormat;
+use crate::logging::{LogFormat, LogRotation};
 use crate::recorder::{self, HistogramLayout, MetricsHandle, RegistrySettings};
 
 /// The quantiles of the summary: the guide's alerts and dashboard read `quantile="0.95"`.
@@ -89,6 +89,7 @@ pub struct Config {
     log_format: LogFormat,
     log_dir: Option<PathBuf>,
     log_files_kept: usize,
+    log_rotation: LogRotation,
     db_path: PathBuf,
     pub(crate) collectors: Vec<Collector>,
     pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
@@ -113,6 +114,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_dir", &self.log_dir)
             .field("log_files_kept", &self.log_files_kept)
+            .field("log_rotation", &self.log_rotation)
             .field("db_path", &self.db_path)
             .field("collectors", &self.collectors.len())
             .field(
@@ -142,6 +144,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             log_dir: Some(PathBuf::from(DEFAULT_LOG_DIR)),
             log_files_kept: DEFAULT_LOG_FILES_KEPT,
+            log_rotation: LogRotation::Daily,
             db_path: PathBuf::from(DEFAULT_DB_PATH),
             collectors: Vec::new(),
             checks: Vec::new(),
@@ -165,6 +168,7 @@ impl Config {
     /// | `RUST_LOG` | [`Config::log_filter`] |
     /// | `MOAI_LOG_FORMAT` | [`Config::log_format`] (`json` or `pretty`) |
     /// | `MOAI_LOG_DIR` | [`Config::log_dir`] (`none` disables the file) |
+    /// | `MOAI_LOG_ROTATION` | [`Config::log_rotation`] (`daily` or `external`) |
     /// | `MOAI_DB_PATH` | [`Config::db_path`] |
     /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary` or `buckets`) |
     /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
@@ -213,6 +217,9 @@ impl Config {
         }
         if let Some(dir) = lookup("MOAI_LOG_DIR") {
             self.log_dir = (!dir.trim().eq_ignore_ascii_case("none")).then(|| PathBuf::from(dir));
+        }
+        if let Some(rotation) = lookup("MOAI_LOG_ROTATION") {
+            self.log_rotation = rotation.parse()?;
         }
         if let Some(path) = lookup("MOAI_DB_PATH") {
             self.db_path = PathBuf::from(path);
@@ -328,6 +335,13 @@ impl Config {
         self
     }
 
+    /// Daily rotation by the SDK (default), or by an outside tool such as logrotate.
+    #[must_use]
+    pub fn log_rotation(mut self, rotation: LogRotation) -> Self {
+        self.log_rotation = rotation;
+        self
+    }
+
     /// The SwarmDB file (default `.moai/memory/swarm.db`).
     #[must_use]
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
@@ -393,14 +407,10 @@ impl Config {
         }
     }
 
-    pub(crate) fn log_settings(&self) -> (String, LogFormat, Option<PathBuf>, usize) {
+    pub(crate) fn log_settings(&self) -> (String, LogFormat, Option<PathBuf>, Option<usize>) {
         let file = self.log_dir.as_ref().map(|dir| dir.join(LOG_FILE_NAME));
-        (
-            self.log_filter.clone(),
-            self.log_format,
-            file,
-            self.log_files_kept,
-        )
+        let kept = (self.log_rotation == LogRotation::Daily).then_some(self.log_files_kept);
+        (self.log_filter.clone(), self.log_format, file, kept)
     }
 
     pub(crate) fn slow_query(&self) -> Duration {

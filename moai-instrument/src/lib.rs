@@ -100,7 +100,7 @@ pub use health_checker::{
     judge_query_p95, judge_usage, memory_usage, memory_usage_under,
 };
 pub use init::{Guard, init};
-pub use logging::LogFormat;
+pub use logging::{LogFormat, LogRotation};
 pub use recorder::MetricsHandle;
 #[cfg(feature = "swarmdb")]
 pub use swarmdb::{

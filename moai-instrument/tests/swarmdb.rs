@@ -203,6 +203,27 @@ fn two_threads_of_ten_thousand_inserts_keep_twenty_thousand_rows() {
 }
 
 #[test]
+fn many_connections_opening_a_new_file_at_once_all_succeed() {
+    for round in 0..5 {
+        let path = temp_dir(&format!("swarmdb-race-{round}")).join("swarm.db");
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    barrier.wait();
+                    SwarmDb::open(&path).expect("a concurrent open succeeds");
+                });
+            }
+        });
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        let versions: i64 = raw
+            .query_row("SELECT COUNT(*) FROM schema_info", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(versions, 1, "the version is recorded once");
+    }
+}
+
+#[test]
 fn a_newer_schema_is_refused_and_left_untouched() {
     let dir = temp_dir("swarmdb-newer");
     let path = dir.join("swarm.db");

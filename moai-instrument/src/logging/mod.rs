@@ -48,6 +48,33 @@ impl FromStr for LogFormat {
     }
 }
 
+/// Who rotates the log file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogRotation {
+    /// The SDK, daily, keeping [`Config::log_files_kept`](crate::Config::log_files_kept) old files.
+    #[default]
+    Daily,
+    /// An outside tool such as logrotate with `copytruncate` (`deploy/logrotate/moai-flow`): the
+    /// SDK only appends.
+    External,
+}
+
+impl FromStr for LogRotation {
+    type Err = InitError;
+
+    fn from_str(value: &str) -> Result<Self, InitError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "daily" => Ok(LogRotation::Daily),
+            "external" => Ok(LogRotation::External),
+            _ => Err(InitError::invalid(
+                "MOAI_LOG_ROTATION",
+                value,
+                "expected `daily` or `external`",
+            )),
+        }
+    }
+}
+
 /// Parses a `RUST_LOG`-style filter: `info`, or `warn,moai_flow=debug`.
 pub(crate) fn parse_filter(filter: &str) -> Result<Targets, InitError> {
     Targets::from_str(filter).map_err(|e| {
@@ -59,8 +86,9 @@ pub(crate) fn parse_filter(filter: &str) -> Result<Targets, InitError> {
     })
 }
 
-/// Opens the log file, creating its directory, with `keep` rotated files.
-pub(crate) fn open_file(path: &Path, keep: usize) -> Result<Arc<RotatingFile>, InitError> {
+/// Opens the log file, creating its directory, with `keep` rotated files (`None`: rotated by an
+/// outside tool).
+pub(crate) fn open_file(path: &Path, keep: Option<usize>) -> Result<Arc<RotatingFile>, InitError> {
     RotatingFile::open(path, keep, SystemTime::now)
         .map(Arc::new)
         .map_err(|source| InitError::LogFile {

@@ -18,7 +18,8 @@ use crate::timestamp::{date, day_number};
 
 pub(crate) struct RotatingFile {
     path: PathBuf,
-    keep: usize,
+    /// Rotated files kept; `None` leaves rotation to an outside tool (logrotate).
+    keep: Option<usize>,
     clock: fn() -> SystemTime,
     state: Mutex<State>,
 }
@@ -31,7 +32,11 @@ struct State {
 impl RotatingFile {
     /// Opens (creating the directory and the file) `path`, rotating first if it was last written
     /// on an earlier day.
-    pub(crate) fn open(path: &Path, keep: usize, clock: fn() -> SystemTime) -> io::Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        keep: Option<usize>,
+        clock: fn() -> SystemTime,
+    ) -> io::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
@@ -46,12 +51,14 @@ impl RotatingFile {
         };
         {
             let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if written < today && state.file.metadata()?.len() > 0 {
+            if keep.is_some() && written < today && state.file.metadata()?.len() > 0 {
                 state.day = written;
                 log.rotate(&mut state, today)?;
             }
         }
-        log.prune()?;
+        if keep.is_some() {
+            log.prune()?;
+        }
         Ok(log)
     }
 
@@ -62,7 +69,7 @@ impl RotatingFile {
     pub(crate) fn write_line(&self, line: &[u8]) -> io::Result<()> {
         let today = day_number((self.clock)());
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if today > state.day {
+        if today > state.day && self.keep.is_some() {
             self.rotate(&mut state, today)?;
         }
         state.file.write_all(line)
@@ -115,7 +122,9 @@ impl RotatingFile {
             .map(|e| e.path())
             .collect();
         rotated.sort();
-        let excess = rotated.len().saturating_sub(self.keep);
+        let excess = rotated
+            .len()
+            .saturating_sub(self.keep.unwrap_or(usize::MAX));
         for old in &rotated[..excess] {
             fs::remove_file(old)?;
         }
@@ -159,7 +168,7 @@ mod tests {
             )
             .unwrap();
         }
-        let log = RotatingFile::open(&path, 7, fake_clock).unwrap();
+        let log = RotatingFile::open(&path, Some(7), fake_clock).unwrap();
         let mut written = Vec::new();
         for day in 0..12u64 {
             FAKE_DAY.store(20_000 + day, Ordering::SeqCst);
@@ -192,13 +201,29 @@ mod tests {
     }
 
     #[test]
+    fn external_rotation_never_renames_or_prunes() {
+        let dir = temp_dir("external");
+        let path = dir.join("moai-flow.log");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("moai-flow.log.1"), "logrotate's\n").unwrap();
+        let log = RotatingFile::open(&path, None, || {
+            UNIX_EPOCH + Duration::from_secs(50_000 * 86_400)
+        })
+        .unwrap();
+        log.write_line(b"a\n").unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_file_from_an_earlier_day_is_rotated_at_open() {
         let dir = temp_dir("reopen");
         let path = dir.join("moai-flow.log");
         fs::create_dir_all(&dir).unwrap();
         fs::write(&path, "yesterday\n").unwrap();
         // The file's mtime is today (real clock), far before day 30,000: it is rotated.
-        let log = RotatingFile::open(&path, 7, || {
+        let log = RotatingFile::open(&path, Some(7), || {
             UNIX_EPOCH + Duration::from_secs(40_000 * 86_400)
         })
         .unwrap();

@@ -71,15 +71,20 @@ impl SwarmDb {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
         conn.busy_timeout(busy_timeout).map_err(open_error)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(open_error)?;
+        // Switching to WAL and creating the schema need locks that SQLite does not always wait
+        // for (it fails at once where waiting could deadlock), for example when several
+        // connections open a new file together: retry those steps until the busy timeout.
+        let deadline = std::time::Instant::now() + busy_timeout;
+        let mode: String = retry_busy(deadline, || {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        })
+        .map_err(open_error)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "SwarmDB could not switch to WAL mode");
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(open_error)?;
-        match schema::migrate(&mut conn, &now()).map_err(open_error)? {
+        match retry_busy(deadline, || schema::migrate(&mut conn, &now())).map_err(open_error)? {
             Migration::Current => {}
             Migration::Newer(found) => {
                 return Err(SwarmDbError::NewerSchema {
@@ -413,6 +418,26 @@ fn agent_from(columns: AgentColumns) -> Result<Agent> {
         metadata: serde_json::from_str(&metadata).map_err(SwarmDbError::Metadata)?,
         last_updated,
     })
+}
+
+/// Runs `step` again while SQLite answers "busy" or "locked", until `deadline`.
+fn retry_busy<T>(
+    deadline: std::time::Instant,
+    mut step: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    loop {
+        match step() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn query_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {

@@ -1,7 +1,7 @@
 //! Schema v2 of SwarmDB: the tables and indexes of the original store, created if missing, and
 //! the version recorded in `schema_info`.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// The schema version this SDK writes and reads.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -87,8 +87,12 @@ pub(crate) enum Migration {
 
 /// Creates what is missing and records the version, in one transaction; reports a file written
 /// by a newer schema without touching it.
+///
+/// The transaction takes the write lock up front (`BEGIN IMMEDIATE`): with a deferred one, two
+/// connections opening a new file at once would both read, then both try to write, and SQLite
+/// fails one at once rather than making it wait (it would deadlock otherwise).
 pub(crate) fn migrate(conn: &mut Connection, now: &str) -> rusqlite::Result<Migration> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_info: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_info')",
         [],

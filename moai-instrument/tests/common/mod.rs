@@ -7,6 +7,10 @@ use std::sync::{Mutex, OnceLock};
 
 use moai_instrument::{Config, MetricsHandle};
 
+mod tools;
+#[allow(unused_imports)]
+pub use tools::{promtool_check_metrics, tool};
+
 /// The process's recorder, installed on first use with the given config.
 pub fn metrics_with(config: impl FnOnce() -> Config) -> &'static MetricsHandle {
     static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
@@ -71,57 +75,6 @@ pub fn log_lines(needle: &str) -> Vec<String> {
         .filter(|l| l.contains(needle))
         .map(str::to_owned)
         .collect()
-}
-
-/// The path of an external tool such as `promtool`, or `None` after a loud skip message. With
-/// `MOAI_REQUIRE_TOOLS=1` (as in CI) a missing tool fails the test instead.
-pub fn tool(name: &str) -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
-    });
-    if found.is_none() {
-        if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{name} is required (MOAI_REQUIRE_TOOLS=1) but is not on PATH");
-        }
-        eprintln!(
-            "\n*** SKIPPED: {name} is not on PATH; install it (apt-get install prometheus) to run this test ***\n"
-        );
-    }
-    found
-}
-
-/// Runs `promtool check metrics` on `exposition`: `Ok` with its output, or `Err` with it.
-pub fn promtool_check_metrics(
-    promtool: &std::path::Path,
-    exposition: &str,
-) -> Result<String, String> {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write exposition");
-    let output = child.wait_with_output().expect("promtool finishes");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if output.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
 }
 
 /// One HTTP/1.1 request over a fresh connection: `(status, head, body)`.

@@ -1,0 +1,56 @@
+//! External tools the tests run (`promtool`, `prometheus`, `amtool`, `logrotate`), shared by the
+//! SDK's tests and the workspace's end-to-end tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+
+/// The path of an external tool such as `promtool`, or `None` after a loud skip message. With
+/// `MOAI_REQUIRE_TOOLS=1` (as in CI) a missing tool fails the test instead.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("{name} is required (MOAI_REQUIRE_TOOLS=1) but is not on PATH");
+        }
+        eprintln!(
+            "\n*** SKIPPED: {name} is not on PATH; install it (apt-get install prometheus) to run this test ***\n"
+        );
+    }
+    found
+}
+
+/// Runs `promtool check metrics` on `exposition`: `Ok` with its output, or `Err` with it.
+pub fn promtool_check_metrics(
+    promtool: &std::path::Path,
+    exposition: &str,
+) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write exposition");
+    let output = child.wait_with_output().expect("promtool finishes");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}

@@ -1,0 +1,463 @@
+//! Every file in deploy/ is accepted by the real tool that reads it, and names only what the SDK
+//! and the app really provide: metrics from the catalog, the probe binary and its flags, the log
+//! file's path.
+
+#[path = "../moai-instrument/tests/common/tools.rs"]
+mod tools;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use moai_instrument::{CATALOG, LOG_FILE_NAME, MetricKind};
+use serde_json::Value;
+use tools::tool;
+
+fn deploy(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(file)
+}
+
+fn run_ok(program: &Path, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .expect("the tool runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed:\n{text}",
+        program.display()
+    );
+    text
+}
+
+fn yaml(file: &str) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(deploy(file)).unwrap())
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("moai-deploy-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Metric names in a PromQL expression that belong to the SDK or to the exporters beside it.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut token = String::new();
+    let mut in_string = false;
+    for c in expr.chars().chain([' ']) {
+        if c == '"' {
+            in_string = !in_string;
+            token.clear();
+            continue;
+        }
+        if !in_string && (c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            token.push(c);
+            continue;
+        }
+        if ["moai_", "process_", "node_"]
+            .iter()
+            .any(|p| token.starts_with(p))
+            || token == "up"
+        {
+            names.insert(token.clone());
+        }
+        token.clear();
+    }
+    names
+}
+
+/// Whether the SDK exports `name`, read from its catalog (histograms also as `_bucket`, `_sum`,
+/// `_count`); `up` and node-exporter metrics come from Prometheus and node-exporter.
+fn exported(name: &str) -> bool {
+    if name == "up" || name.starts_with("node_") {
+        return true;
+    }
+    CATALOG.iter().any(|spec| {
+        spec.name == name
+            || (spec.kind == MetricKind::Histogram
+                && ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| name == format!("{}{suffix}", spec.name)))
+    })
+}
+
+fn promtool() -> Option<PathBuf> {
+    tool("promtool")
+}
+
+#[test]
+fn prometheus_config_and_rules_pass_promtool() {
+    let Some(promtool) = promtool() else { return };
+    let text = run_ok(
+        &promtool,
+        &[
+            "check",
+            "config",
+            deploy("prometheus.yml").to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("SUCCESS: 1 rule files found"), "{text}");
+    run_ok(
+        &promtool,
+        &[
+            "check",
+            "rules",
+            deploy("alert_rules.yml").to_str().unwrap(),
+        ],
+    );
+    let config = yaml("prometheus.yml");
+    let jobs: Vec<&str> = config["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(jobs, ["moai-flow", "node-exporter", "postgresql"]);
+    assert_eq!(
+        config["scrape_configs"][0]["static_configs"][0]["targets"][0],
+        "localhost:9090"
+    );
+    assert_eq!(
+        config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0],
+        "localhost:9093"
+    );
+}
+
+#[test]
+fn every_alert_has_unit_tests_that_pass() {
+    let Some(promtool) = promtool() else { return };
+    let text = run_ok(
+        &promtool,
+        &[
+            "test",
+            "rules",
+            deploy("alert_rules.test.yml").to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("SUCCESS"), "{text}");
+    let rules = yaml("alert_rules.yml");
+    let alerts: BTreeSet<String> = rules["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap().to_owned())
+        .collect();
+    let guide = [
+        "HighErrorRate",
+        "DatabaseSizeGrowing",
+        "HighQueryLatency",
+        "ServiceDown",
+        "HighCPUUsage",
+        "HighMemoryUsage",
+        "DiskSpaceLow",
+    ];
+    for alert in guide {
+        assert!(alerts.contains(alert), "the guide's {alert} is shipped");
+    }
+    // Each alert is expected to fire somewhere in the tests (exp_alerts non-empty), and each
+    // test lists the complete set for its time, so silence elsewhere is checked too.
+    let tests = yaml("alert_rules.test.yml");
+    let mut fired = BTreeSet::new();
+    let mut silent = BTreeSet::new();
+    for test in tests["tests"].as_sequence().unwrap() {
+        for case in test["alert_rule_test"].as_sequence().unwrap() {
+            let name = case["alertname"].as_str().unwrap().to_owned();
+            match case["exp_alerts"].as_sequence() {
+                Some(list) if !list.is_empty() => fired.insert(name),
+                _ => silent.insert(name),
+            };
+        }
+    }
+    assert_eq!(fired, alerts, "every alert has a test where it fires");
+    for rule in rules["groups"][0]["rules"].as_sequence().unwrap() {
+        let annotations = &rule["annotations"];
+        assert!(
+            annotations["summary"].is_string() && annotations["description"].is_string(),
+            "{rule:?}"
+        );
+        for name in metric_names(rule["expr"].as_str().unwrap()) {
+            assert!(
+                exported(&name),
+                "rule {:?} names {name}, which nothing exports",
+                rule["alert"]
+            );
+        }
+    }
+    assert!(silent.contains("HighErrorRate") && silent.contains("ServiceDown"));
+}
+
+#[test]
+fn alertmanager_config_passes_amtool_and_holds_no_secret() {
+    let Some(amtool) = tool("amtool") else { return };
+    let text = run_ok(
+        &amtool,
+        &["check-config", deploy("alertmanager.yml").to_str().unwrap()],
+    );
+    assert!(
+        text.contains("SUCCESS") && text.contains("2 receivers"),
+        "{text}"
+    );
+    let raw = std::fs::read_to_string(deploy("alertmanager.yml")).unwrap();
+    for inline_secret in [
+        "auth_password:",
+        "smtp_auth_password:",
+        "api_url:",
+        "hooks.slack.com",
+        "secret'",
+    ] {
+        assert!(
+            !raw.contains(inline_secret),
+            "no inline secret ({inline_secret})"
+        );
+    }
+    assert!(raw.contains("smtp_auth_password_file:") && raw.contains("api_url_file:"));
+    let config = yaml("alertmanager.yml");
+    assert_eq!(config["route"]["group_by"][0], "alertname");
+    assert_eq!(config["route"]["repeat_interval"], "12h");
+}
+
+#[test]
+fn dashboard_is_importable_and_queries_only_exported_metrics() {
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(deploy("grafana/moai-flow.json")).unwrap())
+            .unwrap();
+    assert!(dashboard["title"].is_string() && dashboard["uid"].is_string());
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["type"] == "datasource" && v["name"] == "datasource")
+    );
+    let panels = dashboard["panels"].as_array().unwrap();
+    let titles: Vec<&str> = panels
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Active Agents",
+            "Event Rate",
+            "Query Latency (P95)",
+            "Database Size",
+            "Error Rate",
+            "CPU Usage",
+            "Memory Usage"
+        ]
+    );
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, panel) in panels.iter().enumerate() {
+        let kind = panel["type"].as_str().unwrap();
+        assert!(
+            ["timeseries", "gauge", "stat", "bargauge"].contains(&kind),
+            "current panel type, not {kind}"
+        );
+        assert_eq!(panel["datasource"]["uid"], "${datasource}");
+        for (j, target) in panel["targets"].as_array().unwrap().iter().enumerate() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in metric_names(expr) {
+                assert!(
+                    exported(&name),
+                    "panel {:?} names {name}, which nothing exports",
+                    panel["title"]
+                );
+            }
+            rules.push_str(&format!(
+                "      - record: dashboard:panel_{i}_{j}\n        expr: {}\n",
+                serde_json::to_string(expr).unwrap()
+            ));
+        }
+    }
+    // promtool parses every query, as Prometheus would when Grafana sends it.
+    let Some(promtool) = promtool() else { return };
+    let file = temp_dir("dashboard").join("dashboard_rules.yml");
+    std::fs::write(&file, rules).unwrap();
+    let text = run_ok(&promtool, &["check", "rules", file.to_str().unwrap()]);
+    assert!(text.contains("SUCCESS: 8 rules found"), "{text}");
+}
+
+/// The probe binary next to the app's binary in the target directory.
+fn moai_health() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_moai-flow")).with_file_name("moai-health");
+    assert!(
+        path.exists(),
+        "build the workspace first (cargo test --workspace builds moai-health): {}",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
+    let text = std::fs::read_to_string(deploy("k8s/deployment.yaml")).unwrap();
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Deployment", "Service"]);
+    let deployment = &docs[0];
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "9090");
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["ports"][0]["containerPort"], 9090);
+    let env = |name: &str| -> String {
+        container["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(env("MOAI_METRICS_ADDR"), "0.0.0.0:9090");
+    let mounts: Vec<&str> = container["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    let mounted = |path: &str| mounts.iter().any(|m| path.starts_with(m));
+    assert!(
+        mounted(&env("MOAI_DB_PATH")) && mounted(&env("MOAI_LOG_DIR")),
+        "{mounts:?}"
+    );
+    assert!(container["resources"]["limits"]["memory"].is_string());
+
+    let binary = moai_health();
+    let db_dir = temp_dir("k8s-probes");
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let command: Vec<&str> = container[probe]["exec"]["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            Path::new(command[0]).file_name().unwrap(),
+            "moai-health",
+            "{probe}"
+        );
+        let db_flag = command.iter().position(|c| *c == "--db").expect("--db");
+        assert_eq!(
+            command[db_flag + 1],
+            env("MOAI_DB_PATH"),
+            "{probe} checks the app's database"
+        );
+        // The same flags against a local database: accepted, healthy, within the probe's timeout.
+        let local_db = db_dir.join(format!("{probe}.db"));
+        let mut args: Vec<String> = command[1..].iter().map(|s| (*s).to_owned()).collect();
+        args[db_flag] = local_db.display().to_string();
+        let started = std::time::Instant::now();
+        let output = Command::new(&binary).args(&args).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{probe}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let timeout = container[probe]["timeoutSeconds"].as_u64().unwrap();
+        assert!(
+            started.elapsed().as_secs() < timeout,
+            "{probe} answers within its timeout"
+        );
+    }
+    assert_eq!(docs[1]["spec"]["ports"][0]["port"], 9090);
+}
+
+#[test]
+fn filebeat_and_logrotate_read_the_file_the_sdk_writes() {
+    let filebeat = yaml("filebeat.yml");
+    let input = &filebeat["filebeat.inputs"][0];
+    let paths: Vec<&str> = input["paths"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let log_file = format!("/var/log/moai-flow/{LOG_FILE_NAME}");
+    assert!(paths.contains(&log_file.as_str()), "{paths:?}");
+    assert!(
+        input["parsers"][0]["ndjson"]["target"] == "",
+        "JSON keys at the top level"
+    );
+    let logrotate = std::fs::read_to_string(deploy("logrotate/moai-flow")).unwrap();
+    assert!(logrotate.contains(&format!("{log_file} {{")), "{logrotate}");
+    for directive in ["daily", "rotate 7", "compress", "copytruncate"] {
+        assert!(
+            logrotate.lines().any(|l| l.trim() == directive),
+            "{directive}"
+        );
+    }
+}
+
+/// logrotate itself, with `copytruncate`, while the app appends (MOAI_LOG_ROTATION=external):
+/// every line ends up exactly once in the rotated and current files, with no hole of NUL bytes.
+#[test]
+fn logrotate_copytruncate_loses_no_line_of_a_running_app() {
+    let Some(logrotate) = tool("logrotate") else {
+        return;
+    };
+    let dir = temp_dir("logrotate");
+    let logs = dir.join("logs");
+    let config = std::fs::read_to_string(deploy("logrotate/moai-flow"))
+        .unwrap()
+        .replace("/var/log/moai-flow/", &format!("{}/", logs.display()));
+    std::fs::write(dir.join("moai-flow.conf"), config).unwrap();
+    let app = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+        .args(["--agents", "3", "--rate", "200", "--duration-secs", "3"])
+        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
+        .env("MOAI_LOG_DIR", &logs)
+        .env("MOAI_LOG_ROTATION", "external")
+        .env("MOAI_DB_PATH", dir.join("swarm.db"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let state = dir.join("state");
+    run_ok(
+        &logrotate,
+        &[
+            "--force",
+            "--state",
+            state.to_str().unwrap(),
+            dir.join("moai-flow.conf").to_str().unwrap(),
+        ],
+    );
+    let output = app.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let rotated = std::fs::read(logs.join("moai-flow.log.1"))
+        .expect("logrotate rotated the file (delaycompress)");
+    let current = std::fs::read(logs.join(LOG_FILE_NAME)).unwrap();
+    assert!(!rotated.is_empty() && !current.is_empty());
+    assert!(
+        !current.contains(&0),
+        "appending after the truncation leaves no NUL hole"
+    );
+    let both = format!(
+        "{}{}",
+        String::from_utf8(rotated).unwrap(),
+        String::from_utf8(current).unwrap()
+    );
+    assert_eq!(
+        both.lines().count(),
+        stdout.lines().count(),
+        "every stdout line is in the files once"
+    );
+    for line in both.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+}
