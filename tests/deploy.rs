@@ -2,6 +2,7 @@
 //! and the app really provide: metrics from the catalog, the probe binary and its flags, the log
 //! file's path.
 
+mod support;
 #[path = "../moai-instrument/tests/common/tools.rs"]
 mod tools;
 
@@ -11,6 +12,7 @@ use std::process::Command;
 
 use moai_instrument::{CATALOG, LOG_FILE_NAME, MetricKind};
 use serde_json::Value;
+use support::temp_dir;
 use tools::tool;
 
 fn deploy(file: &str) -> PathBuf {
@@ -40,13 +42,6 @@ fn run_ok(program: &Path, args: &[&str]) -> String {
 fn yaml(file: &str) -> serde_yaml_ng::Value {
     serde_yaml_ng::from_str(&std::fs::read_to_string(deploy(file)).unwrap())
         .unwrap_or_else(|e| panic!("{file}: {e}"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("moai-deploy-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Metric names in a PromQL expression that belong to the SDK or to the exporters beside it.

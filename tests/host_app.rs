@@ -2,23 +2,19 @@
 //! agent_id/user_id on stdout, serves a scrapeable `/metrics`, writes the same lines to its log
 //! file, and exits by itself at the end of its duration.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn get(url_addr: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(url_addr).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    out
+/// The whole response (status line, headers and body) is what these checks read.
+fn get(addr: &str, path: &str) -> String {
+    let (status, body) = support::get(addr, path).expect("request");
+    format!("HTTP/1.1 {status}\r\n\r\n{body}")
 }
 
 #[test]
