@@ -7,12 +7,21 @@
 //! files left by earlier runs, which tracing-appender would only prune on its own rollovers.
 //! Each line is written with one `write` call while a lock is held, so lines from many threads
 //! never interleave, and a slow disk slows the writer rather than dropping lines.
+//!
+//! With rotation left to an outside tool (logrotate renaming the file), the writer notices within
+//! [`REOPEN_CHECK`] that its path names another file, and reopens it, as Python's
+//! `WatchedFileHandler` does. Lines written meanwhile land in the renamed file: none is lost,
+//! unlike logrotate's `copytruncate`, which drops what is written between its copy and truncate.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often, at most, an externally rotated file's path is checked for a rename.
+pub(crate) const REOPEN_CHECK: Duration = Duration::from_millis(200);
 
 use crate::timestamp::{date, day_number};
 
@@ -27,6 +36,7 @@ pub(crate) struct RotatingFile {
 struct State {
     file: File,
     day: i64,
+    last_check: Instant,
 }
 
 impl RotatingFile {
@@ -47,7 +57,11 @@ impl RotatingFile {
             path: path.to_owned(),
             keep,
             clock,
-            state: Mutex::new(State { file, day: today }),
+            state: Mutex::new(State {
+                file,
+                day: today,
+                last_check: Instant::now(),
+            }),
         };
         {
             let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -69,8 +83,13 @@ impl RotatingFile {
     pub(crate) fn write_line(&self, line: &[u8]) -> io::Result<()> {
         let today = day_number((self.clock)());
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if today > state.day && self.keep.is_some() {
-            self.rotate(&mut state, today)?;
+        match self.keep {
+            Some(_) if today > state.day => self.rotate(&mut state, today)?,
+            Some(_) => {}
+            None if state.last_check.elapsed() >= REOPEN_CHECK => {
+                self.reopen_if_renamed(&mut state)?
+            }
+            None => {}
         }
         state.file.write_all(line)
     }
@@ -79,6 +98,22 @@ impl RotatingFile {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.file.flush()?;
         state.file.sync_data()
+    }
+
+    /// Reopens the path when it no longer names the open file (renamed or removed outside).
+    fn reopen_if_renamed(&self, state: &mut State) -> io::Result<()> {
+        state.last_check = Instant::now();
+        let open = state.file.metadata()?;
+        let same = match fs::metadata(&self.path) {
+            Ok(current) => current.dev() == open.dev() && current.ino() == open.ino(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if !same {
+            state.file.flush()?;
+            state.file = open_append(&self.path)?;
+        }
+        Ok(())
     }
 
     fn rotate(&self, state: &mut State, today: i64) -> io::Result<()> {
@@ -213,6 +248,25 @@ mod tests {
         log.write_line(b"a\n").unwrap();
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
         assert_eq!(fs::read_to_string(&path).unwrap(), "a\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn external_rename_is_followed_without_losing_a_line() {
+        let dir = temp_dir("rename");
+        let path = dir.join("moai-flow.log");
+        let log = RotatingFile::open(&path, None, SystemTime::now).unwrap();
+        log.write_line(b"before\n").unwrap();
+        fs::rename(&path, dir.join("moai-flow.log.1")).unwrap();
+        // Until the next check, lines still reach the renamed file: nothing is lost.
+        log.write_line(b"between\n").unwrap();
+        std::thread::sleep(REOPEN_CHECK);
+        log.write_line(b"after\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join("moai-flow.log.1")).unwrap(),
+            "before\nbetween\n"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "after\n");
         fs::remove_dir_all(&dir).unwrap();
     }
 
