@@ -1,9 +1,8 @@
 //! Just enough HTTP/1.x for scrapers and probes: a `GET` request line and headers read under a
 //! size and time limit, and a complete response with `Connection: close`.
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::io::{self, Write};
+use std::time::Duration;
 
 /// A request head may not exceed this; a larger one is answered 431.
 pub(crate) const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -19,50 +18,13 @@ pub(crate) struct Request {
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum HeadError {
-    /// The client closed or stalled before sending a complete head.
-    Incomplete,
     TooLarge,
     TimedOut,
     Malformed,
 }
 
-/// Reads one request head from `stream`, within [`MAX_HEAD_BYTES`] and [`HEAD_TIMEOUT`].
-pub(crate) fn read_head(stream: &mut TcpStream) -> Result<Request, HeadError> {
-    let deadline = Instant::now() + HEAD_TIMEOUT;
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(HeadError::TimedOut);
-        }
-        let _ = stream.set_read_timeout(Some(left));
-        let n = match stream.read(&mut chunk) {
-            Ok(0) => return Err(HeadError::Incomplete),
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(HeadError::TimedOut);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Err(HeadError::Incomplete),
-        };
-        let scan_from = head.len().saturating_sub(3);
-        head.extend_from_slice(&chunk[..n]);
-        if let Some(end) = find_head_end(&head[scan_from..]) {
-            return parse_head(&head[..scan_from + end]);
-        }
-        if head.len() > MAX_HEAD_BYTES {
-            return Err(HeadError::TooLarge);
-        }
-    }
-}
-
-fn find_head_end(bytes: &[u8]) -> Option<usize> {
+/// Where the head ends (the blank line), if it has arrived.
+pub(crate) fn find_head_end(bytes: &[u8]) -> Option<usize> {
     bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -7,11 +7,12 @@
 //! bounded whatever clients do.
 
 mod http;
+mod reader;
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,7 +24,8 @@ use crate::health::{self, HealthCheck, HealthStatus, Probe};
 use crate::recorder::{CONTENT_TYPE, MetricsHandle};
 
 const WORKERS: usize = 4;
-const QUEUE: usize = 64;
+/// Requests waiting for a worker; more get a quick 503.
+const QUEUE: usize = 256;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A callback run before each scrape, to refresh gauges from the application's state.
@@ -55,7 +57,7 @@ impl Exporter {
             threads: Vec::new(),
         };
         let routes = Arc::new(routes);
-        let (queue, waiting) = sync_channel::<TcpStream>(QUEUE);
+        let (jobs, waiting) = sync_channel::<reader::Job>(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
         for n in 0..WORKERS {
             let (routes, waiting) = (Arc::clone(&routes), Arc::clone(&waiting));
@@ -64,22 +66,9 @@ impl Exporter {
             })?;
         }
         let shutdown = Arc::clone(&exporter.shutdown);
+        // Dropping the listener frees the port; dropping `jobs` ends the workers.
         exporter.spawn("moai-exporter-accept".into(), move || {
-            for stream in listener.incoming() {
-                if shutdown.load(Ordering::Acquire) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                match queue.try_send(stream) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(mut stream)) => {
-                        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-                        let _ = Response::text(503, "busy\n").write_to(&mut stream, false);
-                    }
-                    Err(TrySendError::Disconnected(_)) => break,
-                }
-            }
-            // Dropping the listener frees the port; dropping the queue ends the workers.
+            reader::run(listener, jobs, shutdown)
         })?;
         Ok(exporter)
     }
@@ -108,18 +97,8 @@ impl Exporter {
 
     /// Stops accepting, lets the workers finish their current request, and frees the port.
     fn stop(&mut self) {
+        // The reader sees the flag within its tick, drops the listener and the job queue.
         self.shutdown.store(true, Ordering::Release);
-        // `accept` blocks: one connection from here wakes it to see the flag.
-        let wake = match self.addr {
-            SocketAddr::V4(a) if a.ip().is_unspecified() => {
-                SocketAddr::from((Ipv4Addr::LOCALHOST, a.port()))
-            }
-            SocketAddr::V6(a) if a.ip().is_unspecified() => {
-                SocketAddr::from((Ipv6Addr::LOCALHOST, a.port()))
-            }
-            other => other,
-        };
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -132,17 +111,18 @@ impl Drop for Exporter {
     }
 }
 
-fn work(waiting: &Mutex<Receiver<TcpStream>>, routes: &Routes) {
+fn work(waiting: &Mutex<Receiver<reader::Job>>, routes: &Routes) {
     loop {
         let next = waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .recv();
-        let Ok(mut stream) = next else { return };
+        let Ok((mut stream, head)) = next else { return };
+        // The reader used non-blocking reads; the answer is written with a plain time limit.
+        let _ = stream.set_nonblocking(false);
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let (response, head_only) = match http::read_head(&mut stream) {
+        let (response, head_only) = match head {
             Ok(request) => (route(&request, routes), request.method == "HEAD"),
-            Err(HeadError::Incomplete) => continue,
             Err(HeadError::TooLarge) => (Response::text(431, "request head too large\n"), false),
             Err(HeadError::TimedOut) => (Response::text(408, "request head too slow\n"), false),
             Err(HeadError::Malformed) => (Response::text(400, "malformed request\n"), false),

@@ -1,0 +1,150 @@
+//! One thread accepts connections and reads request heads from all of them at once with
+//! `poll(2)`, so idle or slow clients cost a buffer each, not a thread: 500 idle connections
+//! cannot starve a scrape. A complete head goes to the workers; a head that is too large, too
+//! slow or garbage is answered here and the connection closed.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use super::http::{self, HEAD_TIMEOUT, HeadError, MAX_HEAD_BYTES, Request, Response};
+
+/// Connections waiting for their head at once; more are closed on arrival.
+pub(crate) const MAX_PENDING: usize = 1024;
+/// How often the loop wakes without traffic, to expire slow heads and see the shutdown flag.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A request ready for a worker, or a head error to answer.
+pub(crate) type Job = (TcpStream, Result<Request, HeadError>);
+
+struct Pending {
+    stream: TcpStream,
+    head: Vec<u8>,
+    deadline: Instant,
+}
+
+pub(crate) fn run(listener: TcpListener, jobs: SyncSender<Job>, shutdown: Arc<AtomicBool>) {
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    while !shutdown.load(Ordering::Acquire) {
+        fds.clear();
+        fds.push(pollfd(listener.as_raw_fd()));
+        fds.extend(pending.iter().map(|p| pollfd(p.stream.as_raw_fd())));
+        let now = Instant::now();
+        let wait = pending
+            .iter()
+            .map(|p| p.deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(TICK)
+            .min(TICK);
+        // SAFETY: `fds` is a valid, initialized array of `fds.len()` pollfd structs that lives
+        // across the call; `poll` only writes their `revents` fields.
+        let ready = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                wait.as_millis() as libc::c_int,
+            )
+        };
+        if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+        // Read what arrived; `fds[i + 1]` belongs to `pending[i]`.
+        let now = Instant::now();
+        let mut finished = Vec::new();
+        for (i, conn) in pending.iter_mut().enumerate() {
+            let outcome = if fds[i + 1].revents != 0 {
+                read_more(conn)
+            } else {
+                None
+            };
+            let outcome = outcome
+                .or_else(|| (now >= conn.deadline).then_some(Some(Err(HeadError::TimedOut))));
+            if let Some(outcome) = outcome {
+                finished.push((i, outcome));
+            }
+        }
+        // From the highest index down, so that `swap_remove` only moves connections not listed.
+        for (i, outcome) in finished.into_iter().rev() {
+            let conn = pending.swap_remove(i);
+            if let Some(job) = outcome {
+                dispatch(&jobs, conn.stream, job);
+            }
+        }
+        if fds[0].revents != 0 {
+            accept_all(&listener, &mut pending);
+        }
+    }
+}
+
+fn pollfd(fd: std::os::fd::RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// Reads what the client sent. `None`: keep waiting; `Some(None)`: the client went away;
+/// `Some(Some(job))`: a complete head or an error to answer.
+fn read_more(conn: &mut Pending) -> Option<Option<Result<Request, HeadError>>> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match conn.stream.read(&mut chunk) {
+            Ok(0) => return Some(None),
+            Ok(n) => {
+                let scan_from = conn.head.len().saturating_sub(3);
+                conn.head.extend_from_slice(&chunk[..n]);
+                if let Some(end) = http::find_head_end(&conn.head[scan_from..]) {
+                    return Some(Some(http::parse_head(&conn.head[..scan_from + end])));
+                }
+                if conn.head.len() > MAX_HEAD_BYTES {
+                    return Some(Some(Err(HeadError::TooLarge)));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Some(None),
+        }
+    }
+}
+
+fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                // Past the bound the connection is closed at once: memory stays bounded.
+                if pending.len() < MAX_PENDING && stream.set_nonblocking(true).is_ok() {
+                    pending.push(Pending {
+                        stream,
+                        head: Vec::new(),
+                        deadline: Instant::now() + HEAD_TIMEOUT,
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // WouldBlock: all accepted. Other errors (e.g. out of file descriptors): try again
+            // at the next tick rather than spin.
+            Err(_) => return,
+        }
+    }
+}
+
+fn dispatch(jobs: &SyncSender<Job>, stream: TcpStream, job: Result<Request, HeadError>) {
+    match jobs.try_send((stream, job)) {
+        Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+        // Every worker busy and the queue full: say so without waiting on this client.
+        Err(TrySendError::Full((mut stream, _))) => {
+            let mut out = Vec::new();
+            let _ = Response::text(503, "busy\n").write_to(&mut out, false);
+            let _ = stream.write(&out);
+        }
+    }
+}
