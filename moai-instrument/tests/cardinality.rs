@@ -1,4 +1,5 @@
-//! Label values from data are bounded: past the per-metric limit they fold into `other`, counted.
+//! Label values from data are bounded: past the per-metric limit they fold into `other`, counted,
+//! and 100,000 distinct values leave memory bounded.
 
 mod common;
 
@@ -16,9 +17,25 @@ fn distinct_values_past_the_limit_fold_into_other() {
         .lines()
         .filter(|l| l.starts_with("moai_flow_events_total{"))
         .count();
-    for i in 0..1000 {
+    let resident = || {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            * 4096.0
+            / 1e6
+    };
+    let before_mb = resident();
+    for i in 0..100_000 {
         event(&format!("kind-{i}"));
     }
+    let grown_mb = resident() - before_mb;
+    assert!(
+        grown_mb < 16.0,
+        "100,000 distinct values grew memory by {grown_mb:.1} MB"
+    );
     event("kind-0");
     let exposition = handle.render();
     let series = exposition
@@ -36,13 +53,13 @@ fn distinct_values_past_the_limit_fold_into_other() {
     );
     assert_eq!(
         sample(&exposition, r#"moai_flow_events_total{event_type="other"}"#),
-        Some(1000.0 - admitted)
+        Some(100_000.0 - admitted)
     );
     assert_eq!(
         sample(
             &exposition,
             r#"moai_instrument_label_overflow_total{metric="moai_flow_events_total"}"#
         ),
-        Some(1000.0 - admitted)
+        Some(100_000.0 - admitted)
     );
 }
