@@ -235,6 +235,45 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    static CONCURRENT_DAY: AtomicU64 = AtomicU64::new(40_000);
+
+    fn concurrent_clock() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(CONCURRENT_DAY.load(Ordering::SeqCst) * 86_400)
+    }
+
+    #[test]
+    fn rotation_during_concurrent_writes_keeps_every_line_exactly_once() {
+        let dir = temp_dir("concurrent");
+        let path = dir.join("moai-flow.log");
+        let log = RotatingFile::open(&path, Some(30), concurrent_clock).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let log = &log;
+                s.spawn(move || {
+                    for n in 0..5_000 {
+                        log.write_line(format!("{t} {n}\n").as_bytes()).unwrap();
+                    }
+                });
+            }
+            // Ten day changes while the writers run.
+            for _ in 0..10 {
+                std::thread::sleep(Duration::from_millis(2));
+                CONCURRENT_DAY.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let mut lines = std::collections::HashSet::new();
+        let mut files = 0;
+        for entry in fs::read_dir(&dir).unwrap() {
+            files += 1;
+            for line in fs::read_to_string(entry.unwrap().path()).unwrap().lines() {
+                assert!(lines.insert(line.to_owned()), "{line} appears twice");
+            }
+        }
+        assert_eq!(lines.len(), 4 * 5_000, "every line is in exactly one file");
+        assert!(files > 1, "the writers saw rotations");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn external_rotation_never_renames_or_prunes() {
         let dir = temp_dir("external");

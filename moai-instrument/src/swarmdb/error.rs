@@ -65,6 +65,13 @@ pub enum SwarmDbError {
     /// Stored JSON that does not parse, or a value that does not serialize.
     #[error("invalid metadata JSON: {0}")]
     Metadata(#[source] serde_json::Error),
+    /// The database file is gone from its path while open (deleted or moved): what is written
+    /// now would be lost when the process exits.
+    #[error("the SwarmDB file {path} was deleted or moved while open")]
+    FileMissing {
+        /// Where the file was.
+        path: PathBuf,
+    },
     /// The database file's size could not be read.
     #[error("cannot read the size of {path}")]
     Size {

@@ -294,6 +294,21 @@ impl SwarmDb {
                 |r| r.get(0),
             )
             .map_err(query_error("get_database_size"))?;
+        // SQLite keeps writing to a file deleted under it; the size check is where that shows.
+        match std::fs::metadata(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SwarmDbError::FileMissing {
+                    path: self.path.clone(),
+                });
+            }
+            Err(source) => {
+                return Err(SwarmDbError::Size {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+            Ok(_) => {}
+        }
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let wal_bytes = match std::fs::metadata(&wal) {
