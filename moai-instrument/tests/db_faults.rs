@@ -225,7 +225,7 @@ fn child_with_a_file_size_limit() {
 fn a_full_disk() {
     let dir = temp_dir("db-full");
     let path = dir.join("swarm.db");
-    let output = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "child_with_a_file_size_limit",
@@ -239,7 +239,7 @@ fn a_full_disk() {
         .unwrap();
     let mut committed = Vec::new();
     let mut report = None;
-    for line in BufReader::new(output.stdout.unwrap()).lines() {
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         if let Some(id) = line.strip_prefix("committed ") {
             committed.push(id.to_owned());
@@ -247,6 +247,7 @@ fn a_full_disk() {
             report = Some(serde_json::from_str::<Value>(json).unwrap());
         }
     }
+    assert!(child.wait().unwrap().success());
     let report = report.expect("the child hit the limit and reported");
     let error = report["error"].as_str().unwrap();
     assert!(
