@@ -9,6 +9,8 @@
 mod http;
 mod reader;
 
+pub(crate) use http::parse_head;
+
 use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
