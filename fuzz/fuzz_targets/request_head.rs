@@ -6,7 +6,13 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|head: &[u8]| {
     if let Some((method, path)) = moai_instrument::__private::parse_request_head(head) {
-        assert!(!method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()), "{method:?}");
-        assert!(path.starts_with('/') && !path.contains(['?', '#', ' ']), "{path:?}");
+        assert!(
+            !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()),
+            "{method:?}"
+        );
+        assert!(
+            path.starts_with('/') && !path.contains(['?', '#', ' ']),
+            "{path:?}"
+        );
     }
 });

@@ -27,5 +27,7 @@ pub fn json_subscriber(
 /// Parses an HTTP request head as the exporter does; `Some((method, path))` when accepted. For the
 /// fuzz target: it must never panic, and what it accepts must be well formed.
 pub fn parse_request_head(head: &[u8]) -> Option<(String, String)> {
-    crate::exporter::parse_head(head).ok().map(|r| (r.method, r.path))
+    crate::exporter::parse_head(head)
+        .ok()
+        .map(|r| (r.method, r.path))
 }

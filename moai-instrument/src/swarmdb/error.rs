@@ -98,7 +98,8 @@ pub(crate) fn describe(error: &rusqlite::Error) -> String {
         }
         Some(Code::DiskFull) => "the disk is full".into(),
         Some(Code::SystemIoFailure) => {
-            "disk I/O error (the disk or a file size limit may be full, or the device failing)".into()
+            "disk I/O error (the disk or a file size limit may be full, or the device failing)"
+                .into()
         }
         Some(Code::PermissionDenied) => "permission denied".into(),
         _ => error.to_string(),
