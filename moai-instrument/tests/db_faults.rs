@@ -209,10 +209,13 @@ fn child_with_a_file_size_limit() {
         match db.insert_event(&big) {
             Ok(id) => writeln!(out, "committed {id}").unwrap(),
             Err(err) => {
+                let check = HealthChecker::new(std::sync::Arc::new(db)).check(CheckKind::Database);
                 let report = json!({
                     "error": err.to_string(),
                     "errors_total": errors("insert_event"),
                     "error_lines": error_lines("Failed to insert_event").len(),
+                    "database_check_healthy": check.healthy,
+                    "database_check": check.message,
                 });
                 writeln!(out, "failed {report}").unwrap();
                 break;
@@ -256,6 +259,7 @@ fn a_full_disk() {
         "{error}"
     );
     assert_eq!(report["errors_total"], 1.0);
+    assert_eq!(report["database_check_healthy"], false, "{report}");
     assert!(report["error_lines"].as_u64().unwrap() >= 1);
     assert!(
         committed.len() > 10,

@@ -58,7 +58,7 @@ impl Default for Thresholds {
 /// The five checks, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckKind {
-    /// SwarmDB opens, answers, and is below the size threshold.
+    /// SwarmDB opens, takes a write, and is below the size threshold.
     Database,
     /// The filesystem holding SwarmDB has room.
     DiskSpace,
@@ -222,9 +222,12 @@ impl HealthChecker {
     fn check_now(&self, kind: CheckKind) -> CheckResult {
         let t = &self.thresholds;
         match kind {
-            CheckKind::Database => match self
-                .with_db(|db| db.get_database_size().map_err(|e| e.to_string()))
-            {
+            // It opens, reports its size, and takes a write (not read-only, not out of space).
+            CheckKind::Database => match self.with_db(|db| {
+                let size = db.get_database_size().map_err(|e| error_text(&e))?;
+                db.write_probe().map_err(|e| error_text(&e))?;
+                Ok(size)
+            }) {
                 Ok(size) => judge_database(size, t)
                     .with_detail("path", Detail::Text(self.db_path().display().to_string())),
                 Err(e) => CheckResult::new(HealthStatus::Unhealthy, format!("Database error: {e}"))

@@ -52,7 +52,9 @@ impl SwarmDb {
         Self::open_with(path, DEFAULT_BUSY_TIMEOUT)
     }
 
-    /// [`SwarmDb::open`] with another busy timeout (health probes use a short one).
+    /// [`SwarmDb::open`] with another busy timeout (health probes use a short one). Failures
+    /// count in `moai_flow_errors_total{operation="open"}` like any other operation's.
+    #[timed_query(query_type = "open")]
     pub fn open_with(path: impl AsRef<Path>, busy_timeout: Duration) -> Result<Self> {
         let path = path.as_ref().to_owned();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -330,6 +332,28 @@ impl SwarmDb {
         self.conn()
             .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
             .map_err(query_error("vacuum"))
+    }
+
+    /// Writes and removes a 16 KB row in one transaction: proves the database takes writes now
+    /// (not read-only, not out of space, with room for more than a small row), for the health
+    /// check.
+    #[timed_query(query_type = "write_probe")]
+    pub fn write_probe(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(query_error("write_probe"))?;
+        tx.execute(
+            "INSERT INTO swarm_metrics (metric_name, metric_value, recorded_at)
+             VALUES ('health_probe', 1, ?1 || hex(zeroblob(8192)))",
+            [now()],
+        )
+        .and_then(|_| {
+            tx.execute(
+                "DELETE FROM swarm_metrics WHERE metric_name = 'health_probe'",
+                [],
+            )
+        })
+        .map_err(query_error("write_probe"))?;
+        tx.commit().map_err(query_error("write_probe"))
     }
 
     /// `PRAGMA quick_check`: `Ok(None)` when the file is sound, else SQLite's first complaint.
