@@ -114,6 +114,18 @@ pub trait HealthCheck: Send + Sync + 'static {
     fn check(&self) -> CheckResult;
 }
 
+impl HealthCheck for Box<dyn HealthCheck> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn probe(&self) -> Probe {
+        (**self).probe()
+    }
+    fn check(&self) -> CheckResult {
+        (**self).check()
+    }
+}
+
 /// The outcome of running a set of checks, as `/healthz` and `moai-health --json` print it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthReport {

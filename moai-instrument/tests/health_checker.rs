@@ -65,7 +65,8 @@ fn a_fresh_database_is_healthy_and_readings_match_the_judges() {
         .filter(|c| c.probe() == Probe::Liveness)
         .map(|c| c.name())
         .collect();
-    assert_eq!(live, ["database"]);
+    assert_eq!(live, ["swarmdb"]);
+    assert!(checker.check_opens().healthy);
 }
 
 #[test]
@@ -192,7 +193,7 @@ fn checks_plug_into_the_exporter_config() {
     let printed = format!("{config:?}");
     assert!(
         printed.contains(
-            r#"checks: ["database", "disk_space", "memory", "query_performance", "agents"]"#
+            r#"checks: ["database", "disk_space", "memory", "query_performance", "agents", "swarmdb"]"#
         ),
         "{printed}"
     );

@@ -155,34 +155,10 @@ impl HealthChecker {
     /// Runs one check under the time limit.
     #[must_use]
     pub fn check(&self, kind: CheckKind) -> CheckResult {
-        let limit = self.thresholds.check_timeout;
-        let (done, result) = mpsc::channel();
         let checker = self.clone();
-        let started = Instant::now();
-        let spawned = std::thread::Builder::new()
-            .name(format!("moai-check-{}", kind.name()))
-            .spawn(move || {
-                let _ = done.send(checker.check_now(kind));
-            });
-        if let Err(e) = spawned {
-            return CheckResult::new(
-                HealthStatus::Unhealthy,
-                format!("cannot start the check: {e}"),
-            );
-        }
-        match result.recv_timeout(limit) {
-            Ok(result) => result,
-            // The thread ends on its own when its call returns; the probe answers now.
-            Err(_) => CheckResult::new(
-                HealthStatus::Unhealthy,
-                format!(
-                    "{} check timed out after {:.1} s",
-                    kind.name(),
-                    started.elapsed().as_secs_f64()
-                ),
-            )
-            .with_detail("timeout_ms", Detail::Integer(limit.as_millis() as i64)),
-        }
+        run_limited(kind.name(), self.thresholds.check_timeout, move || {
+            checker.check_now(kind)
+        })
     }
 
     /// Runs all five checks at once, each under its time limit: the whole run takes at most about
@@ -206,17 +182,40 @@ impl HealthChecker {
         })
     }
 
-    /// The five checks as [`HealthCheck`]s for [`Config::health_check`](crate::Config::health_check):
-    /// `database` gates liveness (SwarmDB opens), all of them readiness.
+    /// The checks as [`HealthCheck`]s for [`Config::health_check`](crate::Config::health_check):
+    /// the five of the guide gate readiness; `swarmdb` (SwarmDB opens and answers) gates
+    /// liveness, as the guide's liveness probe does. Liveness stays that narrow on purpose: a
+    /// restart cures a stuck process, not a full disk.
     #[must_use]
-    pub fn health_checks(&self) -> Vec<impl HealthCheck> {
-        CheckKind::ALL
+    pub fn health_checks(&self) -> Vec<Box<dyn HealthCheck>> {
+        let mut checks: Vec<Box<dyn HealthCheck>> = CheckKind::ALL
             .iter()
-            .map(|&kind| NamedCheck {
-                checker: self.clone(),
-                kind,
+            .map(|&kind| {
+                Box::new(NamedCheck {
+                    checker: self.clone(),
+                    kind,
+                }) as Box<dyn HealthCheck>
             })
-            .collect()
+            .collect();
+        checks.push(Box::new(Liveness {
+            checker: self.clone(),
+        }));
+        checks
+    }
+
+    /// SwarmDB opens and answers a read, under the time limit: the liveness probe.
+    #[must_use]
+    pub fn check_opens(&self) -> CheckResult {
+        let checker = self.clone();
+        run_limited(
+            "swarmdb",
+            self.thresholds.check_timeout,
+            move || match checker.with_db(|db| db.count_active_agents().map_err(|e| error_text(&e)))
+            {
+                Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
+                Err(e) => CheckResult::new(HealthStatus::Unhealthy, format!("SwarmDB error: {e}")),
+            },
+        )
     }
 
     fn check_now(&self, kind: CheckKind) -> CheckResult {
@@ -305,6 +304,38 @@ impl HealthChecker {
     }
 }
 
+/// Runs `check` on its own thread and gives up after `limit`: the thread ends by itself when its
+/// call returns; the probe answers now.
+fn run_limited(
+    name: &str,
+    limit: Duration,
+    check: impl FnOnce() -> CheckResult + Send + 'static,
+) -> CheckResult {
+    let (done, result) = mpsc::channel();
+    let started = Instant::now();
+    let spawned = std::thread::Builder::new()
+        .name(format!("moai-check-{name}"))
+        .spawn(move || {
+            let _ = done.send(check());
+        });
+    if let Err(e) = spawned {
+        return CheckResult::new(
+            HealthStatus::Unhealthy,
+            format!("cannot start the check: {e}"),
+        );
+    }
+    result.recv_timeout(limit).unwrap_or_else(|_| {
+        CheckResult::new(
+            HealthStatus::Unhealthy,
+            format!(
+                "{name} check timed out after {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+        )
+        .with_detail("timeout_ms", Detail::Integer(limit.as_millis() as i64))
+    })
+}
+
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     crate::logging::error_chain(error)
 }
@@ -319,16 +350,26 @@ impl HealthCheck for NamedCheck {
         self.kind.name()
     }
 
+    fn check(&self) -> CheckResult {
+        self.checker.check(self.kind)
+    }
+}
+
+struct Liveness {
+    checker: HealthChecker,
+}
+
+impl HealthCheck for Liveness {
+    fn name(&self) -> &str {
+        "swarmdb"
+    }
+
     fn probe(&self) -> Probe {
-        if self.kind == CheckKind::Database {
-            Probe::Liveness
-        } else {
-            Probe::Readiness
-        }
+        Probe::Liveness
     }
 
     fn check(&self) -> CheckResult {
-        self.checker.check(self.kind)
+        self.checker.check_opens()
     }
 }
 
