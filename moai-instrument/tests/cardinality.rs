@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{metrics_with, sample};
+use common::{metrics_with, resident_mb, sample};
 use moai_instrument::{Config, counted_event};
 
 #[counted_event(event_type = kind)]
@@ -17,21 +17,11 @@ fn distinct_values_past_the_limit_fold_into_other() {
         .lines()
         .filter(|l| l.starts_with("moai_flow_events_total{"))
         .count();
-    let resident = || {
-        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-        statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            * 4096.0
-            / 1e6
-    };
-    let before_mb = resident();
+    let before_mb = resident_mb();
     for i in 0..100_000 {
         event(&format!("kind-{i}"));
     }
-    let grown_mb = resident() - before_mb;
+    let grown_mb = resident_mb() - before_mb;
     assert!(
         grown_mb < 16.0,
         "100,000 distinct values grew memory by {grown_mb:.1} MB"

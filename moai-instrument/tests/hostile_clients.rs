@@ -8,25 +8,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{http, temp_dir};
+use common::{http, resident_mb, temp_dir, thread_count};
 use moai_instrument::{Config, Guard};
-
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn resident_mb() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        * 4096.0
-        / 1e6
-}
 
 fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -65,7 +48,7 @@ fn the_exporter_survives_hostile_clients() {
     let guard = start();
     let addr = guard.metrics_addr();
     scrape_ok(addr);
-    let threads_before = threads();
+    let threads_before = thread_count();
     let memory_before = resident_mb();
 
     // 500 idle connections: each costs a buffer, not a thread; scrapes go on.
@@ -156,7 +139,7 @@ fn the_exporter_survives_hostile_clients() {
         assert!(buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"));
     }
     scrape_ok(addr);
-    assert_eq!(threads(), threads_before, "no thread per connection");
+    assert_eq!(thread_count(), threads_before, "no thread per connection");
     let grown = resident_mb() - memory_before;
     assert!(grown < 32.0, "memory grew by {grown:.1} MB");
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::{http, temp_dir};
+use common::{http, temp_dir, thread_count};
 use moai_instrument::{Config, InitError, LOG_FILE_NAME};
 
 fn config(dir: &std::path::Path) -> Config {
@@ -18,9 +18,7 @@ fn config(dir: &std::path::Path) -> Config {
 #[test]
 fn misconfigurations_are_clear_errors_and_leak_nothing() {
     let dir = temp_dir("errors");
-    let threads_before = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let threads_before = thread_count();
 
     // A port in use.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -99,9 +97,7 @@ fn misconfigurations_are_clear_errors_and_leak_nothing() {
     );
 
     // Nothing was left running by the failures.
-    let threads_after = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let threads_after = thread_count();
     assert_eq!(threads_before, threads_after, "no thread leaked");
 
     // A correct init now works, on a port that another listener can take once the guard drops.
