@@ -1,10 +1,10 @@
 //! The embedded exporter: `/metrics`, `/livez`, `/readyz` and `/healthz` on one port.
 //!
 //! Plain threads, not an async runtime: it works the same in hosts with no runtime and inside a
-//! tokio one, and rendering never runs on the host's async workers. One thread accepts; a fixed
-//! pool of workers answers, one request per connection. When every worker is busy and the queue
-//! is full, new connections get a quick 503 instead of piling up, so memory and threads stay
-//! bounded whatever clients do.
+//! tokio one, and rendering never runs on the host's async workers. One thread accepts and reads
+//! every request head with `poll(2)` (`reader`); a fixed pool of workers answers, one request per
+//! connection. When every worker is busy and the queue is full, new requests get a quick 503
+//! instead of piling up, so memory and threads stay bounded whatever clients do.
 
 mod http;
 mod reader;
