@@ -404,6 +404,33 @@ fn async_trait_methods_time_the_inner_future() {
     assert_eq!(events("shape_async_trait_touch"), 1.0);
 }
 
+/// Native `async fn` in a trait (no `#[async_trait]`): the attribute sees a plain `async fn`.
+trait NativeStore {
+    async fn load(&self, id: u32) -> Result<u32, StoreError>;
+}
+
+impl NativeStore for MemoryStore {
+    #[timed_query(query_type = "shape_native_async_trait")]
+    async fn load(&self, id: u32) -> Result<u32, StoreError> {
+        YieldOnce(false).await;
+        if id == 0 {
+            Err(StoreError("no agent 0"))
+        } else {
+            Ok(id + self.touched)
+        }
+    }
+}
+
+#[test]
+fn native_async_trait_methods() {
+    metrics();
+    let store = MemoryStore { touched: 1 };
+    assert_eq!(block_on(store.load(2)).unwrap(), 3);
+    assert!(block_on(store.load(0)).is_err());
+    assert_eq!(count("shape_native_async_trait"), 2.0);
+    assert_eq!(errors("shape_native_async_trait"), 1.0);
+}
+
 struct Event {
     kind: String,
 }
