@@ -47,6 +47,19 @@
 //! # Ok::<(), moai_instrument::InitError>(())
 //! ```
 //!
+//! In an application, [`init`] does everything at once: the recorder, the embedded exporter
+//! (`/metrics`, `/livez`, `/readyz`, `/healthz`), and JSON logs on stdout and in a rotating file,
+//! from the defaults and the `MOAI_*` environment ([`Config`] for code):
+//!
+//! ```no_run
+//! fn main() -> Result<(), moai_instrument::InitError> {
+//!     let guard = moai_instrument::init()?;
+//!     tracing::info!(agent_id = "agent-7", user_id = 42, "Agent spawned successfully");
+//!     println!("scrape http://{}/metrics", guard.metrics_addr());
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Both attributes work on free fns, methods, generic fns, `async fn` (timing the awaited work)
 //! and `#[async_trait]` methods. They record through a drop guard, so early `return`, `?`,
 //! panics and futures dropped before completion are measured exactly once. Mistakes in their
@@ -66,6 +79,11 @@
 //!   [`HistogramMode::Buckets`] exports cumulative buckets for `histogram_quantile`.
 //! - **One `metrics`**: [`metrics`] is re-exported, so host code that records with
 //!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition.
+//! - **Logs**: one JSON object per line with `agent_id` and `user_id` lifted from the event or any
+//!   enclosing span; written synchronously, so nothing is dropped silently.
+//! - **Cargo feature `swarmdb`** (default): [`SwarmDb`], the SQLite store (bundled SQLite), the
+//!   [`HealthChecker`] with the guide's five checks, and the `moai-health` probe binary. Without
+//!   it the SDK builds no C code.
 
 // The SDK instruments its own SwarmDB with its macros, whose expansion names `::moai_instrument`.
 extern crate self as moai_instrument;
