@@ -233,7 +233,7 @@ impl SwarmDb {
     }
 
     /// Active agents whose row has not changed for `older_than`: stuck or abandoned.
-    #[timed_query(query_type = "get_stale_agents")]
+    #[timed_query(query_type = "count_stale_agents")]
     pub fn count_stale_agents(&self, older_than: Duration) -> Result<u64> {
         let cutoff = timestamp_before(older_than);
         self.conn()
@@ -242,7 +242,7 @@ impl SwarmDb {
             )
             .and_then(|mut stmt| stmt.query_row([cutoff], |row| row.get::<_, i64>(0)))
             .map(|n| n.max(0) as u64)
-            .map_err(query_error("get_stale_agents"))
+            .map_err(query_error("count_stale_agents"))
     }
 
     /// Stores `value` under `(session_id, key)`, replacing what was there.
