@@ -78,14 +78,14 @@ impl Registry {
     }
 
     pub(crate) fn counter(&self, key: &Key) -> Option<Arc<CounterCell>> {
-        match self.series(key, Kind::Counter)? {
+        match self.series(key, Kind::Counter, || self.new_series(Kind::Counter))? {
             Series::Counter(cell) => Some(cell),
             _ => None,
         }
     }
 
     pub(crate) fn gauge(&self, key: &Key) -> Option<Arc<GaugeCell>> {
-        match self.series(key, Kind::Gauge)? {
+        match self.series(key, Kind::Gauge, || self.new_series(Kind::Gauge))? {
             Series::Gauge(cell) => Some(cell),
             _ => None,
         }
@@ -93,36 +93,15 @@ impl Registry {
 
     /// A counter whose value is set from an outside reading (scrape-time collectors).
     pub(crate) fn float_counter(&self, key: &Key) -> Option<Arc<GaugeCell>> {
-        if let Some(Series::FloatCounter(cell)) = self.find(key) {
-            return Some(cell);
-        }
-        let cell = Arc::new(GaugeCell::new());
-        let mut families = self
-            .families
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let family = family_mut(&mut families, key.name(), Kind::Counter);
-        if family.kind != Kind::Counter {
-            return None;
-        }
-        match family
-            .series
-            .entry(normalized(key))
-            .or_insert_with(|| Series::FloatCounter(cell))
-        {
-            Series::FloatCounter(cell) => Some(Arc::clone(cell)),
+        let make = || Series::FloatCounter(Arc::new(GaugeCell::new()));
+        match self.series(key, Kind::Counter, make)? {
+            Series::FloatCounter(cell) => Some(cell),
             _ => None,
         }
     }
 
-    fn find(&self, key: &Key) -> Option<Series> {
-        let key = normalized(key);
-        let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
-        families.get(key.name())?.series.get(&key).cloned()
-    }
-
     pub(crate) fn histogram(&self, key: &Key) -> Option<Arc<HistogramCell>> {
-        match self.series(key, Kind::Histogram)? {
+        match self.series(key, Kind::Histogram, || self.new_series(Kind::Histogram))? {
             Series::Histogram(cell) => Some(cell),
             _ => None,
         }
@@ -178,7 +157,8 @@ impl Registry {
         });
     }
 
-    fn series(&self, key: &Key, kind: Kind) -> Option<Series> {
+    /// The series of `key`, made by `make` if new. A name keeps the kind it was first used with.
+    fn series(&self, key: &Key, kind: Kind, make: impl FnOnce() -> Series) -> Option<Series> {
         let key = normalized(key);
         {
             let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
@@ -214,7 +194,7 @@ impl Registry {
         let series = family
             .series
             .entry(key.clone())
-            .or_insert_with(|| self.new_series(kind))
+            .or_insert_with(make)
             .clone();
         if overflow {
             let counter_key = Key::from_parts(
