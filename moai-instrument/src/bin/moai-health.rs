@@ -10,16 +10,10 @@
 //! (the guide's readiness timeout): every check has its own time limit.
 
 use std::process::ExitCode;
-use std::sync::mpsc;
-use std::time::Duration;
 
-use moai_instrument::{
-    CheckResult, Detail, HealthChecker, HealthReport, HealthStatus, SwarmDb, Thresholds,
-};
+use moai_instrument::{HealthChecker, HealthReport};
 
 const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] [--db PATH]";
-/// Below the probes' 5 s timeout, with room to print and exit.
-const DEADLINE: Duration = Duration::from_secs(4);
 const DEFAULT_DB: &str = ".moai/memory/swarm.db";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,62 +63,6 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(parsed)
 }
 
-/// Runs `f` in a thread and gives up at the deadline: a locked database cannot hang the probe.
-fn within_deadline(f: impl FnOnce() -> CheckResult + Send + 'static) -> CheckResult {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(f());
-    });
-    result.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-        CheckResult::new(
-            HealthStatus::Unhealthy,
-            format!("no answer within {} s", DEADLINE.as_secs()),
-        )
-    })
-}
-
-fn open(db: &str) -> Result<SwarmDb, String> {
-    SwarmDb::open_with(db, Duration::from_secs(3)).map_err(|e| chain(&e))
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The guide's basic script: open, read the size, count active agents.
-fn basic(db: String) -> CheckResult {
-    within_deadline(move || {
-        let run = || -> Result<usize, String> {
-            let db = open(&db)?;
-            db.get_database_size().map_err(|e| chain(&e))?;
-            Ok(db.get_active_agents().map_err(|e| chain(&e))?.len())
-        };
-        match run() {
-            Ok(n) => CheckResult::new(HealthStatus::Healthy, format!("{n} active agents"))
-                .with_detail("active", Detail::Integer(n as i64)),
-            Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),
-        }
-    })
-}
-
-/// The liveness and startup probes: SwarmDB opens.
-fn live(db: String) -> CheckResult {
-    within_deadline(move || match open(&db) {
-        Ok(opened) => CheckResult::new(
-            HealthStatus::Healthy,
-            format!("SwarmDB opens at {}", opened.path().display()),
-        ),
-        Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),
-    })
-}
-
 fn mark(healthy: bool) -> &'static str {
     if healthy { "✅" } else { "❌" }
 }
@@ -140,15 +78,22 @@ fn main() -> ExitCode {
             return ExitCode::from(if problem.is_empty() { 0 } else { 2 });
         }
     };
+    // Each check runs under the checker's time limit (2 s): well within the probes' 5 s.
+    let checker = HealthChecker::for_path(&args.db);
     let report = match args.mode {
         Mode::Basic => HealthReport {
-            results: vec![("swarmdb".into(), basic(args.db.clone()))],
+            results: vec![("swarmdb".into(), checker.check_basic())],
         },
-        Mode::Live => HealthReport {
-            results: vec![("database_open".into(), live(args.db.clone()))],
-        },
+        Mode::Live => {
+            let mut opens = checker.check_opens();
+            if opens.healthy {
+                opens.message = format!("SwarmDB opens at {}", args.db);
+            }
+            HealthReport {
+                results: vec![("database_open".into(), opens)],
+            }
+        }
         Mode::Ready => {
-            let checker = HealthChecker::for_path(&args.db).with_thresholds(Thresholds::default());
             let results = checker
                 .check_all()
                 .into_iter()

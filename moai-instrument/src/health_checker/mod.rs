@@ -218,6 +218,26 @@ impl HealthChecker {
         )
     }
 
+    /// The guide's basic check script: SwarmDB opens, reports its size and lists the active
+    /// agents, under the time limit. The message is `N active agents`, or the error.
+    #[must_use]
+    pub fn check_basic(&self) -> CheckResult {
+        let checker = self.clone();
+        run_limited("basic", self.thresholds.check_timeout, move || {
+            let active = checker.with_db(|db| {
+                db.get_database_size().map_err(|e| error_text(&e))?;
+                db.get_active_agents()
+                    .map(|a| a.len())
+                    .map_err(|e| error_text(&e))
+            });
+            match active {
+                Ok(n) => CheckResult::new(HealthStatus::Healthy, format!("{n} active agents"))
+                    .with_detail("active", Detail::Integer(n as i64)),
+                Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),
+            }
+        })
+    }
+
     fn check_now(&self, kind: CheckKind) -> CheckResult {
         let t = &self.thresholds;
         match kind {
