@@ -6,12 +6,15 @@
 
 use std::process::ExitCode;
 
-use moai_instrument::{Config, SwarmDb};
+use moai_instrument::Config;
+use moai_instrument::swarmdb::OpenOptions;
 
 fn health_check() -> Result<usize, Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
-    // Check database connectivity.
-    let db = SwarmDb::open(config.configured_db_path())?;
+    // Check database connectivity: an existing database only; a probe never creates one.
+    let db = OpenOptions::new()
+        .existing_only()
+        .open(config.configured_db_path())?;
     db.get_database_size()?;
     // Check active agents.
     Ok(db.get_active_agents()?.len())
@@ -24,7 +27,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("❌ Unhealthy - {e}");
+            println!("❌ Unhealthy - {}", moai_instrument::error_chain(&*e));
             ExitCode::FAILURE
         }
     }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moai_instrument::metrics::gauge;
-use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, HealthChecker, SwarmDb};
+use moai_instrument::swarmdb::SwarmDb;
+use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, HealthChecker};
 
 use swarm::Swarm;
 

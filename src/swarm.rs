@@ -3,13 +3,14 @@
 //! `user_id`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::SystemTime;
 
-use moai_instrument::{AgentStatus, EventType, NewEvent, SwarmDb, SwarmDbError};
+use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb, SwarmDbError};
 use serde_json::json;
 
-/// Events older than this are removed as the swarm runs, as the original's cleanup job did.
-const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Events older than this many days are removed as the swarm runs, as the original's cleanup
+/// job did.
+const EVENT_RETENTION_DAYS: u32 = 7;
 
 pub struct Swarm {
     db: Arc<SwarmDb>,
@@ -34,7 +35,7 @@ impl Swarm {
             );
         }
         if step % 10_000 == 9_999 {
-            match self.db.cleanup_old_events(EVENT_RETENTION) {
+            match self.db.cleanup_old_events(EVENT_RETENTION_DAYS) {
                 Ok(removed) => tracing::info!(removed, "Old events cleaned up"),
                 Err(err) => tracing::error!(
                     error = &err as &dyn std::error::Error,
@@ -49,7 +50,7 @@ impl Swarm {
     pub fn fail_once(&self) {
         let _ = self
             .db
-            .update_agent_status("agent-never-registered", AgentStatus::Running);
+            .update_agent_status("agent-never-registered", AgentStatus::Running, None);
     }
 
     fn advance(&self, id: &str, step: u64) -> Result<(), SwarmDbError> {
@@ -58,11 +59,15 @@ impl Swarm {
         } else {
             "expert-frontend"
         };
-        let status = self.db.get_agent(id)?.map(|a| a.status);
-        let (next, event) = match status {
+        let agent = self.db.get_agent(id)?;
+        let (next, event) = match agent.as_ref().map(|a| a.status) {
             None | Some(AgentStatus::Complete) | Some(AgentStatus::Error) => {
-                self.db
-                    .register_agent(id, agent_type, &json!({"step": step}))?;
+                self.db.register_agent(
+                    id,
+                    agent_type,
+                    AgentStatus::Spawned,
+                    &json!({"step": step}),
+                )?;
                 self.record(EventType::Spawn, id, agent_type, step)?;
                 tracing::info!("Agent spawned successfully");
                 return Ok(());
@@ -73,16 +78,24 @@ impl Swarm {
             }
             Some(AgentStatus::Running) => (AgentStatus::Complete, Some(EventType::Complete)),
         };
-        let agent = self.db.update_agent_status(id, next)?;
+        // The task's duration, as MoAI-Flow reports it when an agent finishes.
+        let (agent_type, duration) = match &agent {
+            Some(a) => (
+                a.agent_type.as_str(),
+                SystemTime::now().duration_since(a.spawn_time).ok(),
+            ),
+            None => (agent_type, None),
+        };
+        let duration = duration.filter(|_| next.is_final());
+        self.db.update_agent_status(id, next, duration)?;
         if let Some(event) = event {
-            self.record(event, id, &agent.agent_type, step)?;
+            self.record(event, id, agent_type, step)?;
         }
+        let duration_ms = duration.map(|d| d.as_millis() as u64);
         match next {
-            AgentStatus::Error => {
-                tracing::warn!(duration_ms = agent.duration_ms, "Agent task failed")
-            }
+            AgentStatus::Error => tracing::warn!(duration_ms, "Agent task failed"),
             AgentStatus::Complete => {
-                tracing::info!(duration_ms = agent.duration_ms, "Agent completed its task")
+                tracing::info!(duration_ms, "Agent completed its task")
             }
             _ => tracing::debug!(status = %next, "Agent status changed"),
         }
@@ -96,12 +109,7 @@ impl Swarm {
         agent_type: &str,
         step: u64,
     ) -> Result<(), SwarmDbError> {
-        let event = NewEvent {
-            event_type,
-            agent_id: id.to_owned(),
-            agent_type: agent_type.to_owned(),
-            metadata: json!({"step": step}),
-        };
+        let event = NewEvent::now(event_type, id, agent_type, json!({"step": step}));
         self.db.insert_event(&event).map(drop)
     }
 }

@@ -355,6 +355,11 @@ fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
         let local_db = db_dir.join(format!("{probe}.db"));
         let mut args: Vec<String> = command[1..].iter().map(|s| (*s).to_owned()).collect();
         args[db_flag] = local_db.display().to_string();
+        // Before the app has created its database, the probe fails and creates nothing.
+        let early = Command::new(&binary).args(&args).output().unwrap();
+        assert_eq!(early.status.code(), Some(1), "{probe} before the app starts");
+        assert!(!local_db.exists(), "{probe} created no database");
+        drop(moai_instrument::swarmdb::SwarmDb::open(&local_db).unwrap());
         let started = std::time::Instant::now();
         let output = Command::new(&binary).args(&args).output().unwrap();
         assert_eq!(

@@ -128,9 +128,9 @@ fn host_app_logs_json_and_serves_metrics() {
         "the file holds every stdout line"
     );
     // The swarm's work is in SwarmDB.
-    let db = moai_instrument::SwarmDb::open(dir.join("memory/swarm.db")).unwrap();
-    let spawns = db.get_events(&moai_instrument::EventFilter {
-        event_type: Some(moai_instrument::EventType::Spawn),
+    let db = moai_instrument::swarmdb::SwarmDb::open(dir.join("memory/swarm.db")).unwrap();
+    let spawns = db.get_events(&moai_instrument::swarmdb::EventFilter {
+        event_type: Some(moai_instrument::swarmdb::EventType::Spawn),
         ..Default::default()
     });
     assert!(spawns.unwrap().len() >= 5);

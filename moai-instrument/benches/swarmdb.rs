@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use moai_instrument::{EventType, NewEvent, SwarmDb};
+use moai_instrument::swarmdb::{EventType, NewEvent, SwarmDb};
 use serde_json::json;
 
 fn fresh(name: &str) -> SwarmDb {
@@ -19,12 +19,13 @@ fn fresh(name: &str) -> SwarmDb {
 
 fn insert_event(c: &mut Criterion) {
     let db = fresh("insert");
-    let event = NewEvent {
-        event_type: EventType::Spawn,
-        agent_id: "agent-1".into(),
-        agent_type: "expert-backend".into(),
-        metadata: json!({"task": "t-1"}),
-    };
+    // A new UUID event id for each call, as the original.
+    let event = NewEvent::now(
+        EventType::Spawn,
+        "agent-1",
+        "expert-backend",
+        json!({"task": "t-1"}),
+    );
     let mut group = c.benchmark_group("swarmdb");
     group
         .measurement_time(Duration::from_secs(5))
@@ -44,7 +45,7 @@ fn registry(name: &str, active: usize) -> SwarmDb {
         let mut insert = tx
             .prepare(
                 "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, complete_time, duration_ms, metadata, last_updated)
-                 VALUES (?1, 'expert', ?2, '2026-11-25T00:00:00.000000Z', NULL, NULL, '{}', '2026-11-25T00:00:00.000000Z')",
+                 VALUES (?1, 'expert', ?2, 1795954042.5, NULL, NULL, '{}', '2026-11-25T00:00:00.000000')",
             )
             .unwrap();
         for i in 0..100_000 {

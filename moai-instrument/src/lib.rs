@@ -81,7 +81,7 @@
 //!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition.
 //! - **Logs**: one JSON object per line with `agent_id` and `user_id` lifted from the event or any
 //!   enclosing span; written synchronously, so nothing is dropped silently.
-//! - **Cargo feature `swarmdb`** (default): [`SwarmDb`], the SQLite store (bundled SQLite), the
+//! - **Cargo feature `swarmdb`** (default): [`swarmdb::SwarmDb`], MoAI-Flow's SQLite store (bundled SQLite), the
 //!   [`HealthChecker`] with the guide's five checks, and the `moai-health` probe binary. Without
 //!   it the SDK builds no C code.
 
@@ -101,7 +101,7 @@ mod logging;
 mod process;
 mod recorder;
 #[cfg(feature = "swarmdb")]
-mod swarmdb;
+pub mod swarmdb;
 mod timestamp;
 
 pub use catalog::{
@@ -118,13 +118,8 @@ pub use health_checker::{
     judge_query_p95, judge_usage, memory_usage, memory_usage_under,
 };
 pub use init::{Guard, init};
-pub use logging::{LogFormat, LogRotation};
+pub use logging::{LogFormat, LogRotation, error_chain};
 pub use recorder::MetricsHandle;
-#[cfg(feature = "swarmdb")]
-pub use swarmdb::{
-    Agent, AgentEvent, AgentStatus, DEFAULT_BUSY_TIMEOUT, EventFilter, EventType, NewEvent,
-    SCHEMA_VERSION, SwarmDb, SwarmDbError, TABLE_NAMES,
-};
 
 /// Times a fn into `moai_flow_query_duration_seconds{query_type}`.
 ///

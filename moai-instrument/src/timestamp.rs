@@ -34,6 +34,13 @@ pub(crate) fn date(days: i64) -> String {
 
 /// Appends the RFC 3339 UTC form of `time`, with microseconds, to `out`.
 pub(crate) fn write_rfc3339(out: &mut String, time: SystemTime) {
+    write_iso8601_naive(out, time);
+    out.push('Z');
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS.ffffff`, the UTC time without an offset: what Python's
+/// `datetime.now().isoformat()` writes on a host whose clock is UTC, as MoAI-Flow stores it.
+pub(crate) fn write_iso8601_naive(out: &mut String, time: SystemTime) {
     use std::fmt::Write as _;
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs() as i64;
@@ -41,7 +48,7 @@ pub(crate) fn write_rfc3339(out: &mut String, time: SystemTime) {
     let rem = secs.rem_euclid(86_400);
     let _ = write!(
         out,
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,

@@ -12,18 +12,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{http, sample, temp_dir};
-use moai_instrument::{
-    CheckKind, Config, EventType, Guard, HealthChecker, NewEvent, SwarmDb, SwarmDbError,
-};
+use moai_instrument::swarmdb::{EventType, NewEvent, OpenOptions, SwarmDb, SwarmDbError};
+use moai_instrument::{CheckKind, Config, Guard, HealthChecker, error_chain};
 use serde_json::{Value, json};
 
 fn event(agent: &str) -> NewEvent {
-    NewEvent {
-        event_type: EventType::Spawn,
-        agent_id: agent.into(),
-        agent_type: "expert".into(),
-        metadata: json!({}),
-    }
+    NewEvent::now(EventType::Spawn, agent, "expert", json!({}))
 }
 
 /// One `init()` per process: metrics on loopback, JSON lines in a file the tests read.
@@ -80,22 +74,30 @@ fn a_lock_held_past_the_busy_timeout() {
     guard();
     let dir = temp_dir("db-lock");
     let path = dir.join("swarm.db");
-    let db = SwarmDb::open_with(&path, Duration::from_millis(200)).unwrap();
+    let db = OpenOptions::new()
+        .busy_timeout(Duration::from_millis(200))
+        .open(&path)
+        .unwrap();
     let kept = db.insert_event(&event("before")).unwrap();
     let before = errors("insert_event");
     let lock = rusqlite::Connection::open(&path).unwrap();
-    lock.execute_batch("BEGIN EXCLUSIVE; INSERT INTO swarm_metrics VALUES ('x', 1, 'now');")
+    lock.execute_batch("BEGIN EXCLUSIVE; INSERT INTO swarm_metrics (swarm_id, metric_type, value) VALUES ('x', 'health', 1);")
         .unwrap();
     let err = db.insert_event(&event("during")).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("locked by another connection past the busy timeout"),
+        error_chain(&err).contains("locked by another connection past the busy timeout"),
         "{err}"
     );
     assert_eq!(errors("insert_event"), before + 1.0);
     assert!(!error_lines("locked by another connection").is_empty());
-    let check = HealthChecker::for_path(&path).check(CheckKind::Agents);
-    assert!(!check.healthy, "{check:?}");
+    // Reads go on beside the writer's lock (WAL): a probe opens without a write lock; the
+    // database check, which proves writes, fails.
+    let probe = HealthChecker::for_path(&path);
+    let agents = probe.check(CheckKind::Agents);
+    assert!(agents.healthy, "{agents:?}");
+    let database = probe.check(CheckKind::Database);
+    assert!(!database.healthy, "{database:?}");
+    assert!(database.message.contains("locked"), "{database:?}");
     lock.execute_batch("COMMIT").unwrap();
     let after = db.insert_event(&event("after")).unwrap();
     let ids = committed_ids(&path);
@@ -137,8 +139,7 @@ fn a_corrupted_header() {
     std::fs::write(&path, bytes).unwrap();
     let err = SwarmDb::open(&path).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("not a SQLite database or is corrupted"),
+        error_chain(&err).contains("not a SQLite database or is corrupted"),
         "{err}"
     );
     let check = HealthChecker::for_path(&path).check(CheckKind::Database);
@@ -172,7 +173,7 @@ fn a_read_only_file() {
     let result = SwarmDb::open(&path).and_then(|db| db.insert_event(&event("b")));
     let _ = Command::new("chattr").arg("-i").arg(&path).status();
     let err = result.unwrap_err();
-    let text = format!("{err}");
+    let text = error_chain(&err);
     assert!(
         text.contains("read-only")
             || text.contains("permission")
@@ -211,7 +212,7 @@ fn child_with_a_file_size_limit() {
             Err(err) => {
                 let check = HealthChecker::new(std::sync::Arc::new(db)).check(CheckKind::Database);
                 let report = json!({
-                    "error": err.to_string(),
+                    "error": error_chain(&err),
                     "errors_total": errors("insert_event"),
                     "error_lines": error_lines("Failed to insert_event").len(),
                     "database_check_healthy": check.healthy,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{metrics, temp_dir};
+use moai_instrument::swarmdb::{AgentStatus, SwarmDb};
 use moai_instrument::{
-    CheckKind, Config, HealthCheck, HealthChecker, HealthStatus, Probe, SwarmDb, Thresholds,
-    disk_usage, judge_usage, memory_usage, timed_query,
+    CheckKind, Config, HealthCheck, HealthChecker, HealthStatus, Probe, Thresholds, disk_usage,
+    judge_usage, memory_usage, timed_query,
 };
 use serde_json::json;
 
@@ -20,7 +21,8 @@ fn open(name: &str) -> Arc<SwarmDb> {
 #[test]
 fn a_fresh_database_is_healthy_and_readings_match_the_judges() {
     let db = open("hc-fresh");
-    db.register_agent("agent-1", "expert", &json!({})).unwrap();
+    db.register_agent("agent-1", "expert", AgentStatus::Spawned, &json!({}))
+        .unwrap();
     let checker = HealthChecker::new(Arc::clone(&db));
     let results = checker.check_all();
     let names: Vec<&str> = results.iter().map(|(n, _)| *n).collect();
@@ -72,7 +74,8 @@ fn a_fresh_database_is_healthy_and_readings_match_the_judges() {
 #[test]
 fn thresholds_turn_checks_degraded_and_unhealthy() {
     let db = open("hc-thresholds");
-    db.register_agent("agent-1", "expert", &json!({})).unwrap();
+    db.register_agent("agent-1", "expert", AgentStatus::Spawned, &json!({}))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(5));
     let strict = Thresholds {
         database_warn_bytes: 1,
@@ -143,7 +146,7 @@ fn a_locked_database_fails_within_the_time_limit() {
     let path = dir.join("swarm.db");
     drop(SwarmDb::open(&path).unwrap());
     let lock = rusqlite::Connection::open(&path).unwrap();
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO swarm_metrics VALUES ('x', 1, 'now');")
+    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO swarm_metrics (swarm_id, metric_type, value) VALUES ('x', 'health', 1);")
         .unwrap();
     let checker = HealthChecker::for_path(&path);
     let started = Instant::now();

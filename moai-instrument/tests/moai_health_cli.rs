@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::temp_dir;
-use moai_instrument::SwarmDb;
+use moai_instrument::swarmdb::{AgentStatus, SwarmDb};
 use serde_json::{Value, json};
 
 fn run(args: &[&str]) -> (Option<i32>, String, Duration) {
@@ -34,8 +34,10 @@ fn healthy_database_lines_and_exit_zero() {
     let dir = temp_dir("cli-healthy");
     let path = dir.join("swarm.db");
     let db = SwarmDb::open(&path).unwrap();
-    db.register_agent("agent-1", "expert", &json!({})).unwrap();
-    db.register_agent("agent-2", "expert", &json!({})).unwrap();
+    db.register_agent("agent-1", "expert", AgentStatus::Spawned, &json!({}))
+        .unwrap();
+    db.register_agent("agent-2", "expert", AgentStatus::Spawned, &json!({}))
+        .unwrap();
     let db_arg = path.to_str().unwrap();
 
     assert_eq!(run(&["--db", db_arg]).0, Some(0));
@@ -105,7 +107,7 @@ fn a_locked_database_is_answered_within_five_seconds() {
     let path = dir.join("swarm.db");
     drop(SwarmDb::open(&path).unwrap());
     let lock = rusqlite::Connection::open(&path).unwrap();
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO swarm_metrics VALUES ('x', 1, 'now');")
+    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO swarm_metrics (swarm_id, metric_type, value) VALUES ('x', 'health', 1);")
         .unwrap();
     let db_arg = path.to_str().unwrap();
     for args in [

@@ -1,6 +1,6 @@
 //! SwarmDB: every operation round-trips, concurrent inserts are all kept, closed vocabularies are
-//! enforced, a newer schema and a corrupted or read-only file are clear errors, and a writer
-//! killed with SIGKILL loses nothing it had committed.
+//! enforced, a corrupted or read-only file is a clear error, and a writer killed with SIGKILL
+//! loses nothing it had committed. MoAI-Flow compatibility: `swarmdb_compat.rs`.
 
 mod common;
 
@@ -10,18 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{metrics, sample, temp_dir};
-use moai_instrument::{
-    AgentStatus, EventFilter, EventType, NewEvent, SwarmDb, SwarmDbError, TABLE_NAMES,
+use moai_instrument::swarmdb::{
+    AgentStatus, EventFilter, EventType, MemoryType, NewEvent, SCHEMA_VERSION, SwarmDb,
+    SwarmDbError, TABLE_NAMES,
 };
 use serde_json::json;
 
 fn event(event_type: EventType, agent: &str) -> NewEvent {
-    NewEvent {
+    NewEvent::now(
         event_type,
-        agent_id: agent.into(),
-        agent_type: "expert-backend".into(),
-        metadata: json!({"task": "t-1", "attempt": 2}),
-    }
+        agent,
+        "expert-backend",
+        json!({"task": "t-1", "attempt": 2}),
+    )
 }
 
 #[test]
@@ -40,18 +41,22 @@ fn every_operation_round_trips() {
             .unwrap();
         assert!(exists, "{table}");
     }
-    let version: i64 = raw
-        .query_row("SELECT MAX(version) FROM schema_info", [], |r| r.get(0))
+    let version: String = raw
+        .query_row(
+            "SELECT value FROM schema_info WHERE key = 'version'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(version, moai_instrument::SCHEMA_VERSION);
+    assert_eq!(version, SCHEMA_VERSION);
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
 
-    let spawn_id = db
-        .insert_event(&event(EventType::Spawn, "agent-1"))
-        .unwrap();
+    let mut first = event(EventType::Spawn, "agent-1");
+    first.timestamp = "2026-01-01T00:00:00".into();
+    let spawn_id = db.insert_event(&first).unwrap();
     db.insert_event(&event(EventType::Complete, "agent-1"))
         .unwrap();
     db.insert_event(&event(EventType::Spawn, "agent-2"))
@@ -59,8 +64,8 @@ fn every_operation_round_trips() {
     let all = db.get_events(&EventFilter::default()).unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[2].event_id, spawn_id, "newest first");
+    assert_eq!(all[2].timestamp, "2026-01-01T00:00:00", "stored as given");
     assert_eq!(all[2].metadata, json!({"task": "t-1", "attempt": 2}));
-    assert!(all[2].timestamp.ends_with('Z'));
     let agent_1 = db
         .get_events(&EventFilter {
             agent_id: Some("agent-1".into()),
@@ -76,28 +81,58 @@ fn every_operation_round_trips() {
         })
         .unwrap();
     assert_eq!((spawns.len(), spawns[0].agent_id.as_str()), (1, "agent-2"));
+    // A caller's event id is kept; a second event with it is refused.
+    let mut named = event(EventType::Error, "agent-3");
+    named.event_id = Some("evt-fixed".into());
+    assert_eq!(db.insert_event(&named).unwrap(), "evt-fixed");
+    assert!(matches!(
+        db.insert_event(&named),
+        Err(SwarmDbError::Query {
+            operation: "insert_event",
+            ..
+        })
+    ));
 
-    let agent = db
-        .register_agent("agent-1", "expert-backend", &json!({"model": "x"}))
+    db.register_agent(
+        "agent-1",
+        "expert-backend",
+        AgentStatus::Spawned,
+        &json!({"model": "x"}),
+    )
+    .unwrap();
+    let agent = db.get_agent("agent-1").unwrap().unwrap();
+    assert_eq!(
+        (agent.status, agent.complete_time, agent.metadata.clone()),
+        (AgentStatus::Spawned, None, json!({"model": "x"}))
+    );
+    db.register_agent(
+        "agent-2",
+        "expert-frontend",
+        AgentStatus::Running,
+        &json!(null),
+    )
+    .unwrap();
+    assert_eq!(db.get_active_agents().unwrap().len(), 2);
+    assert_eq!(
+        db.get_active_agents().unwrap()[0].agent_id,
+        "agent-2",
+        "the most recently spawned first"
+    );
+    db.update_agent_status("agent-1", AgentStatus::Running, None)
         .unwrap();
     assert_eq!(
-        (agent.status, agent.complete_time.as_deref()),
-        (AgentStatus::Spawned, None)
+        db.get_agent("agent-1").unwrap().unwrap().status,
+        AgentStatus::Running
     );
-    db.register_agent("agent-2", "expert-frontend", &json!(null))
-        .unwrap();
-    assert_eq!(db.get_active_agents().unwrap().len(), 2);
-    let running = db
-        .update_agent_status("agent-1", AgentStatus::Running)
-        .unwrap();
-    assert_eq!(running.status, AgentStatus::Running);
-    std::thread::sleep(Duration::from_millis(20));
-    let done = db
-        .update_agent_status("agent-1", AgentStatus::Complete)
-        .unwrap();
-    assert!(done.complete_time.is_some());
-    assert!(done.duration_ms.unwrap() >= 15, "{done:?}");
-    assert_eq!(db.get_agent("agent-1").unwrap().unwrap(), done);
+    db.update_agent_status(
+        "agent-1",
+        AgentStatus::Complete,
+        Some(Duration::from_millis(20)),
+    )
+    .unwrap();
+    let done = db.get_agent("agent-1").unwrap().unwrap();
+    assert!(done.complete_time.unwrap() >= done.spawn_time);
+    assert_eq!(done.duration, Some(Duration::from_millis(20)));
     assert_eq!(db.get_agent("nobody").unwrap(), None);
     let active = db.get_active_agents().unwrap();
     assert_eq!(
@@ -108,24 +143,55 @@ fn every_operation_round_trips() {
         ["agent-2"]
     );
     assert_eq!(db.count_active_agents().unwrap(), 1);
+    assert_eq!(db.count_stale_agents(Duration::from_secs(3600)).unwrap(), 0);
     assert!(matches!(
-        db.update_agent_status("nobody", AgentStatus::Running),
+        db.update_agent_status("nobody", AgentStatus::Running, None),
         Err(SwarmDbError::AgentNotFound(_))
     ));
 
-    db.store_memory("session-1", "plan", &json!({"steps": [1, 2, 3]}))
-        .unwrap();
-    db.store_memory("session-1", "plan", &json!({"steps": [4]}))
-        .unwrap();
+    db.store_memory(
+        "session-1",
+        MemoryType::Semantic,
+        "plan",
+        &json!({"steps": [1, 2, 3]}),
+        None,
+    )
+    .unwrap();
+    db.store_memory(
+        "session-1",
+        MemoryType::Semantic,
+        "plan",
+        &json!({"steps": [4]}),
+        Some(2),
+    )
+    .unwrap();
     assert_eq!(
-        db.get_memory("session-1", "plan").unwrap(),
-        Some(json!({"steps": [4]}))
+        db.get_memory("session-1", MemoryType::Semantic, "plan")
+            .unwrap(),
+        Some(json!({"steps": [4]})),
+        "the newest value"
     );
-    assert_eq!(db.get_memory("session-1", "other").unwrap(), None);
+    assert_eq!(
+        db.get_memory("session-1", MemoryType::Episodic, "plan")
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.get_memory("session-1", MemoryType::Semantic, "other")
+            .unwrap(),
+        None
+    );
 
-    assert_eq!(db.cleanup_old_events(Duration::from_secs(3600)).unwrap(), 0);
-    std::thread::sleep(Duration::from_millis(10));
-    assert_eq!(db.cleanup_old_events(Duration::ZERO).unwrap(), 3);
+    assert_eq!(
+        db.cleanup_old_events(1).unwrap(),
+        1,
+        "the one of 2026-01-01"
+    );
+    assert_eq!(
+        db.cleanup_old_events(0).unwrap(),
+        3,
+        "every event is older than now"
+    );
     let size = db.get_database_size().unwrap();
     let wal = std::fs::metadata(format!("{}-wal", db.path().display()))
         .map(|m| m.len())
@@ -133,6 +199,11 @@ fn every_operation_round_trips() {
     assert!(wal > 0 && size > wal, "size {size} counts the WAL ({wal})");
     db.vacuum().unwrap();
     assert_eq!(db.quick_check().unwrap(), None);
+    db.write_probe().unwrap();
+    let probes: i64 = raw
+        .query_row("SELECT COUNT(*) FROM swarm_metrics", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(probes, 0, "the write probe leaves nothing behind");
 
     let exposition = metrics().render();
     assert!(sample(&exposition, r#"moai_flow_events_total{event_type="spawn"}"#).unwrap() >= 2.0);
@@ -144,14 +215,17 @@ fn every_operation_round_trips() {
         .unwrap()
             >= 3.0
     );
-    assert!(
-        sample(
-            &exposition,
-            r#"moai_flow_errors_total{operation="update_agent_status"}"#
-        )
-        .unwrap()
-            >= 1.0
-    );
+    for operation in ["update_agent_status", "insert_event"] {
+        assert!(
+            sample(
+                &exposition,
+                &format!(r#"moai_flow_errors_total{{operation="{operation}"}}"#)
+            )
+            .unwrap()
+                >= 1.0,
+            "{operation}"
+        );
+    }
 }
 
 #[test]
@@ -163,17 +237,36 @@ fn vocabularies_and_metadata_are_checked() {
         "paused".parse::<AgentStatus>(),
         Err(SwarmDbError::UnknownStatus(_))
     ));
+    assert!(matches!(
+        "dream".parse::<MemoryType>(),
+        Err(SwarmDbError::UnknownMemoryType(_))
+    ));
     let dir = temp_dir("swarmdb-vocab");
     let db = SwarmDb::open(dir.join("swarm.db")).unwrap();
-    let err = db.register_agent("a", "t", &json!([1, 2])).unwrap_err();
+    let err = db
+        .register_agent("a", "t", AgentStatus::Spawned, &json!([1, 2]))
+        .unwrap_err();
     assert_eq!(err.to_string(), "metadata must be a JSON object, got [1,2]");
-    // The schema refuses unknown values even from other writers.
+    // Another writer's unknown status is an error naming it when read, not a silent value.
     let raw = rusqlite::Connection::open(db.path()).unwrap();
-    let refused = raw.execute(
-        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, last_updated) VALUES ('x', 't', 'paused', 'now', 'now')",
+    raw.execute(
+        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time) VALUES ('x', 't', 'paused', 1)",
         [],
+    )
+    .unwrap();
+    let err = db.get_agent("x").unwrap_err();
+    assert!(
+        moai_instrument::error_chain(&err).contains("unknown agent status \"paused\""),
+        "{}",
+        moai_instrument::error_chain(&err)
     );
-    assert!(refused.is_err());
+    // Metadata that is not JSON reads as `{}`, as the original reads it.
+    raw.execute(
+        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, metadata) VALUES ('y', 't', 'running', 1, 'not json')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(db.get_agent("y").unwrap().unwrap().metadata, json!({}));
 }
 
 #[test]
@@ -224,34 +317,6 @@ fn many_connections_opening_a_new_file_at_once_all_succeed() {
 }
 
 #[test]
-fn a_newer_schema_is_refused_and_left_untouched() {
-    let dir = temp_dir("swarmdb-newer");
-    let path = dir.join("swarm.db");
-    drop(SwarmDb::open(&path).unwrap());
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute("INSERT INTO schema_info VALUES (3, 'future')", [])
-        .unwrap();
-    let err = SwarmDb::open(&path).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SwarmDbError::NewerSchema {
-                found: 3,
-                supported: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("schema version 3, newer than the supported 2"),
-        "{err}"
-    );
-}
-
-#[test]
 fn corrupted_and_read_only_files_are_clear_errors() {
     let dir = temp_dir("swarmdb-corrupt");
     let path = dir.join("swarm.db");
@@ -262,8 +327,7 @@ fn corrupted_and_read_only_files_are_clear_errors() {
     std::fs::write(&path, &bytes).unwrap();
     let err = SwarmDb::open(&path).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("not a SQLite database or is corrupted"),
+        moai_instrument::error_chain(&err).contains("not a SQLite database or is corrupted"),
         "{err}"
     );
 
@@ -281,7 +345,10 @@ fn corrupted_and_read_only_files_are_clear_errors() {
         rusqlite::Connection::open_with_flags(&ro, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let refused = conn
-        .execute("INSERT INTO swarm_metrics VALUES ('x', 1, 'now')", [])
+        .execute(
+            "INSERT INTO swarm_metrics (swarm_id, metric_type, value) VALUES ('x', 'health', 1)",
+            [],
+        )
         .unwrap_err();
     assert_eq!(
         refused.sqlite_error_code(),
@@ -330,7 +397,7 @@ fn sigkill_mid_write_keeps_every_committed_row() {
     let mut committed = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        if line.starts_with("evt-") {
+        if line.len() == 36 {
             committed.push(line);
         }
         if committed.len() == 300 {

@@ -14,7 +14,7 @@ pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
 use crate::catalog::QUERY_DURATION_SECONDS;
 use crate::health::{CheckResult, Detail, HealthCheck, HealthStatus, Probe};
 use crate::recorder::MetricsHandle;
-use crate::swarmdb::SwarmDb;
+use crate::swarmdb::{OpenOptions, SwarmDb};
 
 /// The guide's Key Metrics thresholds, and the limits of the checks themselves.
 #[derive(Debug, Clone, PartialEq)]
@@ -315,9 +315,14 @@ impl HealthChecker {
         match &self.source {
             Source::Shared(db) => f(db),
             Source::Path(path) => {
-                // Wait for a lock at most a little less than the check's own limit.
+                // Wait for a lock at most a little less than the check's own limit; open only an
+                // existing database, writing nothing at open: a probe never creates one.
                 let busy = self.thresholds.check_timeout.mul_f64(0.75);
-                let db = SwarmDb::open_with(path, busy).map_err(|e| error_text(&e))?;
+                let db = OpenOptions::new()
+                    .busy_timeout(busy)
+                    .existing_only()
+                    .open(path)
+                    .map_err(|e| error_text(&e))?;
                 f(&db)
             }
         }

@@ -200,8 +200,12 @@ impl Visit for EventFields {
     }
 }
 
-/// `outer: cause: root cause`, the error and each of its sources.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and each of its sources, joined as `outer: cause: root cause`: how the SDK prints
+/// an error everywhere (the `exception` field of log lines, health messages, `moai-health`).
+/// Each error type of the SDK says its cause once, through `source()`, so printing only
+/// `Display` leaves the cause out; print this instead.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

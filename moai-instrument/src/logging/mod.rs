@@ -15,8 +15,9 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 
 use json::JsonLayer;
+pub use json::error_chain;
 #[cfg_attr(not(feature = "swarmdb"), allow(unused_imports))]
-pub(crate) use json::{error_chain, push_json_string};
+pub(crate) use json::push_json_string;
 pub(crate) use rotating_file::RotatingFile;
 pub(crate) use sinks::Sinks;
 

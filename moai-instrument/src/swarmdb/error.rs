@@ -1,6 +1,11 @@
-//! Why a SwarmDB operation failed: each names the operation or input at fault and keeps its
-//! cause.
+//! Why a SwarmDB operation failed: each names the operation, the file and the cause, once.
+//!
+//! Printed as a chain (`Display`, then each `source()`), an error reads
+//! `SwarmDB insert_event failed on /data/swarm.db: the disk is full`: the SQLite cause is a
+//! [`SqliteError`], whose text is the one sentence an operator acts on and which does not repeat
+//! itself through a further source.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// A SwarmDB failure.
@@ -16,39 +21,68 @@ pub enum SwarmDbError {
         #[source]
         source: std::io::Error,
     },
-    /// The file could not be opened or is not a usable SQLite database.
-    #[error("cannot open SwarmDB at {path}: {reason}")]
+    /// The file (or its directory) does not exist, and the caller opens existing databases only
+    /// (probes never create one).
+    #[error("SwarmDB {path} does not exist (the application creates it when it starts)")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be opened, or is not a usable SQLite database.
+    #[error("cannot open SwarmDB at {path}")]
     Open {
         /// The file.
         path: PathBuf,
-        /// What went wrong, in words (corrupt, read-only, locked, ...).
-        reason: String,
         /// SQLite's error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
-    /// The file was written by a newer version of the schema than this SDK knows.
+    /// The file holds a layout this SDK neither reads nor migrates.
+    #[error("SwarmDB at {path} holds {found}, not MoAI-Flow's schema {supported}{}",
+        reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    UnsupportedLayout {
+        /// The file.
+        path: PathBuf,
+        /// What was found, in words (tables, `schema_info` shape or version).
+        found: String,
+        /// The version this SDK reads and writes.
+        supported: &'static str,
+        /// Why a migration was refused, when one was tried.
+        reason: Option<String>,
+    },
+    /// The file was written by a newer MoAI-Flow schema than this SDK knows.
     #[error(
         "SwarmDB at {path} has schema version {found}, newer than the supported {supported}: upgrade moai-instrument"
     )]
     NewerSchema {
         /// The file.
         path: PathBuf,
-        /// The version in the file.
-        found: i64,
+        /// The version in the file's `schema_info`.
+        found: String,
         /// The newest this SDK supports.
-        supported: i64,
+        supported: &'static str,
+    },
+    /// The file is at an older schema or needs a migration, and the caller opened it without
+    /// writing (a probe): the application migrates it when it opens it.
+    #[error(
+        "SwarmDB at {path} holds {found} and needs a migration, which the application makes when it opens it"
+    )]
+    NeedsMigration {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        found: String,
     },
     /// An operation failed in SQLite.
-    #[error("SwarmDB {operation} failed: {reason}")]
+    #[error("SwarmDB {operation} failed on {path}")]
     Query {
         /// The operation, e.g. `insert_event`.
         operation: &'static str,
-        /// What went wrong, in words.
-        reason: String,
+        /// The file.
+        path: PathBuf,
         /// SQLite's error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
     /// An event type outside `spawn`, `complete`, `error`.
     #[error("unknown event type {0:?}: expected spawn, complete or error")]
@@ -56,15 +90,29 @@ pub enum SwarmDbError {
     /// A status outside `spawned`, `running`, `complete`, `error`.
     #[error("unknown agent status {0:?}: expected spawned, running, complete or error")]
     UnknownStatus(String),
+    /// A memory type outside `semantic`, `episodic`, `context_hint`.
+    #[error("unknown memory type {0:?}: expected semantic, episodic or context_hint")]
+    UnknownMemoryType(String),
+    /// A stored instant that is not a number of Unix seconds.
+    #[error("agent {agent_id:?} has a {column} of {value}, which is not a time")]
+    BadTime {
+        /// The agent.
+        agent_id: String,
+        /// `spawn_time` or `complete_time`.
+        column: &'static str,
+        /// The stored value.
+        value: f64,
+    },
+    /// An event timestamp that is not ISO 8601 text (`YYYY-MM-DD`, then optionally a time):
+    /// MoAI-Flow orders and expires events by comparing this text.
+    #[error("event timestamp {0:?} is not ISO 8601 (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff])")]
+    BadTimestamp(String),
     /// No agent with this id is registered.
     #[error("agent {0:?} is not registered")]
     AgentNotFound(String),
     /// Metadata that is not a JSON object (or null).
     #[error("metadata must be a JSON object, got {0}")]
     MetadataNotObject(String),
-    /// Stored JSON that does not parse, or a value that does not serialize.
-    #[error("invalid metadata JSON: {0}")]
-    Metadata(#[source] serde_json::Error),
     /// The database file is gone from its path while open (deleted or moved): what is written
     /// now would be lost when the process exits.
     #[error("the SwarmDB file {path} was deleted or moved while open")]
@@ -81,27 +129,78 @@ pub enum SwarmDbError {
         #[source]
         source: std::io::Error,
     },
+    /// The session state file could not be written.
+    #[error("cannot write the session state to {path}")]
+    SessionState {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// A short description of an SQLite failure for people: the part operators act on.
-pub(crate) fn describe(error: &rusqlite::Error) -> String {
-    use rusqlite::ErrorCode as Code;
-    match error.sqlite_error_code() {
-        Some(Code::NotADatabase) => "the file is not a SQLite database or is corrupted".into(),
-        Some(Code::DatabaseCorrupt) => "the database file is corrupted".into(),
-        Some(Code::ReadOnly) => "the database is read-only".into(),
-        Some(Code::CannotOpen) => {
-            "the file cannot be opened (missing directory or permissions)".into()
+impl SwarmDbError {
+    /// SQLite's result code, for errors that come from SQLite.
+    #[must_use]
+    pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            SwarmDbError::Open { source, .. } | SwarmDbError::Query { source, .. } => source.code(),
+            _ => None,
         }
-        Some(Code::DatabaseBusy) | Some(Code::DatabaseLocked) => {
-            "the database is locked by another connection past the busy timeout".into()
-        }
-        Some(Code::DiskFull) => "the disk is full".into(),
-        Some(Code::SystemIoFailure) => {
-            "disk I/O error (the disk or a file size limit may be full, or the device failing)"
-                .into()
-        }
-        Some(Code::PermissionDenied) => "permission denied".into(),
-        _ => error.to_string(),
     }
 }
+
+/// An SQLite failure, told in the words an operator acts on ("the disk is full", "the database
+/// is locked by another connection past the busy timeout"), else in SQLite's own message.
+#[derive(Debug)]
+pub struct SqliteError(rusqlite::Error);
+
+impl SqliteError {
+    /// SQLite's result code, if SQLite reported one.
+    #[must_use]
+    pub fn code(&self) -> Option<rusqlite::ErrorCode> {
+        self.0.sqlite_error_code()
+    }
+
+    /// The `rusqlite` error.
+    #[must_use]
+    pub fn inner(&self) -> &rusqlite::Error {
+        &self.0
+    }
+}
+
+impl From<rusqlite::Error> for SqliteError {
+    fn from(error: rusqlite::Error) -> Self {
+        SqliteError(error)
+    }
+}
+
+impl fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use rusqlite::ErrorCode as Code;
+        let plain = match self.code() {
+            Some(Code::NotADatabase) => "the file is not a SQLite database or is corrupted",
+            Some(Code::DatabaseCorrupt) => "the database file is corrupted",
+            Some(Code::ReadOnly) => "the database is read-only",
+            Some(Code::CannotOpen) => {
+                "the file cannot be opened (missing directory or permissions)"
+            }
+            Some(Code::DatabaseBusy | Code::DatabaseLocked) => {
+                "the database is locked by another connection past the busy timeout"
+            }
+            Some(Code::DiskFull) => "the disk is full",
+            Some(Code::SystemIoFailure) => {
+                "disk I/O error (the disk or a file size limit may be full, or the device failing)"
+            }
+            Some(Code::PermissionDenied) => "permission denied",
+            // SQLite's own message ("no such column: ..."), without rusqlite's source, which
+            // would say the code again ("Error code 1: SQL logic error").
+            _ => return fmt::Display::fmt(&self.0, f),
+        };
+        f.write_str(plain)
+    }
+}
+
+// No `source()`: the text above is the whole cause, said once.
+impl std::error::Error for SqliteError {}

@@ -1,35 +1,204 @@
-//! SwarmDB: the SQLite store of agent lifecycle events that the guide's metrics describe.
+//! SwarmDB: MoAI-Flow's own store of agent lifecycle events, registry and session memory.
 //!
-//! One connection behind a mutex, in WAL mode with `synchronous = FULL`: every call commits on
-//! its own and is on disk when it returns, so a crash loses nothing that was acknowledged. A busy
-//! timeout makes a call wait for another process's lock instead of failing at once. Every
-//! operation is instrumented with the SDK's own macros, so its latency, errors and events show
-//! in the exposition like any host function's.
+//! # Basics
+//!
+//! The SDK reads and writes the `swarm.db` files that MoAI-Flow's Python `SwarmDB` writes
+//! (schema [`SCHEMA_VERSION`] `2.0.0`), and creates new ones that MoAI-Flow opens: the same
+//! tables, columns, types, defaults and indexes, the same encodings (event timestamps stored as
+//! given, `spawn_time`/`complete_time` as REAL Unix seconds, `last_updated` as ISO 8601 text,
+//! JSON as Python's `json.dumps` writes it), and the original's operations under their own names.
+//!
+//! # Usage
+//!
+//! ```
+//! use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
+//! use serde_json::json;
+//! # let dir = std::env::temp_dir().join(format!("swarmdb-doc-{}", std::process::id()));
+//!
+//! let db = SwarmDb::open(dir.join("swarm.db"))?;
+//! db.register_agent("agent-7", "expert-backend", AgentStatus::Spawned, &json!({"prompt": "Design API"}))?;
+//! db.insert_event(&NewEvent::now(EventType::Spawn, "agent-7", "expert-backend", json!({})))?;
+//! assert_eq!(db.get_active_agents()?.len(), 1);
+//! db.update_agent_status("agent-7", AgentStatus::Complete, Some(std::time::Duration::from_millis(1250)))?;
+//! assert!(db.get_active_agents()?.is_empty());
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), moai_instrument::swarmdb::SwarmDbError>(())
+//! ```
+//!
+//! # Features
+//!
+//! - **Durable**: WAL with `synchronous = FULL`; every write commits on its own and is on disk
+//!   when it returns, so a crash loses nothing acknowledged. A busy timeout makes a call wait for
+//!   another process's lock instead of failing at once.
+//! - **Opening never guesses**: a new file gets the original's schema; an older MoAI-Flow file is
+//!   upgraded as MoAI-Flow upgrades it (missing tables created, version recorded); the SDK's own
+//!   pre-compatibility layout is converted row for row in one transaction; anything else, and a
+//!   newer version, is refused with an error naming the file and what was found.
+//! - **Probes never create**: [`OpenOptions::existing_only`] opens an existing, current file
+//!   without writing to its schema, and reports a missing one by its path.
+//! - **Instrumented**: every operation is a `#[timed_query]` under its own name (the `query_type`
+//!   label), and `insert_event` counts `moai_flow_events_total{event_type}`.
 
+mod encoding;
 mod error;
+mod migrate;
+mod rows;
 mod schema;
 mod types;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
-pub use error::SwarmDbError;
+pub use encoding::{iso_timestamp, iso_timestamp_now};
+pub use error::{SqliteError, SwarmDbError};
 pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
-pub use types::{Agent, AgentEvent, AgentStatus, EventFilter, EventType, NewEvent};
+pub use types::{
+    Agent, AgentEvent, AgentStatus, CleanupReport, EventFilter, EventType, MemoryType, NewEvent,
+};
 
 use crate::{counted_event, timed_query};
-use error::describe;
-use schema::Migration;
+use encoding::{python_json, unix_seconds};
+use rows::FromRow;
+use schema::Layout;
 
 /// How long a call waits for another connection's lock before failing.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Spawned or running agents unchanged for this long are stale: [`SwarmDb::cleanup`] marks them
+/// `error`, as the original does.
+pub const STALE_AGENT_AGE: Duration = Duration::from_secs(3600);
+
 type Result<T> = std::result::Result<T, SwarmDbError>;
+
+/// How to open a SwarmDB: [`SwarmDb::open`] for the application, or
+/// `OpenOptions::new().existing_only()` for a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct OpenOptions {
+    busy_timeout: Duration,
+    existing_only: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenOptions {
+    /// Create the file, its directories and the schema when missing; wait
+    /// [`DEFAULT_BUSY_TIMEOUT`] for locks.
+    pub fn new() -> Self {
+        OpenOptions {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            existing_only: false,
+        }
+    }
+
+    /// How long a call waits for another connection's lock before failing (probes use a short
+    /// one).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Open an existing database at the current schema only, writing nothing at open: a missing
+    /// file or directory is [`SwarmDbError::Missing`], a file needing a migration
+    /// [`SwarmDbError::NeedsMigration`]. For probes and health checks, which must never create
+    /// a database.
+    pub fn existing_only(mut self) -> Self {
+        self.existing_only = true;
+        self
+    }
+
+    /// Opens the database at `path`. Failures count in
+    /// `moai_flow_errors_total{operation="open"}` like any other operation's.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::CreateDir`], [`SwarmDbError::Missing`], [`SwarmDbError::Open`] (not a
+    /// database, locked past the busy timeout, read-only where a migration must write, ...),
+    /// [`SwarmDbError::NewerSchema`], [`SwarmDbError::UnsupportedLayout`],
+    /// [`SwarmDbError::NeedsMigration`].
+    #[timed_query(query_type = "open")]
+    pub fn open(self, path: impl AsRef<Path>) -> Result<SwarmDb> {
+        let path = path.as_ref().to_owned();
+        let open_error = |source: rusqlite::Error| SwarmDbError::Open {
+            path: path.clone(),
+            source: source.into(),
+        };
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if self.existing_only {
+            // SQLite would create the file when asked to open it read-write with CREATE; without
+            // CREATE it reports CANTOPEN for a missing file, which says less than the path does.
+            if !path.is_file() {
+                return Err(SwarmDbError::Missing { path });
+            }
+        } else {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| SwarmDbError::CreateDir {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+        }
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
+        conn.busy_timeout(self.busy_timeout).map_err(open_error)?;
+        conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(open_error)?;
+        // Switching to WAL and creating the schema need locks that SQLite does not always wait
+        // for (it fails at once where waiting could deadlock), for example when several
+        // connections open a new file together: retry those steps until the busy timeout.
+        let deadline = std::time::Instant::now() + self.busy_timeout;
+        let layout = retry_busy(deadline, || schema::detect(&conn)).map_err(open_error)?;
+        let refused = |layout: Layout, reason: Option<String>| match layout {
+            Layout::Newer(found) => SwarmDbError::NewerSchema {
+                path: path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            },
+            other => SwarmDbError::UnsupportedLayout {
+                path: path.clone(),
+                found: other.describe(),
+                supported: SCHEMA_VERSION,
+                reason,
+            },
+        };
+        match layout {
+            Layout::Current => {}
+            Layout::Newer(_) | Layout::Unknown(_) => return Err(refused(layout, None)),
+            _ if self.existing_only => {
+                return Err(SwarmDbError::NeedsMigration {
+                    path,
+                    found: layout.describe(),
+                });
+            }
+            _ => match retry_busy(deadline, || migrate::upgrade(&mut conn)).map_err(open_error)? {
+                migrate::Outcome::Ready => {}
+                migrate::Outcome::Refused(layout, reason) => return Err(refused(layout, reason)),
+            },
+        }
+        if !self.existing_only {
+            // WAL lets readers go on while one connection writes; the mode is stored in the file,
+            // and MoAI-Flow's own SQLite reads such a file as it is.
+            let mode: String = retry_busy(deadline, || {
+                conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            })
+            .map_err(open_error)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(path = %path.display(), mode, "SwarmDB could not switch to WAL mode");
+            }
+        }
+        Ok(SwarmDb {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+}
 
 /// A SwarmDB database. Share it between threads with an `Arc`.
 pub struct SwarmDb {
@@ -46,60 +215,13 @@ impl std::fmt::Debug for SwarmDb {
 }
 
 impl SwarmDb {
-    /// Opens the database at `path`, creating missing parent directories, the file and the
-    /// schema.
+    /// Opens the database at `path` for the application: creates missing parent directories, the
+    /// file and the schema, and migrates an older layout ([`OpenOptions`] for more control).
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(path, DEFAULT_BUSY_TIMEOUT)
-    }
-
-    /// [`SwarmDb::open`] with another busy timeout (health probes use a short one). Failures
-    /// count in `moai_flow_errors_total{operation="open"}` like any other operation's.
-    #[timed_query(query_type = "open")]
-    pub fn open_with(path: impl AsRef<Path>, busy_timeout: Duration) -> Result<Self> {
-        let path = path.as_ref().to_owned();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| SwarmDbError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
-        let open_error = |source: rusqlite::Error| SwarmDbError::Open {
-            path: path.clone(),
-            reason: describe(&source),
-            source,
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
-        conn.busy_timeout(busy_timeout).map_err(open_error)?;
-        // Switching to WAL and creating the schema need locks that SQLite does not always wait
-        // for (it fails at once where waiting could deadlock), for example when several
-        // connections open a new file together: retry those steps until the busy timeout.
-        let deadline = std::time::Instant::now() + busy_timeout;
-        let mode: String = retry_busy(deadline, || {
-            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        })
-        .map_err(open_error)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(path = %path.display(), mode, "SwarmDB could not switch to WAL mode");
-        }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(open_error)?;
-        match retry_busy(deadline, || schema::migrate(&mut conn, &now())).map_err(open_error)? {
-            Migration::Current => {}
-            Migration::Newer(found) => {
-                return Err(SwarmDbError::NewerSchema {
-                    path,
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-        }
-        Ok(SwarmDb {
-            path,
-            conn: Mutex::new(conn),
-        })
+        OpenOptions::new().open(path)
     }
 
     /// The database file.
@@ -108,184 +230,350 @@ impl SwarmDb {
         &self.path
     }
 
-    /// Records an event; returns its new id. Counts `moai_flow_events_total{event_type}`.
+    /// Records an event and returns its `event_id` (the given one, or a new UUID v4). The
+    /// timestamp and metadata are stored as given (metadata as Python's `json.dumps` text).
+    /// Counts `moai_flow_events_total{event_type}`.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::BadTimestamp`], [`SwarmDbError::MetadataNotObject`], or
+    /// [`SwarmDbError::Query`] (a duplicate `event_id` among them).
     #[timed_query(query_type = "insert_event")]
     #[counted_event(event_type = event.event_type.as_str())]
     pub fn insert_event(&self, event: &NewEvent) -> Result<String> {
+        check_timestamp(&event.timestamp)?;
         let metadata = metadata_text(&event.metadata)?;
-        let id = new_event_id();
+        let event_id = event
+            .event_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         self.conn()
             .prepare_cached(
                 "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut stmt| {
-                stmt.execute(params![id, event.event_type.as_str(), event.agent_id, event.agent_type, now(), metadata])
+                stmt.execute(params![
+                    event_id,
+                    event.event_type.as_str(),
+                    event.agent_id,
+                    event.agent_type,
+                    event.timestamp,
+                    metadata
+                ])
             })
-            .map_err(query_error("insert_event"))?;
-        Ok(id)
+            .map_err(self.query_error("insert_event"))?;
+        Ok(event_id)
     }
 
-    /// Events matching `filter`, newest first.
+    /// Events matching `filter`, newest first by timestamp (ties: the later insert first).
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`]; [`SwarmDbError::UnknownEventType`] for a stored type outside the
+    /// vocabulary.
     #[timed_query(query_type = "get_events")]
     pub fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT event_id, event_type, agent_id, agent_type, timestamp, metadata FROM agent_events
-                 WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR event_type = ?2)
-                 ORDER BY timestamp DESC, rowid DESC LIMIT ?3",
-            )
-            .map_err(query_error("get_events"))?;
-        let rows = stmt
+            .prepare_cached(&format!(
+                "{} WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR event_type = ?2)
+                 ORDER BY timestamp DESC, id DESC LIMIT ?3",
+                AgentEvent::SELECT
+            ))
+            .map_err(self.query_error("get_events"))?;
+        let found = stmt
             .query_map(
                 params![
                     filter.agent_id,
                     filter.event_type.map(EventType::as_str),
                     filter.limit.unwrap_or(100)
                 ],
-                event_columns,
+                AgentEvent::from_row,
             )
-            .map_err(query_error("get_events"))?;
-        rows.map(|row| event_from(row.map_err(query_error("get_events"))?))
-            .collect()
+            .map_err(self.query_error("get_events"))?;
+        found
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.query_error("get_events"))
     }
 
-    /// Registers an agent in status `spawned`.
+    /// Registers an agent (replacing a row with the same id, as the original's `INSERT OR
+    /// REPLACE`): `spawn_time` now, `last_updated` now.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::MetadataNotObject`], [`SwarmDbError::Query`].
     #[timed_query(query_type = "register_agent")]
     pub fn register_agent(
         &self,
         agent_id: &str,
         agent_type: &str,
+        status: AgentStatus,
         metadata: &Value,
-    ) -> Result<Agent> {
+    ) -> Result<()> {
         let metadata = metadata_text(metadata)?;
-        let now = now();
+        let now = SystemTime::now();
         self.conn()
             .prepare_cached(
-                "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, metadata, last_updated)
-                 VALUES (?1, ?2, 'spawned', ?3, ?4, ?3)
-                 ON CONFLICT (agent_id) DO UPDATE SET agent_type = ?2, status = 'spawned', spawn_time = ?3,
-                     complete_time = NULL, duration_ms = NULL, metadata = ?4, last_updated = ?3",
+                "INSERT OR REPLACE INTO agent_registry
+                 (agent_id, agent_type, status, spawn_time, metadata, last_updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .and_then(|mut stmt| stmt.execute(params![agent_id, agent_type, now, metadata]))
-            .map_err(query_error("register_agent"))?;
-        self.fetch_agent(agent_id, "register_agent")?
-            .ok_or_else(|| SwarmDbError::AgentNotFound(agent_id.to_owned()))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    agent_id,
+                    agent_type,
+                    status.as_str(),
+                    unix_seconds(now),
+                    metadata,
+                    iso_timestamp(now)
+                ])
+            })
+            .map_err(self.query_error("register_agent"))?;
+        Ok(())
     }
 
-    /// Moves an agent to `status`; a final status sets `complete_time` and `duration_ms`.
+    /// Moves an agent to `status`. `complete` and `error` set `complete_time` to now; `duration`
+    /// (the task's, as the caller measured it) is stored in milliseconds when given.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::AgentNotFound`] when no agent has this id; [`SwarmDbError::Query`].
     #[timed_query(query_type = "update_agent_status")]
-    pub fn update_agent_status(&self, agent_id: &str, status: AgentStatus) -> Result<Agent> {
-        let now = now();
+    pub fn update_agent_status(
+        &self,
+        agent_id: &str,
+        status: AgentStatus,
+        duration: Option<Duration>,
+    ) -> Result<()> {
+        let now = SystemTime::now();
+        let duration_ms = duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let changed = self
             .conn()
             .prepare_cached(
                 "UPDATE agent_registry SET status = ?2, last_updated = ?3,
-                     complete_time = CASE WHEN ?4 THEN ?3 ELSE NULL END,
-                     duration_ms = CASE WHEN ?4
-                         THEN CAST(ROUND((julianday(?3) - julianday(spawn_time)) * 86400000) AS INTEGER)
-                         ELSE NULL END
+                     complete_time = CASE WHEN ?4 THEN ?5 ELSE complete_time END,
+                     duration_ms = COALESCE(?6, duration_ms)
                  WHERE agent_id = ?1",
             )
-            .and_then(|mut stmt| stmt.execute(params![agent_id, status.as_str(), now, status.is_final()]))
-            .map_err(query_error("update_agent_status"))?;
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    agent_id,
+                    status.as_str(),
+                    iso_timestamp(now),
+                    status.is_final(),
+                    unix_seconds(now),
+                    duration_ms
+                ])
+            })
+            .map_err(self.query_error("update_agent_status"))?;
         if changed == 0 {
             return Err(SwarmDbError::AgentNotFound(agent_id.to_owned()));
         }
-        self.fetch_agent(agent_id, "update_agent_status")?
-            .ok_or_else(|| SwarmDbError::AgentNotFound(agent_id.to_owned()))
+        Ok(())
     }
 
     /// The agent, if registered.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`], or a stored value outside the vocabulary or not a time.
     #[timed_query(query_type = "get_agent")]
     pub fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
-        self.fetch_agent(agent_id, "get_agent")
+        self.conn()
+            .prepare_cached(&format!("{} WHERE agent_id = ?1", Agent::SELECT))
+            .and_then(|mut stmt| stmt.query_row([agent_id], Agent::from_row).optional())
+            .map_err(self.query_error("get_agent"))
     }
 
-    /// Agents in status spawned or running.
+    /// Agents in status spawned or running, the most recently spawned first.
+    ///
+    /// # Errors
+    /// As [`SwarmDb::get_agent`].
     #[timed_query(query_type = "get_active_agents")]
     pub fn get_active_agents(&self) -> Result<Vec<Agent>> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
-                "{AGENT_COLUMNS} WHERE status IN ('spawned', 'running') ORDER BY spawn_time"
+                "{} WHERE status IN ('spawned', 'running') ORDER BY spawn_time DESC",
+                Agent::SELECT
             ))
-            .map_err(query_error("get_active_agents"))?;
-        let rows = stmt
-            .query_map([], agent_columns)
-            .map_err(query_error("get_active_agents"))?;
-        rows.map(|row| agent_from(row.map_err(query_error("get_active_agents"))?))
-            .collect()
+            .map_err(self.query_error("get_active_agents"))?;
+        let found = stmt
+            .query_map([], Agent::from_row)
+            .map_err(self.query_error("get_active_agents"))?;
+        found
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.query_error("get_active_agents"))
     }
 
     /// How many agents are spawned or running (the `moai_flow_agents_active` gauge), without
     /// loading them.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "count_active_agents")]
     pub fn count_active_agents(&self) -> Result<u64> {
-        self.conn()
-            .prepare_cached(
-                "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
-            )
-            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
-            .map(|n| n.max(0) as u64)
-            .map_err(query_error("count_active_agents"))
+        self.count(
+            "count_active_agents",
+            "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
+            params![],
+        )
     }
 
-    /// Active agents whose row has not changed for `older_than`: stuck or abandoned.
+    /// Spawned or running agents whose row has not changed for `older_than`: stuck or
+    /// abandoned (the `agents` health check).
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "count_stale_agents")]
     pub fn count_stale_agents(&self, older_than: Duration) -> Result<u64> {
-        let cutoff = timestamp_before(older_than);
-        self.conn()
-            .prepare_cached(
-                "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running') AND last_updated < ?1",
-            )
-            .and_then(|mut stmt| stmt.query_row([cutoff], |row| row.get::<_, i64>(0)))
-            .map(|n| n.max(0) as u64)
-            .map_err(query_error("count_stale_agents"))
+        self.count(
+            "count_stale_agents",
+            "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')
+             AND julianday(last_updated) < julianday(?1, 'unixepoch')",
+            params![unix_seconds(ago(older_than))],
+        )
     }
 
-    /// Stores `value` under `(session_id, key)`, replacing what was there.
+    /// Stores a new version of `(session_id, memory_type, key)`: the original keeps every
+    /// version, and [`SwarmDb::get_memory`] reads the newest. `ttl_hours` is stored as given
+    /// (`None`: permanent).
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "store_memory")]
-    pub fn store_memory(&self, session_id: &str, key: &str, value: &Value) -> Result<()> {
-        let value = serde_json::to_string(value).map_err(SwarmDbError::Metadata)?;
-        let now = now();
+    pub fn store_memory(
+        &self,
+        session_id: &str,
+        memory_type: MemoryType,
+        key: &str,
+        value: &Value,
+        ttl_hours: Option<u32>,
+    ) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO session_memory (session_id, key, value, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (session_id, key) DO UPDATE SET value = ?3, updated_at = ?4",
+                "INSERT INTO session_memory (session_id, memory_type, key, value, timestamp, ttl_hours)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .and_then(|mut stmt| stmt.execute(params![session_id, key, value, now]))
-            .map_err(query_error("store_memory"))?;
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    session_id,
+                    memory_type.as_str(),
+                    key,
+                    python_json(value),
+                    iso_timestamp_now(),
+                    ttl_hours
+                ])
+            })
+            .map_err(self.query_error("store_memory"))?;
         Ok(())
     }
 
-    /// The value stored under `(session_id, key)`, if any.
+    /// The newest value stored under `(session_id, memory_type, key)`, if any (`None` also for a
+    /// stored value that is not JSON, as the original reads it).
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "get_memory")]
-    pub fn get_memory(&self, session_id: &str, key: &str) -> Result<Option<Value>> {
-        let text: Option<String> = self
+    pub fn get_memory(
+        &self,
+        session_id: &str,
+        memory_type: MemoryType,
+        key: &str,
+    ) -> Result<Option<Value>> {
+        let text: Option<Option<String>> = self
             .conn()
-            .prepare_cached("SELECT value FROM session_memory WHERE session_id = ?1 AND key = ?2")
+            .prepare_cached(
+                "SELECT value FROM session_memory
+                 WHERE session_id = ?1 AND memory_type = ?2 AND key = ?3
+                 ORDER BY timestamp DESC, id DESC LIMIT 1",
+            )
             .and_then(|mut stmt| {
-                stmt.query_row([session_id, key], |row| row.get(0))
-                    .optional()
+                stmt.query_row(params![session_id, memory_type.as_str(), key], |row| {
+                    row.get(0)
+                })
+                .optional()
             })
-            .map_err(query_error("get_memory"))?;
-        text.map(|t| serde_json::from_str(&t).map_err(SwarmDbError::Metadata))
-            .transpose()
+            .map_err(self.query_error("get_memory"))?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    /// Deletes events older than `older_than`; returns how many.
+    /// Deletes events whose timestamp is more than `days` days old; returns how many.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "cleanup_old_events")]
-    pub fn cleanup_old_events(&self, older_than: Duration) -> Result<usize> {
-        let cutoff = timestamp_before(older_than);
+    pub fn cleanup_old_events(&self, days: u32) -> Result<usize> {
+        let cutoff = iso_timestamp(ago(Duration::from_secs(u64::from(days) * 86_400)));
         self.conn()
-            .execute("DELETE FROM agent_events WHERE timestamp < ?1", [cutoff])
-            .map_err(query_error("cleanup_old_events"))
+            .prepare_cached("DELETE FROM agent_events WHERE timestamp < ?1")
+            .and_then(|mut stmt| stmt.execute([cutoff]))
+            .map_err(self.query_error("cleanup_old_events"))
+    }
+
+    /// The original's end-of-session housekeeping: [`SwarmDb::cleanup_old_events`], then spawned
+    /// or running agents unchanged for [`STALE_AGENT_AGE`] are marked `error`.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
+    #[timed_query(query_type = "cleanup")]
+    pub fn cleanup(&self, days: u32) -> Result<CleanupReport> {
+        let deleted_events = self.cleanup_old_events(days)?;
+        let now = SystemTime::now();
+        let cleaned_stale_agents = self
+            .conn()
+            .prepare_cached(
+                "UPDATE agent_registry SET status = 'error', last_updated = ?1
+                 WHERE status IN ('spawned', 'running')
+                 AND julianday(last_updated) < julianday(?2, 'unixepoch')",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    iso_timestamp(now),
+                    unix_seconds(ago(STALE_AGENT_AGE))
+                ])
+            })
+            .map_err(self.query_error("cleanup"))?;
+        Ok(CleanupReport {
+            deleted_events,
+            cleaned_stale_agents,
+        })
+    }
+
+    /// Writes the session's state (its id, now, the active agents and the 100 newest events)
+    /// as JSON to `moai-flow/session-state.json` beside the database (the original's
+    /// `.moai/memory/moai-flow/` for the default path), replacing the file atomically; returns
+    /// its path. `session_id` `None` gives a new UUID.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`], [`SwarmDbError::SessionState`].
+    #[timed_query(query_type = "persist_session_state")]
+    pub fn persist_session_state(&self, session_id: Option<&str>) -> Result<PathBuf> {
+        let agents = self.get_active_agents()?;
+        let events = self.get_events(&EventFilter {
+            limit: Some(100),
+            ..EventFilter::default()
+        })?;
+        let state = rows::session_state(session_id, &agents, &events, &self.path);
+        let dir = self
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("moai-flow");
+        let file = dir.join("session-state.json");
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            let partial = dir.join(".session-state.json.tmp");
+            std::fs::write(&partial, state)?;
+            std::fs::rename(&partial, &file)
+        });
+        written.map_err(|source| SwarmDbError::SessionState {
+            path: file.clone(),
+            source,
+        })?;
+        Ok(file)
     }
 
     /// Bytes on disk: `page_count * page_size` of the main file plus the write-ahead log.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`], [`SwarmDbError::FileMissing`] when the file was deleted or
+    /// moved while open, [`SwarmDbError::Size`].
     #[timed_query(query_type = "get_database_size")]
     pub fn get_database_size(&self) -> Result<u64> {
         let pages: i64 = self
@@ -295,7 +583,7 @@ impl SwarmDb {
                 [],
                 |r| r.get(0),
             )
-            .map_err(query_error("get_database_size"))?;
+            .map_err(self.query_error("get_database_size"))?;
         // SQLite keeps writing to a file deleted under it; the size check is where that shows.
         match std::fs::metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -327,52 +615,75 @@ impl SwarmDb {
     }
 
     /// Rebuilds the file to reclaim free pages.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "vacuum")]
     pub fn vacuum(&self) -> Result<()> {
         self.conn()
             .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(query_error("vacuum"))
+            .map_err(self.query_error("vacuum"))
     }
 
-    /// Writes and removes a 16 KB row in one transaction: proves the database takes writes now
-    /// (not read-only, not out of space, with room for more than a small row), for the health
-    /// check.
+    /// Writes and removes a 16 KB `swarm_metrics` row in one transaction: proves the database
+    /// takes writes now (not read-only, not out of space, with room for more than a small row),
+    /// for the health check. Nothing of it stays in the file.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "write_probe")]
     pub fn write_probe(&self) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(query_error("write_probe"))?;
+        let tx = conn
+            .transaction()
+            .map_err(self.query_error("write_probe"))?;
         tx.execute(
-            "INSERT INTO swarm_metrics (metric_name, metric_value, recorded_at)
-             VALUES ('health_probe', 1, ?1 || hex(zeroblob(8192)))",
-            [now()],
+            "INSERT INTO swarm_metrics (swarm_id, metric_type, value, metadata)
+             VALUES ('moai-instrument-health-probe', 'health', 1, hex(zeroblob(8192)))",
+            [],
         )
         .and_then(|_| {
             tx.execute(
-                "DELETE FROM swarm_metrics WHERE metric_name = 'health_probe'",
+                "DELETE FROM swarm_metrics WHERE swarm_id = 'moai-instrument-health-probe'",
                 [],
             )
         })
-        .map_err(query_error("write_probe"))?;
-        tx.commit().map_err(query_error("write_probe"))
+        .map_err(self.query_error("write_probe"))?;
+        tx.commit().map_err(self.query_error("write_probe"))
     }
 
     /// `PRAGMA quick_check`: `Ok(None)` when the file is sound, else SQLite's first complaint.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "quick_check")]
     pub fn quick_check(&self) -> Result<Option<String>> {
         let verdict: String = self
             .conn()
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(query_error("quick_check"))?;
+            .map_err(self.query_error("quick_check"))?;
         Ok((verdict != "ok").then_some(verdict))
     }
 
-    fn fetch_agent(&self, agent_id: &str, operation: &'static str) -> Result<Option<Agent>> {
-        let columns = self
-            .conn()
-            .prepare_cached(&format!("{AGENT_COLUMNS} WHERE agent_id = ?1"))
-            .and_then(|mut stmt| stmt.query_row([agent_id], agent_columns).optional())
-            .map_err(query_error(operation))?;
-        columns.map(agent_from).transpose()
+    fn count(
+        &self,
+        operation: &'static str,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<u64> {
+        self.conn()
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.query_row(params, |row| row.get::<_, i64>(0)))
+            .map(|n| n.max(0) as u64)
+            .map_err(self.query_error(operation))
+    }
+
+    fn query_error(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {
+        move |source| SwarmDbError::Query {
+            operation,
+            path: self.path.clone(),
+            source: source.into(),
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -380,83 +691,6 @@ impl SwarmDb {
         // statement or transaction, which SQLite itself makes atomic.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-const AGENT_COLUMNS: &str = "SELECT agent_id, agent_type, status, spawn_time, complete_time, duration_ms, metadata, \
-     last_updated FROM agent_registry";
-
-type EventColumns = (String, String, String, String, String, String);
-type AgentColumns = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    String,
-    String,
-);
-
-fn event_columns(row: &Row<'_>) -> rusqlite::Result<EventColumns> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
-}
-
-fn agent_columns(row: &Row<'_>) -> rusqlite::Result<AgentColumns> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
-}
-
-/// A stored event, its closed vocabulary and JSON checked.
-fn event_from(
-    (event_id, event_type, agent_id, agent_type, timestamp, metadata): EventColumns,
-) -> Result<AgentEvent> {
-    Ok(AgentEvent {
-        event_id,
-        event_type: event_type.parse()?,
-        agent_id,
-        agent_type,
-        timestamp,
-        metadata: serde_json::from_str(&metadata).map_err(SwarmDbError::Metadata)?,
-    })
-}
-
-/// A stored agent, its closed vocabulary and JSON checked.
-fn agent_from(columns: AgentColumns) -> Result<Agent> {
-    let (
-        agent_id,
-        agent_type,
-        status,
-        spawn_time,
-        complete_time,
-        duration_ms,
-        metadata,
-        last_updated,
-    ) = columns;
-    Ok(Agent {
-        agent_id,
-        agent_type,
-        status: status.parse()?,
-        spawn_time,
-        complete_time,
-        duration_ms,
-        metadata: serde_json::from_str(&metadata).map_err(SwarmDbError::Metadata)?,
-        last_updated,
-    })
 }
 
 /// Runs `step` again while SQLite answers "busy" or "locked", until `deadline`.
@@ -479,43 +713,35 @@ fn retry_busy<T>(
     }
 }
 
-fn query_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {
-    move |source| SwarmDbError::Query {
-        operation,
-        reason: describe(&source),
-        source,
-    }
-}
-
+/// Metadata as the original stores it: a JSON object as `json.dumps` text; `null` is `{}`.
 fn metadata_text(metadata: &Value) -> Result<String> {
     match metadata {
         Value::Null => Ok("{}".to_owned()),
-        Value::Object(_) => serde_json::to_string(metadata).map_err(SwarmDbError::Metadata),
+        Value::Object(_) => Ok(python_json(metadata)),
         other => Err(SwarmDbError::MetadataNotObject(other.to_string())),
     }
 }
 
-fn now() -> String {
-    let mut out = String::with_capacity(27);
-    crate::timestamp::write_rfc3339(&mut out, SystemTime::now());
-    out
+/// ISO 8601 text that sorts as time: `YYYY-MM-DD`, then optionally `T` or a space and a time.
+fn check_timestamp(text: &str) -> Result<()> {
+    let b = text.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10);
+    let time = b.len() == 10 || (matches!(b.get(10), Some(b'T' | b' ')) && digits(11..13));
+    if date && time {
+        Ok(())
+    } else {
+        Err(SwarmDbError::BadTimestamp(text.to_owned()))
+    }
 }
 
-fn timestamp_before(age: Duration) -> String {
-    let mut out = String::with_capacity(27);
-    let then = SystemTime::now()
+fn ago(age: Duration) -> SystemTime {
+    SystemTime::now()
         .checked_sub(age)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    crate::timestamp::write_rfc3339(&mut out, then);
-    out
-}
-
-/// Unique across threads and processes: time, process id and a per-process counter.
-fn new_event_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("evt-{nanos:x}-{:x}-{n:x}", std::process::id())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }

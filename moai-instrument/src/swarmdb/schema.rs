@@ -1,74 +1,111 @@
-//! Schema v2 of SwarmDB: the tables and indexes of the original store, created if missing, and
-//! the version recorded in `schema_info`.
+//! MoAI-Flow's SwarmDB schema, version `2.0.0`: the original's tables, columns, types, defaults
+//! and indexes, statement for statement (SQLite stores the text of each `CREATE`, comments
+//! included, so a database the SDK creates is indistinguishable from one MoAI-Flow created), and
+//! what an existing file's layout is.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension};
 
-/// The schema version this SDK writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this SDK writes and reads, as `schema_info` stores it
+/// (`key = 'version'`).
+pub const SCHEMA_VERSION: &str = "2.0.0";
 
-const TABLES: &str = "
-CREATE TABLE IF NOT EXISTS schema_info (
-    version     INTEGER NOT NULL,
-    applied_at  TEXT NOT NULL
-);
+/// The original's `SCHEMA_SQL`, without its final version insert.
+pub(crate) const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS agent_events (
-    event_id    TEXT PRIMARY KEY,
-    event_type  TEXT NOT NULL CHECK (event_type IN ('spawn', 'complete', 'error')),
-    agent_id    TEXT NOT NULL,
-    agent_type  TEXT NOT NULL,
-    timestamp   TEXT NOT NULL,
-    metadata    TEXT NOT NULL DEFAULT '{}'
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT UNIQUE NOT NULL,
+    event_type TEXT NOT NULL,  -- 'spawn' | 'complete' | 'error'
+    agent_id TEXT NOT NULL,
+    agent_type TEXT NOT NULL,
+    timestamp TEXT NOT NULL,  -- ISO8601 format
+    metadata TEXT,  -- JSON blob
+    created_at TEXT DEFAULT CURRENT_TIMESTAMP
 );
-CREATE INDEX IF NOT EXISTS idx_agent_events_agent_id ON agent_events (agent_id);
-CREATE INDEX IF NOT EXISTS idx_agent_events_event_type ON agent_events (event_type);
-CREATE INDEX IF NOT EXISTS idx_agent_events_timestamp ON agent_events (timestamp);
+
+CREATE INDEX IF NOT EXISTS idx_agent_events_agent_id ON agent_events(agent_id);
+CREATE INDEX IF NOT EXISTS idx_agent_events_event_type ON agent_events(event_type);
+CREATE INDEX IF NOT EXISTS idx_agent_events_timestamp ON agent_events(timestamp);
+
 CREATE TABLE IF NOT EXISTS agent_registry (
-    agent_id      TEXT PRIMARY KEY,
-    agent_type    TEXT NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('spawned', 'running', 'complete', 'error')),
-    spawn_time    TEXT NOT NULL,
-    complete_time TEXT,
-    duration_ms   INTEGER,
-    metadata      TEXT NOT NULL DEFAULT '{}',
-    last_updated  TEXT NOT NULL
+    agent_id TEXT PRIMARY KEY,
+    agent_type TEXT NOT NULL,
+    status TEXT NOT NULL,  -- 'spawned' | 'running' | 'complete' | 'error'
+    spawn_time REAL NOT NULL,
+    complete_time REAL,
+    duration_ms INTEGER,
+    metadata TEXT,  -- JSON blob
+    last_updated TEXT DEFAULT CURRENT_TIMESTAMP
 );
-CREATE INDEX IF NOT EXISTS idx_agent_registry_status ON agent_registry (status);
-CREATE INDEX IF NOT EXISTS idx_agent_registry_agent_type ON agent_registry (agent_type);
+
+CREATE INDEX IF NOT EXISTS idx_agent_registry_status ON agent_registry(status);
+CREATE INDEX IF NOT EXISTS idx_agent_registry_agent_type ON agent_registry(agent_type);
+
 CREATE TABLE IF NOT EXISTS session_memory (
-    session_id  TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    value       TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL,
-    PRIMARY KEY (session_id, key)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    memory_type TEXT NOT NULL,  -- 'semantic' | 'episodic' | 'context_hint'
+    key TEXT NOT NULL,
+    value TEXT,  -- JSON blob
+    timestamp TEXT NOT NULL,
+    ttl_hours INTEGER,  -- Time-to-live in hours (NULL = permanent)
+    created_at TEXT DEFAULT CURRENT_TIMESTAMP
 );
+
+CREATE INDEX IF NOT EXISTS idx_session_memory_session_id ON session_memory(session_id);
+CREATE INDEX IF NOT EXISTS idx_session_memory_memory_type ON session_memory(memory_type);
+CREATE INDEX IF NOT EXISTS idx_session_memory_key ON session_memory(key);
+
 CREATE TABLE IF NOT EXISTS task_metrics (
-    task_id       TEXT PRIMARY KEY,
-    agent_id      TEXT NOT NULL,
-    task_type     TEXT NOT NULL,
-    status        TEXT NOT NULL,
-    started_at    TEXT NOT NULL,
-    completed_at  TEXT,
-    duration_ms   INTEGER,
-    metadata      TEXT NOT NULL DEFAULT '{}'
+    task_id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    duration_ms INTEGER,
+    result TEXT NOT NULL,  -- 'success' | 'failure' | 'timeout' | 'cancelled'
+    tokens_used INTEGER DEFAULT 0,
+    files_changed INTEGER DEFAULT 0,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (task_id, timestamp)
 );
-CREATE INDEX IF NOT EXISTS idx_task_metrics_agent_id ON task_metrics (agent_id);
+
+CREATE INDEX IF NOT EXISTS idx_task_metrics_agent ON task_metrics(agent_id, timestamp);
+CREATE INDEX IF NOT EXISTS idx_task_metrics_time ON task_metrics(timestamp);
+CREATE INDEX IF NOT EXISTS idx_task_metrics_result ON task_metrics(result, timestamp);
+
 CREATE TABLE IF NOT EXISTS agent_metrics (
-    agent_id      TEXT NOT NULL,
-    metric_name   TEXT NOT NULL,
-    metric_value  REAL NOT NULL,
-    recorded_at   TEXT NOT NULL
+    metric_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_id TEXT NOT NULL,
+    metric_type TEXT NOT NULL,  -- 'duration' | 'success_rate' | 'error_count' | 'throughput'
+    value REAL NOT NULL,
+    metadata TEXT,  -- JSON blob for additional data
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP
 );
-CREATE INDEX IF NOT EXISTS idx_agent_metrics_agent_metric ON agent_metrics (agent_id, metric_name);
+
+CREATE INDEX IF NOT EXISTS idx_agent_metrics_agent ON agent_metrics(agent_id, metric_type, timestamp);
+CREATE INDEX IF NOT EXISTS idx_agent_metrics_type ON agent_metrics(metric_type, timestamp);
+
 CREATE TABLE IF NOT EXISTS swarm_metrics (
-    metric_name   TEXT NOT NULL,
-    metric_value  REAL NOT NULL,
-    recorded_at   TEXT NOT NULL
+    metric_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    swarm_id TEXT NOT NULL,
+    metric_type TEXT NOT NULL,  -- 'health' | 'throughput' | 'latency' | 'resource'
+    value REAL NOT NULL,
+    metadata TEXT,  -- JSON blob for additional data
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP
 );
-CREATE INDEX IF NOT EXISTS idx_swarm_metrics_name_time ON swarm_metrics (metric_name, recorded_at);
+
+CREATE INDEX IF NOT EXISTS idx_swarm_metrics_swarm ON swarm_metrics(swarm_id, metric_type, timestamp);
+CREATE INDEX IF NOT EXISTS idx_swarm_metrics_type ON swarm_metrics(metric_type, timestamp);
+
+CREATE TABLE IF NOT EXISTS schema_info (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT DEFAULT CURRENT_TIMESTAMP
+);
 ";
 
-/// Every table of schema v2.
+/// Records the version, as the original does on every open.
+pub(crate) const SET_VERSION: &str =
+    "INSERT OR REPLACE INTO schema_info (key, value) VALUES ('version', ?1)";
+
+/// Every table of schema `2.0.0`.
 pub const TABLE_NAMES: [&str; 7] = [
     "agent_events",
     "agent_registry",
@@ -79,42 +116,123 @@ pub const TABLE_NAMES: [&str; 7] = [
     "schema_info",
 ];
 
-/// What [`migrate`] found.
-pub(crate) enum Migration {
+/// What an existing file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// No tables: a new file.
+    Empty,
+    /// MoAI-Flow's key/value `schema_info` at [`SCHEMA_VERSION`], every table present.
     Current,
-    Newer(i64),
+    /// MoAI-Flow's layout at an older version, or at this one with tables missing: the original
+    /// upgrades it by creating what is missing and recording the version, and so does the SDK.
+    Older(String),
+    /// MoAI-Flow's layout at a newer version than this SDK knows.
+    Newer(String),
+    /// The SDK's own layout from before it adopted MoAI-Flow's (`schema_info(version INTEGER,
+    /// applied_at)` at version 2).
+    SdkLegacy,
+    /// Anything else, described for the error message.
+    Unknown(String),
 }
 
-/// Creates what is missing and records the version, in one transaction; reports a file written
-/// by a newer schema without touching it.
-///
-/// The transaction takes the write lock up front (`BEGIN IMMEDIATE`): with a deferred one, two
-/// connections opening a new file at once would both read, then both try to write, and SQLite
-/// fails one at once rather than making it wait (it would deadlock otherwise).
-pub(crate) fn migrate(conn: &mut Connection, now: &str) -> rusqlite::Result<Migration> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let has_info: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_info')",
-        [],
-        |row| row.get(0),
+impl Layout {
+    /// How an error names the layout found.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Layout::Empty => "an empty database".into(),
+            Layout::Current => format!("MoAI-Flow schema {SCHEMA_VERSION}"),
+            Layout::Older(v) | Layout::Newer(v) => format!("MoAI-Flow schema {v}"),
+            Layout::SdkLegacy => {
+                "the pre-compatibility moai-instrument layout (schema_info.version = 2)".into()
+            }
+            Layout::Unknown(what) => what.clone(),
+        }
+    }
+}
+
+/// Reads the layout of the open file; writes nothing.
+pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )?;
-    let found: Option<i64> = if has_info {
-        tx.query_row("SELECT MAX(version) FROM schema_info", [], |row| row.get(0))
-            .optional()?
-            .flatten()
-    } else {
-        None
-    };
-    if let Some(found) = found.filter(|&v| v > SCHEMA_VERSION) {
-        return Ok(Migration::Newer(found));
+    let tables: Vec<String> = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if tables.is_empty() {
+        return Ok(Layout::Empty);
     }
-    tx.execute_batch(TABLES)?;
-    if found != Some(SCHEMA_VERSION) {
-        tx.execute(
-            "INSERT INTO schema_info (version, applied_at) VALUES (?1, ?2)",
-            (SCHEMA_VERSION, now),
-        )?;
+    if !tables.iter().any(|t| t == "schema_info") {
+        return Ok(Layout::Unknown(format!(
+            "tables {} and no schema_info",
+            tables.join(", ")
+        )));
     }
-    tx.commit()?;
-    Ok(Migration::Current)
+    let columns = column_names(conn, "schema_info")?;
+    let has = |name: &str| columns.iter().any(|c| c == name);
+    if has("key") && has("value") {
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM schema_info WHERE key = 'version'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(version) = version else {
+            return Ok(Layout::Unknown(
+                "a schema_info table without a version row".into(),
+            ));
+        };
+        let Some(found) = parse_version(&version) else {
+            return Ok(Layout::Unknown(format!(
+                "schema_info version {version:?}, which is not a version number"
+            )));
+        };
+        let supported = parse_version(SCHEMA_VERSION).unwrap_or_default();
+        let complete = TABLE_NAMES.iter().all(|t| tables.iter().any(|x| x == t));
+        return Ok(match found.cmp(&supported) {
+            std::cmp::Ordering::Greater => Layout::Newer(version),
+            std::cmp::Ordering::Equal if complete => Layout::Current,
+            _ => Layout::Older(version),
+        });
+    }
+    if has("version") && has("applied_at") {
+        let version: Option<i64> =
+            conn.query_row("SELECT MAX(version) FROM schema_info", [], |row| row.get(0))?;
+        return Ok(match version {
+            Some(2) => Layout::SdkLegacy,
+            other => Layout::Unknown(format!(
+                "the pre-compatibility moai-instrument layout at version {}",
+                other.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            )),
+        });
+    }
+    Ok(Layout::Unknown(format!(
+        "a schema_info table with columns {}",
+        columns.join(", ")
+    )))
+}
+
+pub(crate) fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    stmt.query_map([table], |row| row.get(0))?.collect()
+}
+
+/// `major.minor.patch` as numbers; `None` for anything else.
+fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.trim().split('.').map(|p| p.parse::<u64>().ok());
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert_eq!(parse_version("2.0.0"), Some((2, 0, 0)));
+        assert!(parse_version("10.0.0") > parse_version("2.0.0"));
+        assert_eq!(parse_version("2.x"), None);
+        assert_eq!(parse_version("2.0.0.1"), None);
+    }
 }

@@ -1,8 +1,10 @@
-//! The records SwarmDB stores, with their closed vocabularies: an unknown event type or status is
-//! an error at the boundary, never a silent write.
+//! The records SwarmDB stores, with MoAI-Flow's closed vocabularies (an unknown event type,
+//! status or memory type is an error at the boundary, never a silent write) and Rust types that
+//! say the units of what the original keeps as bare numbers.
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -106,23 +108,92 @@ impl fmt::Display for AgentStatus {
     }
 }
 
-/// An event to insert.
+/// The kinds of session memory MoAI-Flow keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryType {
+    /// Long-term knowledge patterns.
+    Semantic,
+    /// Event and decision history.
+    Episodic,
+    /// Session hints and user preferences.
+    ContextHint,
+}
+
+impl MemoryType {
+    /// The stored spelling: `semantic`, `episodic`, `context_hint`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryType::Semantic => "semantic",
+            MemoryType::Episodic => "episodic",
+            MemoryType::ContextHint => "context_hint",
+        }
+    }
+}
+
+impl FromStr for MemoryType {
+    type Err = SwarmDbError;
+    fn from_str(s: &str) -> Result<Self, SwarmDbError> {
+        match s {
+            "semantic" => Ok(MemoryType::Semantic),
+            "episodic" => Ok(MemoryType::Episodic),
+            "context_hint" => Ok(MemoryType::ContextHint),
+            other => Err(SwarmDbError::UnknownMemoryType(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for MemoryType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event to insert: the original's `event_data` dictionary and optional `event_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
+    /// The event's unique id; `None` gives a new UUID v4, as the original does.
+    pub event_id: Option<String>,
     /// What happened.
     pub event_type: EventType,
     /// To which agent.
     pub agent_id: String,
     /// The agent's kind, e.g. `expert-backend`.
     pub agent_type: String,
-    /// Anything else, as a JSON object.
+    /// When, as ISO 8601 text (`2025-01-01T00:00:00` or with microseconds), stored exactly as
+    /// given: MoAI-Flow orders and expires events by comparing this text.
+    pub timestamp: String,
+    /// Anything else, as a JSON object (`null` stores `{}`).
     pub metadata: Value,
 }
 
-/// A stored event.
+impl NewEvent {
+    /// An event happening now (`timestamp` = [`iso_timestamp_now`](super::iso_timestamp_now)),
+    /// with a new id.
+    #[must_use]
+    pub fn now(
+        event_type: EventType,
+        agent_id: impl Into<String>,
+        agent_type: impl Into<String>,
+        metadata: Value,
+    ) -> Self {
+        NewEvent {
+            event_id: None,
+            event_type,
+            agent_id: agent_id.into(),
+            agent_type: agent_type.into(),
+            timestamp: super::iso_timestamp_now(),
+            metadata,
+        }
+    }
+}
+
+/// A stored event (a row of `agent_events`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentEvent {
-    /// Unique id, assigned on insert.
+    /// The row's integer id, in insertion order.
+    pub id: i64,
+    /// The event's unique id.
     pub event_id: String,
     /// What happened.
     pub event_type: EventType,
@@ -130,13 +201,15 @@ pub struct AgentEvent {
     pub agent_id: String,
     /// The agent's kind.
     pub agent_type: String,
-    /// When, RFC 3339 UTC.
+    /// When, exactly as the writer stored it (ISO 8601 text).
     pub timestamp: String,
-    /// Anything else.
+    /// Anything else (`{}` when the column is empty or not valid JSON, as the original reads it).
     pub metadata: Value,
+    /// When the row was written, SQLite's `CURRENT_TIMESTAMP` (`YYYY-MM-DD HH:MM:SS`, UTC).
+    pub created_at: Option<String>,
 }
 
-/// A registered agent.
+/// A registered agent (a row of `agent_registry`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
     /// Unique id.
@@ -145,19 +218,20 @@ pub struct Agent {
     pub agent_type: String,
     /// Where it is in its life.
     pub status: AgentStatus,
-    /// When it was registered, RFC 3339 UTC.
-    pub spawn_time: String,
-    /// When it finished, if it has.
-    pub complete_time: Option<String>,
-    /// From spawn to finish, if it has finished.
-    pub duration_ms: Option<i64>,
-    /// Anything else.
+    /// When it was registered (stored as REAL Unix seconds).
+    pub spawn_time: SystemTime,
+    /// When it reached `complete` or `error` (REAL Unix seconds), if it has.
+    pub complete_time: Option<SystemTime>,
+    /// How long its task took, as the caller reported it (stored as INTEGER milliseconds).
+    pub duration: Option<Duration>,
+    /// Anything else (`{}` when the column is empty or not valid JSON).
     pub metadata: Value,
-    /// When the row last changed.
-    pub last_updated: String,
+    /// When the row last changed, ISO 8601 text as stored.
+    pub last_updated: Option<String>,
 }
 
-/// Which events [`SwarmDb::get_events`](super::SwarmDb::get_events) returns, newest first.
+/// Which events [`SwarmDb::get_events`](super::SwarmDb::get_events) returns, newest first (by
+/// their timestamp text, as the original orders them).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {
     /// Only this agent's events.
@@ -166,4 +240,13 @@ pub struct EventFilter {
     pub event_type: Option<EventType>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
+}
+
+/// What [`SwarmDb::cleanup`](super::SwarmDb::cleanup) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Events older than the cut-off, deleted.
+    pub deleted_events: usize,
+    /// Spawned or running agents unchanged for an hour, marked `error`.
+    pub cleaned_stale_agents: usize,
 }

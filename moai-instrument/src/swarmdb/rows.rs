@@ -1,0 +1,150 @@
+//! Rows to records, in one place: each record type says which columns it selects and how one
+//! row becomes it ([`FromRow`]), with the original's reading rules (metadata that is empty or
+//! not JSON reads as `{}`) and the vocabularies checked.
+
+use std::path::Path;
+
+use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, Type, ValueRef};
+use serde_json::{Value, json};
+
+use super::encoding::{from_unix_seconds, iso_timestamp_now, unix_seconds};
+use super::error::SwarmDbError;
+use super::types::{Agent, AgentEvent, AgentStatus, EventType};
+
+/// A record read from one row of its table.
+pub(crate) trait FromRow: Sized {
+    /// `SELECT <the record's columns> FROM <its table>`; callers append `WHERE ...`.
+    const SELECT: &'static str;
+
+    /// The record of a row selected with [`FromRow::SELECT`].
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl FromRow for AgentEvent {
+    const SELECT: &'static str = "SELECT id, event_id, event_type, agent_id, agent_type, timestamp, \
+         metadata, created_at FROM agent_events";
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(AgentEvent {
+            id: row.get(0)?,
+            event_id: row.get(1)?,
+            event_type: row.get(2)?,
+            agent_id: row.get(3)?,
+            agent_type: row.get(4)?,
+            timestamp: row.get(5)?,
+            metadata: metadata(row.get(6)?),
+            created_at: row.get(7)?,
+        })
+    }
+}
+
+impl FromRow for Agent {
+    const SELECT: &'static str = "SELECT agent_id, agent_type, status, spawn_time, complete_time, \
+         duration_ms, metadata, last_updated FROM agent_registry";
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let agent_id: String = row.get(0)?;
+        let time = |index: usize, column: &'static str, seconds: f64| {
+            from_unix_seconds(seconds).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    index,
+                    Type::Real,
+                    Box::new(SwarmDbError::BadTime {
+                        agent_id: agent_id.clone(),
+                        column,
+                        value: seconds,
+                    }),
+                )
+            })
+        };
+        let spawn_time = time(3, "spawn_time", row.get(3)?)?;
+        let complete_time = row
+            .get::<_, Option<f64>>(4)?
+            .map(|s| time(4, "complete_time", s))
+            .transpose()?;
+        let duration_ms: Option<i64> = row.get(5)?;
+        Ok(Agent {
+            agent_type: row.get(1)?,
+            status: row.get(2)?,
+            spawn_time,
+            complete_time,
+            duration: duration_ms.map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
+            metadata: metadata(row.get(6)?),
+            last_updated: row.get(7)?,
+            agent_id,
+        })
+    }
+}
+
+/// The stored vocabulary, read through `FromStr`: an unknown value fails the read with an error
+/// naming it.
+fn vocabulary<T>(value: ValueRef<'_>) -> FromSqlResult<T>
+where
+    T: std::str::FromStr<Err = SwarmDbError>,
+{
+    value
+        .as_str()?
+        .parse()
+        .map_err(|e: SwarmDbError| FromSqlError::Other(Box::new(e)))
+}
+
+impl FromSql for EventType {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        vocabulary(value)
+    }
+}
+
+impl FromSql for AgentStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        vocabulary(value)
+    }
+}
+
+/// The original's reading: JSON text, or `{}` when the column is empty or not JSON.
+fn metadata(text: Option<String>) -> Value {
+    text.filter(|t| !t.is_empty())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+/// The original's `persist_session_state` document, indented by two spaces.
+pub(crate) fn session_state(
+    session_id: Option<&str>,
+    agents: &[Agent],
+    events: &[AgentEvent],
+    db_path: &Path,
+) -> String {
+    let active_agents: Vec<Value> = agents
+        .iter()
+        .map(|a| {
+            json!({
+                "agent_id": a.agent_id,
+                "agent_type": a.agent_type,
+                "status": a.status.as_str(),
+                "spawn_time": unix_seconds(a.spawn_time),
+                "metadata": a.metadata,
+            })
+        })
+        .collect();
+    let recent_events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "event_id": e.event_id,
+                "event_type": e.event_type.as_str(),
+                "agent_id": e.agent_id,
+                "timestamp": e.timestamp,
+                "metadata": e.metadata,
+            })
+        })
+        .collect();
+    let state = json!({
+        "session_id": session_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
+        "timestamp": iso_timestamp_now(),
+        "active_agents": active_agents,
+        "recent_events": recent_events,
+        "database_path": db_path.display().to_string(),
+    });
+    serde_json::to_string_pretty(&state).unwrap_or_else(|_| state.to_string())
+}
