@@ -282,16 +282,6 @@ fn dashboard_is_importable_and_queries_only_exported_metrics() {
 }
 
 /// The probe binary next to the app's binary in the target directory.
-fn moai_health() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_moai-flow")).with_file_name("moai-health");
-    assert!(
-        path.exists(),
-        "build the workspace first (cargo test --workspace builds moai-health): {}",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
     let text = std::fs::read_to_string(deploy("k8s/deployment.yaml")).unwrap();
@@ -331,7 +321,7 @@ fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
     );
     assert!(container["resources"]["limits"]["memory"].is_string());
 
-    let binary = moai_health();
+    let binary = support::moai_health();
     let db_dir = temp_dir("k8s-probes");
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         let command: Vec<&str> = container[probe]["exec"]["command"]
@@ -357,7 +347,11 @@ fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
         args[db_flag] = local_db.display().to_string();
         // Before the app has created its database, the probe fails and creates nothing.
         let early = Command::new(&binary).args(&args).output().unwrap();
-        assert_eq!(early.status.code(), Some(1), "{probe} before the app starts");
+        assert_eq!(
+            early.status.code(),
+            Some(1),
+            "{probe} before the app starts"
+        );
         assert!(!local_db.exists(), "{probe} created no database");
         drop(moai_instrument::swarmdb::SwarmDb::open(&local_db).unwrap());
         let started = std::time::Instant::now();

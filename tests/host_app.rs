@@ -233,3 +233,83 @@ fn bad_settings_exit_non_zero_with_the_setting_named() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// MoAI-Flow's own database (the shared fixture, copied): the app runs on it unchanged, counts its
+/// active agents, appends events beside MoAI-Flow's, and `moai-health` reads it.
+#[test]
+fn host_app_runs_on_a_database_moai_flow_wrote() {
+    let dir = support::temp_dir("host-app-fixture");
+    let db_path = dir.join("swarm.db");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("moai-instrument/tests/fixtures/moai-flow-2.0.0/swarm.db");
+    std::fs::copy(&fixture, &db_path).unwrap();
+    let mut perms = std::fs::metadata(&db_path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&db_path, perms).unwrap();
+    let health = |args: &[&str]| {
+        let out = Command::new(support::moai_health())
+            .args(args)
+            .arg("--db")
+            .arg(&db_path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        health(&[]),
+        (Some(0), "✅ Healthy - 8 active agents\n".to_owned())
+    );
+    // One step per agent: each of the app's 3 agents is spawned, nothing else changes.
+    let child = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+        .args(["--agents", "3", "--rate", "100", "--steps", "3"])
+        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
+        .env("MOAI_LOG_DIR", "none")
+        .env("MOAI_DB_PATH", &db_path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start moai-flow");
+    let mut child = support::Reaped(child);
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut addr = None;
+    for line in stdout.lines() {
+        let json: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if let Some(a) = json["metrics_addr"].as_str() {
+            addr = Some(a.to_owned());
+            break;
+        }
+    }
+    let addr = addr.expect("the start line names the address");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let active = loop {
+        let (_, metrics) = support::get(&addr, "/metrics").unwrap();
+        let active = support::sample(&metrics, "moai_flow_agents_active");
+        let spawned = support::sample(&metrics, r#"moai_flow_events_total{event_type="spawn"}"#);
+        if spawned == Some(3.0) || Instant::now() > deadline {
+            break active;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        active,
+        Some(11.0),
+        "MoAI-Flow's 8 active agents and the app's 3"
+    );
+    drop(child);
+    assert_eq!(
+        health(&[]),
+        (Some(0), "✅ Healthy - 11 active agents\n".to_owned())
+    );
+    let db = moai_instrument::swarmdb::SwarmDb::open(&db_path).unwrap();
+    let events = db
+        .get_events(&moai_instrument::swarmdb::EventFilter {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(events.len(), 33 + 3, "the app's events beside MoAI-Flow's");
+    assert!(events.iter().any(|e| e.event_id == "evt-1-0000"));
+}

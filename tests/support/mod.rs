@@ -51,3 +51,15 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// The `moai-health` binary that `cargo test --workspace` builds beside `moai-flow` (a binary of
+/// another package, which `CARGO_BIN_EXE_*` does not name).
+pub fn moai_health() -> PathBuf {
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_moai-flow")).with_file_name("moai-health");
+    assert!(
+        path.exists(),
+        "build the workspace first (cargo test --workspace builds moai-health): {}",
+        path.display()
+    );
+    path
+}
