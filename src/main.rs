@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moai_instrument::metrics::gauge;
-use moai_instrument::swarmdb::SwarmDb;
+use moai_instrument::swarmdb::{SwarmDb, SwarmDbError};
 use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, HealthChecker};
 
 use swarm::Swarm;
@@ -76,10 +76,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let db = match SwarmDb::open(config.configured_db_path()) {
+    let db = match open_db(&config) {
         Ok(db) => Arc::new(db),
         Err(err) => {
-            eprintln!("moai-flow: {err}");
+            eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
     }
     tracing::info!(
         metrics_url = %format!("http://{}/metrics", guard.metrics_addr()),
-        db_path = %db.path().display(),
+        db = %db.location(),
         agents = args.agents,
         rate = args.rate,
         "moai-flow swarm running; scrape the metrics URL"
@@ -134,6 +134,15 @@ fn main() -> ExitCode {
     drop(swarm);
     drop(db);
     ExitCode::SUCCESS
+}
+
+/// SwarmDB on PostgreSQL when `MOAI_DB_URL` is set (replicas share one swarm), else the file at
+/// `MOAI_DB_PATH`.
+fn open_db(config: &Config) -> Result<SwarmDb, SwarmDbError> {
+    match config.configured_db_url() {
+        Some(url) => SwarmDb::connect(url),
+        None => SwarmDb::open(config.configured_db_path()),
+    }
 }
 
 /// The guide's `update_metrics()`: gauges from SwarmDB, on every scrape.

@@ -39,7 +39,7 @@ fn insert_event(c: &mut Criterion) {
 /// 100,000 agents in one transaction (setup only), `active` of them spawned or running.
 fn registry(name: &str, active: usize) -> SwarmDb {
     let db = fresh(name);
-    let mut conn = rusqlite::Connection::open(db.path()).unwrap();
+    let mut conn = rusqlite::Connection::open(db.path().unwrap()).unwrap();
     let tx = conn.transaction().unwrap();
     {
         let mut insert = tx

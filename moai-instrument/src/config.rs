@@ -91,6 +91,7 @@ pub struct Config {
     log_files_kept: usize,
     log_rotation: LogRotation,
     db_path: PathBuf,
+    db_url: Option<String>,
     pub(crate) collectors: Vec<Collector>,
     pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
 }
@@ -116,6 +117,10 @@ impl std::fmt::Debug for Config {
             .field("log_files_kept", &self.log_files_kept)
             .field("log_rotation", &self.log_rotation)
             .field("db_path", &self.db_path)
+            .field(
+                "db_url",
+                &self.db_url.as_deref().map(crate::redact::redact_url),
+            )
             .field("collectors", &self.collectors.len())
             .field(
                 "checks",
@@ -146,6 +151,7 @@ impl Default for Config {
             log_files_kept: DEFAULT_LOG_FILES_KEPT,
             log_rotation: LogRotation::Daily,
             db_path: PathBuf::from(DEFAULT_DB_PATH),
+            db_url: None,
             collectors: Vec::new(),
             checks: Vec::new(),
         }
@@ -170,6 +176,7 @@ impl Config {
     /// | `MOAI_LOG_DIR` | [`Config::log_dir`] (`none` disables the file) |
     /// | `MOAI_LOG_ROTATION` | [`Config::log_rotation`] (`daily` or `external`) |
     /// | `MOAI_DB_PATH` | [`Config::db_path`] |
+    /// | `MOAI_DB_URL` | [`Config::db_url`] (`postgres://...`; empty: unset) |
     /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary` or `buckets`) |
     /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
     ///
@@ -223,6 +230,10 @@ impl Config {
         }
         if let Some(path) = lookup("MOAI_DB_PATH") {
             self.db_path = PathBuf::from(path);
+        }
+        if let Some(url) = lookup("MOAI_DB_URL").filter(|u| !u.trim().is_empty()) {
+            check_db_url(&url)?;
+            self.db_url = Some(url);
         }
         if let Some(mode) = lookup("MOAI_HISTOGRAM") {
             self.histogram_mode = mode.parse()?;
@@ -355,6 +366,24 @@ impl Config {
         &self.db_path
     }
 
+    /// SwarmDB on a PostgreSQL server instead of the file (default: unset):
+    /// `postgres://user[:password]@host[:port]/dbname`, for replicas that share one swarm
+    /// (feature `postgres`). Open it with `SwarmDb::connect`; a wrong password or host is an
+    /// error there, naming the server. [`Config::init`] refuses a URL that is not `postgres://`
+    /// or a build without the feature.
+    #[must_use]
+    pub fn db_url(mut self, url: impl Into<String>) -> Self {
+        self.db_url = Some(url.into());
+        self
+    }
+
+    /// The configured PostgreSQL URL, if any (with its password: pass it to the client, never
+    /// to a log).
+    #[must_use]
+    pub fn configured_db_url(&self) -> Option<&str> {
+        self.db_url.as_deref()
+    }
+
     /// Runs `collector` before each scrape of `/metrics`, to refresh gauges from the
     /// application's state (the guide's `update_metrics()`).
     #[must_use]
@@ -475,6 +504,26 @@ fn checked_buckets(bounds: &[f64]) -> Result<Vec<f64>, InitError> {
         ));
     }
     Ok(bounds.to_vec())
+}
+
+/// `MOAI_DB_URL` must be a PostgreSQL URL, and the build must have the backend.
+fn check_db_url(url: &str) -> Result<(), InitError> {
+    let shown = crate::redact::redact_url(url);
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(InitError::invalid(
+            "MOAI_DB_URL",
+            shown,
+            "expected postgres://user[:password]@host[:port]/dbname",
+        ));
+    }
+    if !cfg!(feature = "postgres") {
+        return Err(InitError::invalid(
+            "MOAI_DB_URL",
+            shown,
+            "this build has no PostgreSQL backend: enable the `postgres` feature of moai-instrument",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

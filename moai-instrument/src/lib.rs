@@ -100,6 +100,7 @@ mod init;
 mod logging;
 mod process;
 mod recorder;
+mod redact;
 #[cfg(feature = "swarmdb")]
 pub mod swarmdb;
 mod timestamp;

@@ -48,7 +48,7 @@ fn a_fresh_database_is_healthy_and_readings_match_the_judges() {
     let t = Thresholds::default();
     let disk = judge_usage(
         "Disk",
-        &disk_usage(db.path()).unwrap(),
+        &disk_usage(db.path().unwrap()).unwrap(),
         t.disk_warn,
         t.disk_fail,
     );

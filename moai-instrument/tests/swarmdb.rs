@@ -30,7 +30,7 @@ fn every_operation_round_trips() {
     metrics();
     let dir = temp_dir("swarmdb-roundtrip");
     let db = SwarmDb::open(dir.join("nested/memory/swarm.db")).expect("open creates parents");
-    let raw = rusqlite::Connection::open(db.path()).unwrap();
+    let raw = rusqlite::Connection::open(db.path().unwrap()).unwrap();
     for table in TABLE_NAMES {
         let exists: bool = raw
             .query_row(
@@ -193,7 +193,7 @@ fn every_operation_round_trips() {
         "every event is older than now"
     );
     let size = db.get_database_size().unwrap();
-    let wal = std::fs::metadata(format!("{}-wal", db.path().display()))
+    let wal = std::fs::metadata(format!("{}-wal", db.path().unwrap().display()))
         .map(|m| m.len())
         .unwrap_or(0);
     assert!(wal > 0 && size > wal, "size {size} counts the WAL ({wal})");
@@ -248,7 +248,7 @@ fn vocabularies_and_metadata_are_checked() {
         .unwrap_err();
     assert_eq!(err.to_string(), "metadata must be a JSON object, got [1,2]");
     // Another writer's unknown status is an error naming it when read, not a silent value.
-    let raw = rusqlite::Connection::open(db.path()).unwrap();
+    let raw = rusqlite::Connection::open(db.path().unwrap()).unwrap();
     raw.execute(
         "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time) VALUES ('x', 't', 'paused', 1)",
         [],
@@ -284,7 +284,7 @@ fn two_threads_of_ten_thousand_inserts_keep_twenty_thousand_rows() {
             });
         }
     });
-    let raw = rusqlite::Connection::open(db.path()).unwrap();
+    let raw = rusqlite::Connection::open(db.path().unwrap()).unwrap();
     let (rows, distinct): (i64, i64) = raw
         .query_row(
             "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM agent_events",

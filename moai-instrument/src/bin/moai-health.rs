@@ -4,8 +4,10 @@
 //! moai-health [--db PATH] [--json]            basic check: "✅ Healthy - N active agents"
 //! moai-health --live | --startup [--db PATH]  liveness/startup probe: SwarmDB opens
 //! moai-health --ready [--db PATH] [--json]    comprehensive check, each line with details
+//! moai-health --db-url postgres://...         any mode, on SwarmDB on PostgreSQL
 //! ```
-//! The database is `--db`, else `MOAI_DB_PATH`, else `.moai/memory/swarm.db`. Exit status: 0
+//! The database is `--db` or `--db-url`, else `MOAI_DB_URL` when set, else `MOAI_DB_PATH`, else
+//! `.moai/memory/swarm.db`. Exit status: 0
 //! healthy, 1 unhealthy, 2 usage error. It answers within 5 s even when the database is locked
 //! (the guide's readiness timeout): every check has its own time limit.
 
@@ -13,7 +15,8 @@ use std::process::ExitCode;
 
 use moai_instrument::{HealthChecker, HealthReport};
 
-const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] [--db PATH]";
+const USAGE: &str =
+    "usage: moai-health [--live | --startup | --ready] [--json] [--db PATH | --db-url URL]";
 const DEFAULT_DB: &str = ".moai/memory/swarm.db";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +30,8 @@ struct Args {
     mode: Mode,
     json: bool,
     db: String,
+    /// A PostgreSQL URL: SwarmDB on the server instead of the file.
+    db_url: Option<String>,
 }
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -34,6 +39,9 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
         mode: Mode::Basic,
         json: false,
         db: std::env::var("MOAI_DB_PATH").unwrap_or_else(|_| DEFAULT_DB.into()),
+        db_url: std::env::var("MOAI_DB_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
     };
     let mut mode_given = false;
     let mut args = args.peekable();
@@ -50,6 +58,15 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .next()
                     .filter(|p| !p.starts_with("--"))
                     .ok_or("--db needs a path")?;
+                parsed.db_url = None;
+                continue;
+            }
+            "--db-url" => {
+                parsed.db_url = Some(
+                    args.next()
+                        .filter(|p| !p.starts_with("--"))
+                        .ok_or("--db-url needs a postgres:// URL")?,
+                );
                 continue;
             }
             "-h" | "--help" => return Err(String::new()),
@@ -61,6 +78,26 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
         (parsed.mode, mode_given) = (mode, true);
     }
     Ok(parsed)
+}
+
+/// The checker for the database the arguments name, and how to name it in the output (a URL
+/// without its password).
+fn checker(args: &Args) -> Result<(HealthChecker, String), String> {
+    match &args.db_url {
+        None => Ok((HealthChecker::for_path(&args.db), args.db.clone())),
+        #[cfg(feature = "postgres")]
+        Some(url) => {
+            let shown = moai_instrument::swarmdb::Location::of_url(url)
+                .map_err(|e| e.to_string())?
+                .to_string();
+            Ok((HealthChecker::for_url(url.clone()), shown))
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some(_) => Err(
+            "this moai-health has no PostgreSQL backend: build it with the `postgres` feature"
+                .into(),
+        ),
+    }
 }
 
 fn mark(healthy: bool) -> &'static str {
@@ -79,7 +116,13 @@ fn main() -> ExitCode {
         }
     };
     // Each check runs under the checker's time limit (2 s): well within the probes' 5 s.
-    let checker = HealthChecker::for_path(&args.db);
+    let (checker, shown) = match checker(&args) {
+        Ok(found) => found,
+        Err(problem) => {
+            eprintln!("moai-health: {problem}");
+            return ExitCode::from(2);
+        }
+    };
     let report = match args.mode {
         Mode::Basic => HealthReport {
             results: vec![("swarmdb".into(), checker.check_basic())],
@@ -87,7 +130,7 @@ fn main() -> ExitCode {
         Mode::Live => {
             let mut opens = checker.check_opens();
             if opens.healthy {
-                opens.message = format!("SwarmDB opens at {}", args.db);
+                opens.message = format!("SwarmDB opens at {shown}");
             }
             HealthReport {
                 results: vec![("database_open".into(), opens)],

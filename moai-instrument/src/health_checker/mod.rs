@@ -93,12 +93,14 @@ impl CheckKind {
     }
 }
 
-/// Where the checker finds SwarmDB: an open handle shared with the application, or a path it
-/// opens on each check (the probe binary), with a short busy timeout.
+/// Where the checker finds SwarmDB: an open handle shared with the application, or a path (or
+/// PostgreSQL URL) it opens on each check (the probe binary), with a short busy timeout.
 #[derive(Clone)]
 enum Source {
     Shared(Arc<SwarmDb>),
     Path(PathBuf),
+    #[cfg(feature = "postgres")]
+    Url(String),
 }
 
 /// Runs the guide's health checks against one SwarmDB.
@@ -112,6 +114,7 @@ impl std::fmt::Debug for HealthChecker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HealthChecker")
             .field("db", &self.db_path())
+            .field("postgres", &self.is_postgres())
             .field("thresholds", &self.thresholds)
             .finish()
     }
@@ -136,6 +139,17 @@ impl HealthChecker {
         }
     }
 
+    /// Checks SwarmDB on the PostgreSQL server at `url`, connecting for each check (as a
+    /// separate probe process does); never creates the schema.
+    #[cfg(feature = "postgres")]
+    #[must_use]
+    pub fn for_url(url: impl Into<String>) -> Self {
+        HealthChecker {
+            source: Source::Url(url.into()),
+            thresholds: Arc::new(Thresholds::default()),
+        }
+    }
+
     /// Other thresholds (tests, or stricter targets).
     #[must_use]
     pub fn with_thresholds(mut self, thresholds: Thresholds) -> Self {
@@ -143,13 +157,24 @@ impl HealthChecker {
         self
     }
 
-    /// The database file checked.
+    /// The database file checked; `None` for SwarmDB on PostgreSQL.
     #[must_use]
-    pub fn db_path(&self) -> &Path {
+    pub fn db_path(&self) -> Option<&Path> {
         match &self.source {
             Source::Shared(db) => db.path(),
-            Source::Path(path) => path,
+            Source::Path(path) => Some(path),
+            #[cfg(feature = "postgres")]
+            Source::Url(_) => None,
         }
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.db_path().is_none()
+    }
+
+    /// The file, or on PostgreSQL the working directory (its logs): the disk this process needs.
+    fn disk_path(&self) -> &Path {
+        self.db_path().unwrap_or(Path::new("."))
     }
 
     /// Runs one check under the time limit.
@@ -247,12 +272,13 @@ impl HealthChecker {
                 db.write_probe().map_err(|e| error_text(&e))?;
                 Ok(size)
             }) {
-                Ok(size) => judge_database(size, t)
-                    .with_detail("path", Detail::Text(self.db_path().display().to_string())),
-                Err(e) => CheckResult::new(HealthStatus::Unhealthy, format!("Database error: {e}"))
-                    .with_detail("path", Detail::Text(self.db_path().display().to_string())),
+                Ok(size) => self.with_where(judge_database(size, t)),
+                Err(e) => self.with_where(CheckResult::new(
+                    HealthStatus::Unhealthy,
+                    format!("Database error: {e}"),
+                )),
             },
-            CheckKind::DiskSpace => match disk_usage(self.db_path()) {
+            CheckKind::DiskSpace => match disk_usage(self.disk_path()) {
                 Ok(usage) => judge_usage("Disk", &usage, t.disk_warn, t.disk_fail),
                 Err(e) => CheckResult::new(
                     HealthStatus::Unhealthy,
@@ -311,9 +337,27 @@ impl HealthChecker {
         }
     }
 
+    /// The `path` detail of the database check (on PostgreSQL, `backend` says so instead).
+    fn with_where(&self, result: CheckResult) -> CheckResult {
+        match self.db_path() {
+            Some(path) => result.with_detail("path", Detail::Text(path.display().to_string())),
+            None => result.with_detail("backend", Detail::Text("postgres".into())),
+        }
+    }
+
     fn with_db<T>(&self, f: impl FnOnce(&SwarmDb) -> Result<T, String>) -> Result<T, String> {
         match &self.source {
             Source::Shared(db) => f(db),
+            #[cfg(feature = "postgres")]
+            Source::Url(url) => {
+                let busy = self.thresholds.check_timeout.mul_f64(0.75);
+                let db = OpenOptions::new()
+                    .busy_timeout(busy)
+                    .existing_only()
+                    .open_url(url)
+                    .map_err(|e| error_text(&e))?;
+                f(&db)
+            }
             Source::Path(path) => {
                 // Wait for a lock at most a little less than the check's own limit; open only an
                 // existing database, writing nothing at open: a probe never creates one.

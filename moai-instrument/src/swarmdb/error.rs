@@ -1,9 +1,12 @@
-//! Why a SwarmDB operation failed: each names the operation, the file and the cause, once.
+//! Why a SwarmDB operation failed: each names the operation, the database (a file, or a
+//! PostgreSQL server without its password) and the cause, once.
 //!
 //! Printed as a chain (`Display`, then each `source()`), an error reads
-//! `SwarmDB insert_event failed on /data/swarm.db: the disk is full`: the SQLite cause is a
-//! [`SqliteError`], whose text is the one sentence an operator acts on and which does not repeat
-//! itself through a further source.
+//! `SwarmDB insert_event failed on /data/swarm.db: the disk is full`, or
+//! `SwarmDB insert_event failed on postgres://moai@db:5432/moai: the server refused the
+//! connection ...`: the backend's cause is a [`DbError`] of an [`ErrorKind`] shared by both
+//! backends, whose text is the one sentence an operator acts on and which does not repeat itself
+//! through a further source.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -28,21 +31,30 @@ pub enum SwarmDbError {
         /// The file.
         path: PathBuf,
     },
-    /// The file could not be opened, or is not a usable SQLite database.
-    #[error("cannot open SwarmDB at {path}")]
+    /// The database could not be opened: not a usable SQLite file, or a PostgreSQL server that
+    /// cannot be reached or refuses the credentials.
+    #[error("cannot open SwarmDB at {db}")]
     Open {
-        /// The file.
-        path: PathBuf,
-        /// SQLite's error.
+        /// The file or server.
+        db: Location,
+        /// The backend's error.
         #[source]
-        source: SqliteError,
+        source: DbError,
+    },
+    /// A `MOAI_DB_URL` that is not a PostgreSQL connection string.
+    #[error("{url} is not a PostgreSQL connection URL: {reason}")]
+    InvalidUrl {
+        /// The URL, its password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The file holds a layout this SDK neither reads nor migrates.
-    #[error("SwarmDB at {path} holds {found}, not MoAI-Flow's schema {supported}{}",
+    #[error("SwarmDB at {db} holds {found}, not MoAI-Flow's schema {supported}{}",
         reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
     UnsupportedLayout {
-        /// The file.
-        path: PathBuf,
+        /// The file or server.
+        db: Location,
         /// What was found, in words (tables, `schema_info` shape or version).
         found: String,
         /// The version this SDK reads and writes.
@@ -52,11 +64,11 @@ pub enum SwarmDbError {
     },
     /// The file was written by a newer MoAI-Flow schema than this SDK knows.
     #[error(
-        "SwarmDB at {path} has schema version {found}, newer than the supported {supported}: upgrade moai-instrument"
+        "SwarmDB at {db} has schema version {found}, newer than the supported {supported}: upgrade moai-instrument"
     )]
     NewerSchema {
-        /// The file.
-        path: PathBuf,
+        /// The file or server.
+        db: Location,
         /// The version in the file's `schema_info`.
         found: String,
         /// The newest this SDK supports.
@@ -65,24 +77,24 @@ pub enum SwarmDbError {
     /// The file is at an older schema or needs a migration, and the caller opened it without
     /// writing (a probe): the application migrates it when it opens it.
     #[error(
-        "SwarmDB at {path} holds {found} and needs a migration, which the application makes when it opens it"
+        "SwarmDB at {db} holds {found} and needs a migration, which the application makes when it opens it"
     )]
     NeedsMigration {
-        /// The file.
-        path: PathBuf,
+        /// The file or server.
+        db: Location,
         /// What was found.
         found: String,
     },
-    /// An operation failed in SQLite.
-    #[error("SwarmDB {operation} failed on {path}")]
+    /// An operation failed in the backend (SQLite, or the PostgreSQL server).
+    #[error("SwarmDB {operation} failed on {db}")]
     Query {
         /// The operation, e.g. `insert_event`.
         operation: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// SQLite's error.
+        /// The file or server.
+        db: Location,
+        /// The backend's error.
         #[source]
-        source: SqliteError,
+        source: DbError,
     },
     /// An event type outside `spawn`, `complete`, `error`.
     #[error("unknown event type {0:?}: expected spawn, complete or error")]
@@ -144,63 +156,212 @@ impl SwarmDbError {
     /// SQLite's result code, for errors that come from SQLite.
     #[must_use]
     pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        self.db_error().and_then(DbError::code)
+    }
+
+    /// What kind of backend failure this is, for errors that come from the backend.
+    #[must_use]
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.db_error().map(DbError::kind)
+    }
+
+    fn db_error(&self) -> Option<&DbError> {
         match self {
-            SwarmDbError::Open { source, .. } | SwarmDbError::Query { source, .. } => source.code(),
+            SwarmDbError::Open { source, .. } | SwarmDbError::Query { source, .. } => Some(source),
             _ => None,
         }
     }
 }
 
-/// An SQLite failure, told in the words an operator acts on ("the disk is full", "the database
-/// is locked by another connection past the busy timeout"), else in SQLite's own message.
-#[derive(Debug)]
-pub struct SqliteError(rusqlite::Error);
+/// Where a SwarmDB lives, as errors and logs name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// An SQLite file, shown as its path.
+    File(PathBuf),
+    /// A PostgreSQL server, shown as `postgres://user@host:port/dbname`: never the password.
+    Server(String),
+}
 
-impl SqliteError {
+impl Location {
+    /// The server a PostgreSQL URL names, as errors show it.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::InvalidUrl`].
+    #[cfg(feature = "postgres")]
+    pub fn of_url(url: &str) -> Result<Location, SwarmDbError> {
+        super::postgres::parse_url(url).map(|(_, location)| location)
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => fmt::Display::fmt(&path.display(), f),
+            Location::Server(server) => f.write_str(server),
+        }
+    }
+}
+
+/// The kinds of backend failure, the same on SQLite and PostgreSQL, so that callers and
+/// operators meet one vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Locked by another connection (SQLite's busy/locked, a PostgreSQL lock or deadlock), or no
+    /// pooled connection came free, past the timeout.
+    Busy,
+    /// The database takes no writes (a read-only file or a read-only server).
+    ReadOnly,
+    /// No space left for the database.
+    DiskFull,
+    /// The file is not an SQLite database, or is damaged.
+    Corrupt,
+    /// The file cannot be opened (missing directory, permissions).
+    CannotOpen,
+    /// The operating system refused access.
+    PermissionDenied,
+    /// Disk I/O failed.
+    Io,
+    /// The server refused the TCP connection: nothing listens at the host and port.
+    ConnectionRefused,
+    /// The server could not be reached or the connection was lost (DNS, network, a server that
+    /// shuts down or restarts).
+    ConnectionLost,
+    /// The server refused the user or password.
+    AuthFailed,
+    /// The server has no database of that name.
+    NoSuchDatabase,
+    /// A uniqueness or other constraint refused the write (a duplicate `event_id`).
+    Constraint,
+    /// Anything else: the backend's own message says what.
+    Other,
+}
+
+impl ErrorKind {
+    /// The sentence an operator acts on; `None` where the backend's own message says more.
+    fn plain(self) -> Option<&'static str> {
+        Some(match self {
+            ErrorKind::Busy => "the database is locked by another connection past the busy timeout",
+            ErrorKind::ReadOnly => "the database is read-only",
+            ErrorKind::DiskFull => "the disk is full",
+            ErrorKind::CannotOpen => "the file cannot be opened (missing directory or permissions)",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::Io => {
+                "disk I/O error (the disk or a file size limit may be full, or the device failing)"
+            }
+            ErrorKind::ConnectionRefused => {
+                "the server refused the connection (is PostgreSQL running and listening there?)"
+            }
+            ErrorKind::AuthFailed => {
+                "the server refused the credentials (wrong user or password in the URL or PGPASSFILE)"
+            }
+            ErrorKind::Corrupt
+            | ErrorKind::ConnectionLost
+            | ErrorKind::NoSuchDatabase
+            | ErrorKind::Constraint
+            | ErrorKind::Other => return None,
+        })
+    }
+}
+
+/// A backend failure, told in the words an operator acts on ("the disk is full", "the server
+/// refused the connection"), else in the backend's own message.
+#[derive(Debug)]
+pub struct DbError {
+    kind: ErrorKind,
+    cause: Cause,
+}
+
+#[derive(Debug)]
+enum Cause {
+    Sqlite(rusqlite::Error),
+    /// The server's or the connection's message, which never holds the password.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Text(String),
+}
+
+/// The former name of [`DbError`], from when SQLite was the only backend.
+pub type SqliteError = DbError;
+
+impl DbError {
+    /// A failure of another backend (PostgreSQL), of `kind`, with its message (which must not
+    /// hold a password).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn text(kind: ErrorKind, message: impl Into<String>) -> Self {
+        DbError {
+            kind,
+            cause: Cause::Text(message.into()),
+        }
+    }
+
+    /// What kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
     /// SQLite's result code, if SQLite reported one.
     #[must_use]
     pub fn code(&self) -> Option<rusqlite::ErrorCode> {
-        self.0.sqlite_error_code()
+        match &self.cause {
+            Cause::Sqlite(e) => e.sqlite_error_code(),
+            Cause::Text(_) => None,
+        }
     }
 
-    /// The `rusqlite` error.
+    /// The `rusqlite` error, for failures that come from SQLite.
     #[must_use]
-    pub fn inner(&self) -> &rusqlite::Error {
-        &self.0
+    pub fn sqlite(&self) -> Option<&rusqlite::Error> {
+        match &self.cause {
+            Cause::Sqlite(e) => Some(e),
+            Cause::Text(_) => None,
+        }
     }
 }
 
-impl From<rusqlite::Error> for SqliteError {
+impl From<rusqlite::Error> for DbError {
     fn from(error: rusqlite::Error) -> Self {
-        SqliteError(error)
+        use rusqlite::ErrorCode as Code;
+        let kind = match error.sqlite_error_code() {
+            Some(Code::NotADatabase | Code::DatabaseCorrupt) => ErrorKind::Corrupt,
+            Some(Code::ReadOnly) => ErrorKind::ReadOnly,
+            Some(Code::CannotOpen) => ErrorKind::CannotOpen,
+            Some(Code::DatabaseBusy | Code::DatabaseLocked) => ErrorKind::Busy,
+            Some(Code::DiskFull) => ErrorKind::DiskFull,
+            Some(Code::SystemIoFailure) => ErrorKind::Io,
+            Some(Code::PermissionDenied) => ErrorKind::PermissionDenied,
+            Some(Code::ConstraintViolation) => ErrorKind::Constraint,
+            _ => ErrorKind::Other,
+        };
+        DbError {
+            kind,
+            cause: Cause::Sqlite(error),
+        }
     }
 }
 
-impl fmt::Display for SqliteError {
+impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use rusqlite::ErrorCode as Code;
-        let plain = match self.code() {
-            Some(Code::NotADatabase) => "the file is not a SQLite database or is corrupted",
-            Some(Code::DatabaseCorrupt) => "the database file is corrupted",
-            Some(Code::ReadOnly) => "the database is read-only",
-            Some(Code::CannotOpen) => {
-                "the file cannot be opened (missing directory or permissions)"
-            }
-            Some(Code::DatabaseBusy | Code::DatabaseLocked) => {
-                "the database is locked by another connection past the busy timeout"
-            }
-            Some(Code::DiskFull) => "the disk is full",
-            Some(Code::SystemIoFailure) => {
-                "disk I/O error (the disk or a file size limit may be full, or the device failing)"
-            }
-            Some(Code::PermissionDenied) => "permission denied",
-            // SQLite's own message ("no such column: ..."), without rusqlite's source, which
-            // would say the code again ("Error code 1: SQL logic error").
-            _ => return fmt::Display::fmt(&self.0, f),
-        };
-        f.write_str(plain)
+        if let Some(plain) = self.kind.plain() {
+            return f.write_str(plain);
+        }
+        match &self.cause {
+            Cause::Sqlite(e) => match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => {
+                    f.write_str("the file is not a SQLite database or is corrupted")
+                }
+                Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                    f.write_str("the database file is corrupted")
+                }
+                // SQLite's own message ("no such column: ..."), without rusqlite's source, which
+                // would say the code again ("Error code 1: SQL logic error").
+                _ => fmt::Display::fmt(e, f),
+            },
+            Cause::Text(text) => f.write_str(text),
+        }
     }
 }
 
 // No `source()`: the text above is the whole cause, said once.
-impl std::error::Error for SqliteError {}
+impl std::error::Error for DbError {}

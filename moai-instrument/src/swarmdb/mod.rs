@@ -42,28 +42,30 @@
 mod encoding;
 mod error;
 mod migrate;
+#[cfg(feature = "postgres")]
+mod pg_schema;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod rows;
 mod schema;
+mod sqlite;
 mod types;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
 pub use encoding::{iso_timestamp, iso_timestamp_now};
-pub use error::{SqliteError, SwarmDbError};
+pub use error::{DbError, ErrorKind, Location, SqliteError, SwarmDbError};
 pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
 pub use types::{
     Agent, AgentEvent, AgentStatus, CleanupReport, EventFilter, EventType, MemoryType, NewEvent,
 };
 
 use crate::{counted_event, timed_query};
-use encoding::{python_json, unix_seconds};
-use rows::FromRow;
-use schema::Layout;
+use encoding::python_json;
+use sqlite::SqliteBackend;
 
 /// How long a call waits for another connection's lock before failing.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -125,91 +127,67 @@ impl OpenOptions {
     /// [`SwarmDbError::NeedsMigration`].
     #[timed_query(query_type = "open")]
     pub fn open(self, path: impl AsRef<Path>) -> Result<SwarmDb> {
-        let path = path.as_ref().to_owned();
-        let open_error = |source: rusqlite::Error| SwarmDbError::Open {
-            path: path.clone(),
-            source: source.into(),
-        };
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if self.existing_only {
-            // SQLite would create the file when asked to open it read-write with CREATE; without
-            // CREATE it reports CANTOPEN for a missing file, which says less than the path does.
-            if !path.is_file() {
-                return Err(SwarmDbError::Missing { path });
-            }
-        } else {
-            flags |= OpenFlags::SQLITE_OPEN_CREATE;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| SwarmDbError::CreateDir {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
-        }
-        let mut conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
-        conn.busy_timeout(self.busy_timeout).map_err(open_error)?;
-        conn.execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(open_error)?;
-        // Switching to WAL and creating the schema need locks that SQLite does not always wait
-        // for (it fails at once where waiting could deadlock), for example when several
-        // connections open a new file together: retry those steps until the busy timeout.
-        let deadline = std::time::Instant::now() + self.busy_timeout;
-        let layout = retry_busy(deadline, || schema::detect(&conn)).map_err(open_error)?;
-        let refused = |layout: Layout, reason: Option<String>| match layout {
-            Layout::Newer(found) => SwarmDbError::NewerSchema {
-                path: path.clone(),
-                found,
-                supported: SCHEMA_VERSION,
-            },
-            other => SwarmDbError::UnsupportedLayout {
-                path: path.clone(),
-                found: other.describe(),
-                supported: SCHEMA_VERSION,
-                reason,
-            },
-        };
-        match layout {
-            Layout::Current => {}
-            Layout::Newer(_) | Layout::Unknown(_) => return Err(refused(layout, None)),
-            _ if self.existing_only => {
-                return Err(SwarmDbError::NeedsMigration {
-                    path,
-                    found: layout.describe(),
-                });
-            }
-            _ => match retry_busy(deadline, || migrate::upgrade(&mut conn)).map_err(open_error)? {
-                migrate::Outcome::Ready => {}
-                migrate::Outcome::Refused(layout, reason) => return Err(refused(layout, reason)),
-            },
-        }
-        if !self.existing_only {
-            // WAL lets readers go on while one connection writes; the mode is stored in the file,
-            // and MoAI-Flow's own SQLite reads such a file as it is.
-            let mode: String = retry_busy(deadline, || {
-                conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            })
-            .map_err(open_error)?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                tracing::warn!(path = %path.display(), mode, "SwarmDB could not switch to WAL mode");
-            }
-        }
+        let backend = SqliteBackend::open(
+            path.as_ref().to_owned(),
+            self.busy_timeout,
+            self.existing_only,
+        )?;
         Ok(SwarmDb {
-            path,
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(backend),
+        })
+    }
+
+    /// Connects to SwarmDB on the PostgreSQL server at `url`
+    /// (`postgres://user[:password]@host[:port]/dbname[?options]`, or the key/value form),
+    /// creating the schema when missing under a transaction-scoped advisory lock, so that
+    /// replicas starting together create it once. The busy timeout is how long a call waits for
+    /// a pooled connection, and a connection attempt for the server. Failures count in
+    /// `moai_flow_errors_total{operation="open"}`.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::InvalidUrl`]; [`SwarmDbError::Open`] with [`ErrorKind::ConnectionRefused`],
+    /// [`ErrorKind::AuthFailed`], [`ErrorKind::NoSuchDatabase`], ... naming the server (never the
+    /// password); [`SwarmDbError::NewerSchema`], [`SwarmDbError::UnsupportedLayout`];
+    /// [`SwarmDbError::NeedsMigration`] for a probe on a database without the schema.
+    #[cfg(feature = "postgres")]
+    #[timed_query(query_type = "open")]
+    pub fn open_url(self, url: &str) -> Result<SwarmDb> {
+        let backend =
+            postgres::PostgresBackend::connect(url, self.busy_timeout, self.existing_only)?;
+        Ok(SwarmDb {
+            backend: Backend::Postgres(backend),
         })
     }
 }
 
+/// Where the operations run; each public method dispatches to the same-named method of the
+/// backend, so both are instrumented by the same `#[timed_query]`.
+enum Backend {
+    Sqlite(SqliteBackend),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PostgresBackend),
+}
+
+/// `dispatch!(self, b => b.method(args))`: the call on whichever backend is open.
+macro_rules! dispatch {
+    ($db:expr, $b:ident => $call:expr) => {
+        match &$db.backend {
+            Backend::Sqlite($b) => $call,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($b) => $call,
+        }
+    };
+}
+
 /// A SwarmDB database. Share it between threads with an `Arc`.
 pub struct SwarmDb {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    backend: Backend,
 }
 
 impl std::fmt::Debug for SwarmDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwarmDb")
-            .field("path", &self.path)
+            .field("db", self.location())
             .finish_non_exhaustive()
     }
 }
@@ -224,10 +202,30 @@ impl SwarmDb {
         OpenOptions::new().open(path)
     }
 
-    /// The database file.
+    /// Connects to SwarmDB on the PostgreSQL server at `url` for the application: creates the
+    /// schema when missing ([`OpenOptions::open_url`] for more control).
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open_url`].
+    #[cfg(feature = "postgres")]
+    pub fn connect(url: &str) -> Result<Self> {
+        OpenOptions::new().open_url(url)
+    }
+
+    /// The database file; `None` on PostgreSQL.
     #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(b) => Some(b.path()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The file or server, as errors and logs name it (never with a password).
+    #[must_use]
+    pub fn location(&self) -> &Location {
+        dispatch!(self, b => b.location())
     }
 
     /// Records an event and returns its `event_id` (the given one, or a new UUID v4). The
@@ -236,7 +234,7 @@ impl SwarmDb {
     ///
     /// # Errors
     /// [`SwarmDbError::BadTimestamp`], [`SwarmDbError::MetadataNotObject`], or
-    /// [`SwarmDbError::Query`] (a duplicate `event_id` among them).
+    /// [`SwarmDbError::Query`] (a duplicate `event_id` among them, [`ErrorKind::Constraint`]).
     #[timed_query(query_type = "insert_event")]
     #[counted_event(event_type = event.event_type.as_str())]
     pub fn insert_event(&self, event: &NewEvent) -> Result<String> {
@@ -246,22 +244,7 @@ impl SwarmDb {
             .event_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    event_id,
-                    event.event_type.as_str(),
-                    event.agent_id,
-                    event.agent_type,
-                    event.timestamp,
-                    metadata
-                ])
-            })
-            .map_err(self.query_error("insert_event"))?;
+        dispatch!(self, b => b.insert_event(&event_id, event, &metadata))?;
         Ok(event_id)
     }
 
@@ -272,27 +255,7 @@ impl SwarmDb {
     /// vocabulary.
     #[timed_query(query_type = "get_events")]
     pub fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "{} WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR event_type = ?2)
-                 ORDER BY timestamp DESC, id DESC LIMIT ?3",
-                AgentEvent::SELECT
-            ))
-            .map_err(self.query_error("get_events"))?;
-        let found = stmt
-            .query_map(
-                params![
-                    filter.agent_id,
-                    filter.event_type.map(EventType::as_str),
-                    filter.limit.unwrap_or(100)
-                ],
-                AgentEvent::from_row,
-            )
-            .map_err(self.query_error("get_events"))?;
-        found
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.query_error("get_events"))
+        dispatch!(self, b => b.get_events(filter))
     }
 
     /// Registers an agent (replacing a row with the same id, as the original's `INSERT OR
@@ -310,24 +273,8 @@ impl SwarmDb {
     ) -> Result<()> {
         let metadata = metadata_text(metadata)?;
         let now = SystemTime::now();
-        self.conn()
-            .prepare_cached(
-                "INSERT OR REPLACE INTO agent_registry
-                 (agent_id, agent_type, status, spawn_time, metadata, last_updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    agent_id,
-                    agent_type,
-                    status.as_str(),
-                    unix_seconds(now),
-                    metadata,
-                    iso_timestamp(now)
-                ])
-            })
-            .map_err(self.query_error("register_agent"))?;
-        Ok(())
+        let now_iso = iso_timestamp(now);
+        dispatch!(self, b => b.register_agent(agent_id, agent_type, status, &metadata, now, &now_iso))
     }
 
     /// Moves an agent to `status`. `complete` and `error` set `complete_time` to now; `duration`
@@ -343,42 +290,23 @@ impl SwarmDb {
         duration: Option<Duration>,
     ) -> Result<()> {
         let now = SystemTime::now();
+        let now_iso = iso_timestamp(now);
         let duration_ms = duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE agent_registry SET status = ?2, last_updated = ?3,
-                     complete_time = CASE WHEN ?4 THEN ?5 ELSE complete_time END,
-                     duration_ms = COALESCE(?6, duration_ms)
-                 WHERE agent_id = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    agent_id,
-                    status.as_str(),
-                    iso_timestamp(now),
-                    status.is_final(),
-                    unix_seconds(now),
-                    duration_ms
-                ])
-            })
-            .map_err(self.query_error("update_agent_status"))?;
+        let changed = dispatch!(self, b => b.update_agent_status(agent_id, status, now, &now_iso, duration_ms))?;
         if changed == 0 {
             return Err(SwarmDbError::AgentNotFound(agent_id.to_owned()));
         }
         Ok(())
     }
 
-    /// The agent, if registered.
+    /// The agent with this id, if registered.
     ///
     /// # Errors
-    /// [`SwarmDbError::Query`], or a stored value outside the vocabulary or not a time.
+    /// [`SwarmDbError::Query`]; [`SwarmDbError::UnknownStatus`] or [`SwarmDbError::BadTime`] for
+    /// a stored value outside what MoAI-Flow writes.
     #[timed_query(query_type = "get_agent")]
     pub fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
-        self.conn()
-            .prepare_cached(&format!("{} WHERE agent_id = ?1", Agent::SELECT))
-            .and_then(|mut stmt| stmt.query_row([agent_id], Agent::from_row).optional())
-            .map_err(self.query_error("get_agent"))
+        dispatch!(self, b => b.get_agent(agent_id))
     }
 
     /// Agents in status spawned or running, the most recently spawned first.
@@ -387,19 +315,7 @@ impl SwarmDb {
     /// As [`SwarmDb::get_agent`].
     #[timed_query(query_type = "get_active_agents")]
     pub fn get_active_agents(&self) -> Result<Vec<Agent>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "{} WHERE status IN ('spawned', 'running') ORDER BY spawn_time DESC",
-                Agent::SELECT
-            ))
-            .map_err(self.query_error("get_active_agents"))?;
-        let found = stmt
-            .query_map([], Agent::from_row)
-            .map_err(self.query_error("get_active_agents"))?;
-        found
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.query_error("get_active_agents"))
+        dispatch!(self, b => b.get_active_agents())
     }
 
     /// How many agents are spawned or running (the `moai_flow_agents_active` gauge), without
@@ -409,11 +325,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "count_active_agents")]
     pub fn count_active_agents(&self) -> Result<u64> {
-        self.count(
-            "count_active_agents",
-            "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
-            params![],
-        )
+        dispatch!(self, b => b.count_active_agents())
     }
 
     /// Spawned or running agents whose row has not changed for `older_than`: stuck or
@@ -423,12 +335,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "count_stale_agents")]
     pub fn count_stale_agents(&self, older_than: Duration) -> Result<u64> {
-        self.count(
-            "count_stale_agents",
-            "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')
-             AND julianday(last_updated) < julianday(?1, 'unixepoch')",
-            params![unix_seconds(ago(older_than))],
-        )
+        dispatch!(self, b => b.count_stale_agents(ago(older_than)))
     }
 
     /// Stores a new version of `(session_id, memory_type, key)`: the original keeps every
@@ -446,23 +353,9 @@ impl SwarmDb {
         value: &Value,
         ttl_hours: Option<u32>,
     ) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO session_memory (session_id, memory_type, key, value, timestamp, ttl_hours)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    session_id,
-                    memory_type.as_str(),
-                    key,
-                    python_json(value),
-                    iso_timestamp_now(),
-                    ttl_hours
-                ])
-            })
-            .map_err(self.query_error("store_memory"))?;
-        Ok(())
+        let value = python_json(value);
+        let now = iso_timestamp_now();
+        dispatch!(self, b => b.store_memory(session_id, memory_type.as_str(), key, &value, &now, ttl_hours))
     }
 
     /// The newest value stored under `(session_id, memory_type, key)`, if any (`None` also for a
@@ -477,21 +370,8 @@ impl SwarmDb {
         memory_type: MemoryType,
         key: &str,
     ) -> Result<Option<Value>> {
-        let text: Option<Option<String>> = self
-            .conn()
-            .prepare_cached(
-                "SELECT value FROM session_memory
-                 WHERE session_id = ?1 AND memory_type = ?2 AND key = ?3
-                 ORDER BY timestamp DESC, id DESC LIMIT 1",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![session_id, memory_type.as_str(), key], |row| {
-                    row.get(0)
-                })
-                .optional()
-            })
-            .map_err(self.query_error("get_memory"))?;
-        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+        let text = dispatch!(self, b => b.get_memory(session_id, memory_type.as_str(), key))?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// Deletes events whose timestamp is more than `days` days old; returns how many.
@@ -501,10 +381,7 @@ impl SwarmDb {
     #[timed_query(query_type = "cleanup_old_events")]
     pub fn cleanup_old_events(&self, days: u32) -> Result<usize> {
         let cutoff = iso_timestamp(ago(Duration::from_secs(u64::from(days) * 86_400)));
-        self.conn()
-            .prepare_cached("DELETE FROM agent_events WHERE timestamp < ?1")
-            .and_then(|mut stmt| stmt.execute([cutoff]))
-            .map_err(self.query_error("cleanup_old_events"))
+        dispatch!(self, b => b.cleanup_old_events(&cutoff))
     }
 
     /// The original's end-of-session housekeeping: [`SwarmDb::cleanup_old_events`], then spawned
@@ -515,21 +392,9 @@ impl SwarmDb {
     #[timed_query(query_type = "cleanup")]
     pub fn cleanup(&self, days: u32) -> Result<CleanupReport> {
         let deleted_events = self.cleanup_old_events(days)?;
-        let now = SystemTime::now();
-        let cleaned_stale_agents = self
-            .conn()
-            .prepare_cached(
-                "UPDATE agent_registry SET status = 'error', last_updated = ?1
-                 WHERE status IN ('spawned', 'running')
-                 AND julianday(last_updated) < julianday(?2, 'unixepoch')",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    iso_timestamp(now),
-                    unix_seconds(ago(STALE_AGENT_AGE))
-                ])
-            })
-            .map_err(self.query_error("cleanup"))?;
+        let now_iso = iso_timestamp_now();
+        let cleaned_stale_agents =
+            dispatch!(self, b => b.mark_stale_agents(&now_iso, ago(STALE_AGENT_AGE)))?;
         Ok(CleanupReport {
             deleted_events,
             cleaned_stale_agents,
@@ -537,9 +402,10 @@ impl SwarmDb {
     }
 
     /// Writes the session's state (its id, now, the active agents and the 100 newest events)
-    /// as JSON to `moai-flow/session-state.json` beside the database (the original's
-    /// `.moai/memory/moai-flow/` for the default path), replacing the file atomically; returns
-    /// its path. `session_id` `None` gives a new UUID.
+    /// as JSON to `moai-flow/session-state.json` beside the database file (the original's
+    /// `.moai/memory/moai-flow/` for the default path; on PostgreSQL, that default directory
+    /// under the working directory), replacing the file atomically; returns its path.
+    /// `session_id` `None` gives a new UUID.
     ///
     /// # Errors
     /// [`SwarmDbError::Query`], [`SwarmDbError::SessionState`].
@@ -550,11 +416,12 @@ impl SwarmDb {
             limit: Some(100),
             ..EventFilter::default()
         })?;
-        let state = rows::session_state(session_id, &agents, &events, &self.path);
+        let state = rows::session_state(session_id, &agents, &events, self.location());
         let dir = self
-            .path
-            .parent()
-            .unwrap_or(Path::new("."))
+            .path()
+            .map_or(Path::new(DEFAULT_MEMORY_DIR), |p| {
+                p.parent().unwrap_or(Path::new("."))
+            })
             .join("moai-flow");
         let file = dir.join("session-state.json");
         let written = std::fs::create_dir_all(&dir).and_then(|()| {
@@ -569,149 +436,51 @@ impl SwarmDb {
         Ok(file)
     }
 
-    /// Bytes on disk: `page_count * page_size` of the main file plus the write-ahead log.
+    /// Bytes the database takes: on SQLite `page_count * page_size` of the main file plus the
+    /// write-ahead log; on PostgreSQL `pg_database_size(current_database())`.
     ///
     /// # Errors
     /// [`SwarmDbError::Query`], [`SwarmDbError::FileMissing`] when the file was deleted or
     /// moved while open, [`SwarmDbError::Size`].
     #[timed_query(query_type = "get_database_size")]
     pub fn get_database_size(&self) -> Result<u64> {
-        let pages: i64 = self
-            .conn()
-            .query_row(
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(self.query_error("get_database_size"))?;
-        // SQLite keeps writing to a file deleted under it; the size check is where that shows.
-        match std::fs::metadata(&self.path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SwarmDbError::FileMissing {
-                    path: self.path.clone(),
-                });
-            }
-            Err(source) => {
-                return Err(SwarmDbError::Size {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
-            Ok(_) => {}
-        }
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let wal_bytes = match std::fs::metadata(&wal) {
-            Ok(meta) => meta.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(source) => {
-                return Err(SwarmDbError::Size {
-                    path: wal.into(),
-                    source,
-                });
-            }
-        };
-        Ok(pages.max(0) as u64 + wal_bytes)
+        dispatch!(self, b => b.get_database_size())
     }
 
-    /// Rebuilds the file to reclaim free pages.
+    /// Reclaims free space (SQLite rebuilds the file; PostgreSQL runs `VACUUM`).
     ///
     /// # Errors
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "vacuum")]
     pub fn vacuum(&self) -> Result<()> {
-        self.conn()
-            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(self.query_error("vacuum"))
+        dispatch!(self, b => b.vacuum())
     }
 
     /// Writes and removes a 16 KB `swarm_metrics` row in one transaction: proves the database
     /// takes writes now (not read-only, not out of space, with room for more than a small row),
-    /// for the health check. Nothing of it stays in the file.
+    /// for the health check. Nothing of it stays in the database.
     ///
     /// # Errors
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "write_probe")]
     pub fn write_probe(&self) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(self.query_error("write_probe"))?;
-        tx.execute(
-            "INSERT INTO swarm_metrics (swarm_id, metric_type, value, metadata)
-             VALUES ('moai-instrument-health-probe', 'health', 1, hex(zeroblob(8192)))",
-            [],
-        )
-        .and_then(|_| {
-            tx.execute(
-                "DELETE FROM swarm_metrics WHERE swarm_id = 'moai-instrument-health-probe'",
-                [],
-            )
-        })
-        .map_err(self.query_error("write_probe"))?;
-        tx.commit().map_err(self.query_error("write_probe"))
+        dispatch!(self, b => b.write_probe())
     }
 
-    /// `PRAGMA quick_check`: `Ok(None)` when the file is sound, else SQLite's first complaint.
+    /// `Ok(None)` when the database is sound, else the first complaint: SQLite's
+    /// `PRAGMA quick_check`; on PostgreSQL (which checks its own pages) the schema version read
+    /// back.
     ///
     /// # Errors
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "quick_check")]
     pub fn quick_check(&self) -> Result<Option<String>> {
-        let verdict: String = self
-            .conn()
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(self.query_error("quick_check"))?;
-        Ok((verdict != "ok").then_some(verdict))
-    }
-
-    fn count(
-        &self,
-        operation: &'static str,
-        sql: &str,
-        params: &[&dyn rusqlite::ToSql],
-    ) -> Result<u64> {
-        self.conn()
-            .prepare_cached(sql)
-            .and_then(|mut stmt| stmt.query_row(params, |row| row.get::<_, i64>(0)))
-            .map(|n| n.max(0) as u64)
-            .map_err(self.query_error(operation))
-    }
-
-    fn query_error(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {
-        move |source| SwarmDbError::Query {
-            operation,
-            path: self.path.clone(),
-            source: source.into(),
-        }
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written: each call is one
-        // statement or transaction, which SQLite itself makes atomic.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        dispatch!(self, b => b.quick_check())
     }
 }
 
-/// Runs `step` again while SQLite answers "busy" or "locked", until `deadline`.
-fn retry_busy<T>(
-    deadline: std::time::Instant,
-    mut step: impl FnMut() -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    loop {
-        match step() {
-            Err(e)
-                if matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                ) && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            other => return other,
-        }
-    }
-}
+/// Where the original keeps its memory files, relative to the project.
+const DEFAULT_MEMORY_DIR: &str = ".moai/memory";
 
 /// Metadata as the original stores it: a JSON object as `json.dumps` text; `null` is `{}`.
 fn metadata_text(metadata: &Value) -> Result<String> {

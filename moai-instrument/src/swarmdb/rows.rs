@@ -2,14 +2,12 @@
 //! row becomes it ([`FromRow`]), with the original's reading rules (metadata that is empty or
 //! not JSON reads as `{}`) and the vocabularies checked.
 
-use std::path::Path;
-
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, Type, ValueRef};
 use serde_json::{Value, json};
 
 use super::encoding::{from_unix_seconds, iso_timestamp_now, unix_seconds};
-use super::error::SwarmDbError;
+use super::error::{Location, SwarmDbError};
 use super::types::{Agent, AgentEvent, AgentStatus, EventType};
 
 /// A record read from one row of its table.
@@ -46,16 +44,8 @@ impl FromRow for Agent {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let agent_id: String = row.get(0)?;
         let time = |index: usize, column: &'static str, seconds: f64| {
-            from_unix_seconds(seconds).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    index,
-                    Type::Real,
-                    Box::new(SwarmDbError::BadTime {
-                        agent_id: agent_id.clone(),
-                        column,
-                        value: seconds,
-                    }),
-                )
+            instant(&agent_id, column, seconds).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(index, Type::Real, Box::new(e))
             })
         };
         let spawn_time = time(3, "spawn_time", row.get(3)?)?;
@@ -101,8 +91,21 @@ impl FromSql for AgentStatus {
     }
 }
 
+/// The instant of an agent's REAL Unix-seconds `column`, or the error naming the agent.
+pub(crate) fn instant(
+    agent_id: &str,
+    column: &'static str,
+    seconds: f64,
+) -> Result<std::time::SystemTime, SwarmDbError> {
+    from_unix_seconds(seconds).ok_or_else(|| SwarmDbError::BadTime {
+        agent_id: agent_id.to_owned(),
+        column,
+        value: seconds,
+    })
+}
+
 /// The original's reading: JSON text, or `{}` when the column is empty or not JSON.
-fn metadata(text: Option<String>) -> Value {
+pub(crate) fn metadata(text: Option<String>) -> Value {
     text.filter(|t| !t.is_empty())
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_else(|| json!({}))
@@ -113,7 +116,7 @@ pub(crate) fn session_state(
     session_id: Option<&str>,
     agents: &[Agent],
     events: &[AgentEvent],
-    db_path: &Path,
+    db: &Location,
 ) -> String {
     let active_agents: Vec<Value> = agents
         .iter()
@@ -144,7 +147,7 @@ pub(crate) fn session_state(
         "timestamp": iso_timestamp_now(),
         "active_agents": active_agents,
         "recent_events": recent_events,
-        "database_path": db_path.display().to_string(),
+        "database_path": db.to_string(),
     });
     serde_json::to_string_pretty(&state).unwrap_or_else(|_| state.to_string())
 }

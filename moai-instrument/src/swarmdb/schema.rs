@@ -158,6 +158,30 @@ pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
     let tables: Vec<String> = stmt
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    classify(
+        &tables,
+        || column_names(conn, "schema_info"),
+        || {
+            conn.query_row(
+                "SELECT value FROM schema_info WHERE key = 'version'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+        },
+        || conn.query_row("SELECT MAX(version) FROM schema_info", [], |row| row.get(0)),
+    )
+}
+
+/// The layout of a database with `tables`, reading `schema_info`'s columns, its key/value
+/// `version` row, or the SDK's legacy `MAX(version)` only as far as deciding needs: the same
+/// rules for every backend.
+pub(crate) fn classify<E>(
+    tables: &[String],
+    columns: impl FnOnce() -> Result<Vec<String>, E>,
+    version: impl FnOnce() -> Result<Option<String>, E>,
+    legacy_version: impl FnOnce() -> Result<Option<i64>, E>,
+) -> Result<Layout, E> {
     if tables.is_empty() {
         return Ok(Layout::Empty);
     }
@@ -167,17 +191,10 @@ pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
             tables.join(", ")
         )));
     }
-    let columns = column_names(conn, "schema_info")?;
+    let columns = columns()?;
     let has = |name: &str| columns.iter().any(|c| c == name);
     if has("key") && has("value") {
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM schema_info WHERE key = 'version'",
-                [],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let Some(version) = version else {
+        let Some(version) = version()? else {
             return Ok(Layout::Unknown(
                 "a schema_info table without a version row".into(),
             ));
@@ -196,9 +213,7 @@ pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
         });
     }
     if has("version") && has("applied_at") {
-        let version: Option<i64> =
-            conn.query_row("SELECT MAX(version) FROM schema_info", [], |row| row.get(0))?;
-        return Ok(match version {
+        return Ok(match legacy_version()? {
             Some(2) => Layout::SdkLegacy,
             other => Layout::Unknown(format!(
                 "the pre-compatibility moai-instrument layout at version {}",

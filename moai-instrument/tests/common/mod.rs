@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 
 use moai_instrument::{Config, MetricsHandle};
 
+pub mod postgres;
 mod tools;
 #[allow(unused_imports)]
 pub use tools::{promtool_check_metrics, tool};

@@ -13,14 +13,36 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
             .find(|path| path.is_file())
     });
     if found.is_none() {
-        if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{name} is required (MOAI_REQUIRE_TOOLS=1) but is not on PATH");
-        }
-        eprintln!(
-            "\n*** SKIPPED: {name} is not on PATH; install it (apt-get install prometheus) to run this test ***\n"
-        );
+        missing(name, "is not on PATH", "prometheus");
     }
     found
+}
+
+/// A PostgreSQL server program (`initdb`, `pg_ctl`, `psql`) of Debian's `postgresql` package,
+/// which keeps them off PATH in `/usr/lib/postgresql/<major>/bin`; 15 first.
+pub fn postgres_tool(name: &str) -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .collect();
+    dirs.sort_by_key(|d| !d.starts_with("/usr/lib/postgresql/15"));
+    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
+    if found.is_none() {
+        missing(name, "is not in /usr/lib/postgresql/*/bin", "postgresql");
+    }
+    found
+}
+
+/// A missing tool: a failure under `MOAI_REQUIRE_TOOLS=1`, else a loud skip message.
+fn missing(name: &str, where_: &str, package: &str) {
+    if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("{name} is required (MOAI_REQUIRE_TOOLS=1) but {where_}");
+    }
+    eprintln!(
+        "\n*** SKIPPED: {name} {where_}; install it (apt-get install {package}) to run this test ***\n"
+    );
 }
 
 /// Runs `promtool check metrics` on `exposition`: `Ok` with its output, or `Err` with it.

@@ -1,0 +1,450 @@
+//! The embedded backend: one SQLite file in WAL mode, one connection behind a mutex. Each method
+//! is one statement or transaction; validation, encodings and instrumentation happen in the
+//! public [`SwarmDb`](super::SwarmDb) methods that call these.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::encoding::unix_seconds;
+use super::error::{Location, SwarmDbError};
+use super::migrate;
+use super::rows::FromRow;
+use super::schema::{self, Layout, SCHEMA_VERSION};
+use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, NewEvent};
+
+type Result<T> = std::result::Result<T, SwarmDbError>;
+
+pub(crate) struct SqliteBackend {
+    path: PathBuf,
+    location: Location,
+    conn: Mutex<Connection>,
+}
+
+/// The error for a layout the SDK will not open.
+pub(crate) fn refused(db: &Location, layout: Layout, reason: Option<String>) -> SwarmDbError {
+    match layout {
+        Layout::Newer(found) => SwarmDbError::NewerSchema {
+            db: db.clone(),
+            found,
+            supported: SCHEMA_VERSION,
+        },
+        other => SwarmDbError::UnsupportedLayout {
+            db: db.clone(),
+            found: other.describe(),
+            supported: SCHEMA_VERSION,
+            reason,
+        },
+    }
+}
+
+impl SqliteBackend {
+    pub(crate) fn open(path: PathBuf, busy_timeout: Duration, existing_only: bool) -> Result<Self> {
+        let location = Location::File(path.clone());
+        let open_error = |source: rusqlite::Error| SwarmDbError::Open {
+            db: location.clone(),
+            source: source.into(),
+        };
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if existing_only {
+            // SQLite would create the file when asked to open it read-write with CREATE; without
+            // CREATE it reports CANTOPEN for a missing file, which says less than the path does.
+            if !path.is_file() {
+                return Err(SwarmDbError::Missing { path });
+            }
+        } else {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| SwarmDbError::CreateDir {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+        }
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
+        conn.busy_timeout(busy_timeout).map_err(open_error)?;
+        conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(open_error)?;
+        // Switching to WAL and creating the schema need locks that SQLite does not always wait
+        // for (it fails at once where waiting could deadlock), for example when several
+        // connections open a new file together: retry those steps until the busy timeout.
+        let deadline = Instant::now() + busy_timeout;
+        let layout = retry_busy(deadline, || schema::detect(&conn)).map_err(open_error)?;
+        match layout {
+            Layout::Current => {}
+            Layout::Newer(_) | Layout::Unknown(_) => return Err(refused(&location, layout, None)),
+            _ if existing_only => {
+                return Err(SwarmDbError::NeedsMigration {
+                    db: location,
+                    found: layout.describe(),
+                });
+            }
+            _ => match retry_busy(deadline, || migrate::upgrade(&mut conn)).map_err(open_error)? {
+                migrate::Outcome::Ready => {}
+                migrate::Outcome::Refused(layout, reason) => {
+                    return Err(refused(&location, layout, reason));
+                }
+            },
+        }
+        if !existing_only {
+            // WAL lets readers go on while one connection writes; the mode is stored in the file,
+            // and MoAI-Flow's own SQLite reads such a file as it is.
+            let mode: String = retry_busy(deadline, || {
+                conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            })
+            .map_err(open_error)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(path = %path.display(), mode, "SwarmDB could not switch to WAL mode");
+            }
+        }
+        Ok(SqliteBackend {
+            path,
+            location,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub(crate) fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn insert_event(
+        &self,
+        event_id: &str,
+        event: &NewEvent,
+        metadata: &str,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    event_id,
+                    event.event_type.as_str(),
+                    event.agent_id,
+                    event.agent_type,
+                    event.timestamp,
+                    metadata
+                ])
+            })
+            .map_err(self.query_error("insert_event"))?;
+        Ok(())
+    }
+
+    pub(crate) fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{} WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR event_type = ?2)
+                 ORDER BY timestamp DESC, id DESC LIMIT ?3",
+                AgentEvent::SELECT
+            ))
+            .map_err(self.query_error("get_events"))?;
+        let found = stmt
+            .query_map(
+                params![
+                    filter.agent_id,
+                    filter.event_type.map(|t| t.as_str()),
+                    filter.limit.unwrap_or(100)
+                ],
+                AgentEvent::from_row,
+            )
+            .map_err(self.query_error("get_events"))?;
+        found
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.query_error("get_events"))
+    }
+
+    pub(crate) fn register_agent(
+        &self,
+        agent_id: &str,
+        agent_type: &str,
+        status: AgentStatus,
+        metadata: &str,
+        now: SystemTime,
+        now_iso: &str,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO agent_registry
+                 (agent_id, agent_type, status, spawn_time, metadata, last_updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    agent_id,
+                    agent_type,
+                    status.as_str(),
+                    unix_seconds(now),
+                    metadata,
+                    now_iso
+                ])
+            })
+            .map_err(self.query_error("register_agent"))?;
+        Ok(())
+    }
+
+    pub(crate) fn update_agent_status(
+        &self,
+        agent_id: &str,
+        status: AgentStatus,
+        now: SystemTime,
+        now_iso: &str,
+        duration_ms: Option<i64>,
+    ) -> Result<usize> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE agent_registry SET status = ?2, last_updated = ?3,
+                     complete_time = CASE WHEN ?4 THEN ?5 ELSE complete_time END,
+                     duration_ms = COALESCE(?6, duration_ms)
+                 WHERE agent_id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    agent_id,
+                    status.as_str(),
+                    now_iso,
+                    status.is_final(),
+                    unix_seconds(now),
+                    duration_ms
+                ])
+            })
+            .map_err(self.query_error("update_agent_status"))
+    }
+
+    pub(crate) fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
+        self.conn()
+            .prepare_cached(&format!("{} WHERE agent_id = ?1", Agent::SELECT))
+            .and_then(|mut stmt| stmt.query_row([agent_id], Agent::from_row).optional())
+            .map_err(self.query_error("get_agent"))
+    }
+
+    pub(crate) fn get_active_agents(&self) -> Result<Vec<Agent>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{} WHERE status IN ('spawned', 'running') ORDER BY spawn_time DESC",
+                Agent::SELECT
+            ))
+            .map_err(self.query_error("get_active_agents"))?;
+        let found = stmt
+            .query_map([], Agent::from_row)
+            .map_err(self.query_error("get_active_agents"))?;
+        found
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.query_error("get_active_agents"))
+    }
+
+    pub(crate) fn count_active_agents(&self) -> Result<u64> {
+        self.count(
+            "count_active_agents",
+            "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
+            params![],
+        )
+    }
+
+    pub(crate) fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
+        self.count(
+            "count_stale_agents",
+            "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')
+             AND julianday(last_updated) < julianday(?1, 'unixepoch')",
+            params![unix_seconds(cutoff)],
+        )
+    }
+
+    pub(crate) fn store_memory(
+        &self,
+        session_id: &str,
+        memory_type: &str,
+        key: &str,
+        value: &str,
+        timestamp: &str,
+        ttl_hours: Option<u32>,
+    ) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO session_memory (session_id, memory_type, key, value, timestamp, ttl_hours)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    session_id,
+                    memory_type,
+                    key,
+                    value,
+                    timestamp,
+                    ttl_hours
+                ])
+            })
+            .map_err(self.query_error("store_memory"))?;
+        Ok(())
+    }
+
+    pub(crate) fn get_memory(
+        &self,
+        session_id: &str,
+        memory_type: &str,
+        key: &str,
+    ) -> Result<Option<String>> {
+        let text: Option<Option<String>> = self
+            .conn()
+            .prepare_cached(
+                "SELECT value FROM session_memory
+                 WHERE session_id = ?1 AND memory_type = ?2 AND key = ?3
+                 ORDER BY timestamp DESC, id DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![session_id, memory_type, key], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(self.query_error("get_memory"))?;
+        Ok(text.flatten())
+    }
+
+    pub(crate) fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
+        self.conn()
+            .prepare_cached("DELETE FROM agent_events WHERE timestamp < ?1")
+            .and_then(|mut stmt| stmt.execute([cutoff_iso]))
+            .map_err(self.query_error("cleanup_old_events"))
+    }
+
+    pub(crate) fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE agent_registry SET status = 'error', last_updated = ?1
+                 WHERE status IN ('spawned', 'running')
+                 AND julianday(last_updated) < julianday(?2, 'unixepoch')",
+            )
+            .and_then(|mut stmt| stmt.execute(params![now_iso, unix_seconds(cutoff)]))
+            .map_err(self.query_error("cleanup"))
+    }
+
+    /// `page_count * page_size` of the main file plus the write-ahead log.
+    pub(crate) fn get_database_size(&self) -> Result<u64> {
+        let pages: i64 = self
+            .conn()
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.query_error("get_database_size"))?;
+        // SQLite keeps writing to a file deleted under it; the size check is where that shows.
+        match std::fs::metadata(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SwarmDbError::FileMissing {
+                    path: self.path.clone(),
+                });
+            }
+            Err(source) => {
+                return Err(SwarmDbError::Size {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+            Ok(_) => {}
+        }
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal_bytes = match std::fs::metadata(&wal) {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(source) => {
+                return Err(SwarmDbError::Size {
+                    path: wal.into(),
+                    source,
+                });
+            }
+        };
+        Ok(pages.max(0) as u64 + wal_bytes)
+    }
+
+    pub(crate) fn vacuum(&self) -> Result<()> {
+        self.conn()
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(self.query_error("vacuum"))
+    }
+
+    pub(crate) fn write_probe(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(self.query_error("write_probe"))?;
+        tx.execute(
+            "INSERT INTO swarm_metrics (swarm_id, metric_type, value, metadata)
+             VALUES ('moai-instrument-health-probe', 'health', 1, hex(zeroblob(8192)))",
+            [],
+        )
+        .and_then(|_| {
+            tx.execute(
+                "DELETE FROM swarm_metrics WHERE swarm_id = 'moai-instrument-health-probe'",
+                [],
+            )
+        })
+        .map_err(self.query_error("write_probe"))?;
+        tx.commit().map_err(self.query_error("write_probe"))
+    }
+
+    pub(crate) fn quick_check(&self) -> Result<Option<String>> {
+        let verdict: String = self
+            .conn()
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(self.query_error("quick_check"))?;
+        Ok((verdict != "ok").then_some(verdict))
+    }
+
+    fn count(
+        &self,
+        operation: &'static str,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<u64> {
+        self.conn()
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.query_row(params, |row| row.get::<_, i64>(0)))
+            .map(|n| n.max(0) as u64)
+            .map_err(self.query_error(operation))
+    }
+
+    fn query_error(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {
+        move |source| SwarmDbError::Query {
+            operation,
+            db: self.location.clone(),
+            source: source.into(),
+        }
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written: each call is one
+        // statement or transaction, which SQLite itself makes atomic.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs `step` again while SQLite answers "busy" or "locked", until `deadline`.
+fn retry_busy<T>(
+    deadline: Instant,
+    mut step: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    loop {
+        match step() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
