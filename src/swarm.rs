@@ -68,8 +68,8 @@ impl Swarm {
                     AgentStatus::Spawned,
                     &json!({"step": step}),
                 )?;
-                self.record(EventType::Spawn, id, agent_type, step)?;
-                tracing::info!("Agent spawned successfully");
+                let event_id = self.record(EventType::Spawn, id, agent_type, step)?;
+                tracing::info!(event_id, "Agent spawned successfully");
                 return Ok(());
             }
             Some(AgentStatus::Spawned) => (AgentStatus::Running, None),
@@ -88,14 +88,16 @@ impl Swarm {
         };
         let duration = duration.filter(|_| next.is_final());
         self.db.update_agent_status(id, next, duration)?;
-        if let Some(event) = event {
-            self.record(event, id, agent_type, step)?;
-        }
+        // Logged once stored: the ids in the log are the acknowledged events.
+        let event_id = match event {
+            Some(event) => Some(self.record(event, id, agent_type, step)?),
+            None => None,
+        };
         let duration_ms = duration.map(|d| d.as_millis() as u64);
         match next {
-            AgentStatus::Error => tracing::warn!(duration_ms, "Agent task failed"),
+            AgentStatus::Error => tracing::warn!(duration_ms, event_id, "Agent task failed"),
             AgentStatus::Complete => {
-                tracing::info!(duration_ms, "Agent completed its task")
+                tracing::info!(duration_ms, event_id, "Agent completed its task")
             }
             _ => tracing::debug!(status = %next, "Agent status changed"),
         }
@@ -108,8 +110,8 @@ impl Swarm {
         id: &str,
         agent_type: &str,
         step: u64,
-    ) -> Result<(), SwarmDbError> {
+    ) -> Result<String, SwarmDbError> {
         let event = NewEvent::now(event_type, id, agent_type, json!({"step": step}));
-        self.db.insert_event(&event).map(drop)
+        self.db.insert_event(&event)
     }
 }
