@@ -5,6 +5,8 @@
 
 mod support;
 
+#[path = "../moai-instrument/tests/common/postgres.rs"]
+mod postgres;
 #[path = "../moai-instrument/tests/common/tools.rs"]
 mod tools;
 
@@ -195,5 +197,138 @@ fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
         "took {:?}",
         started.elapsed()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SwarmDB on PostgreSQL: Prometheus scrapes the app and a real prometheus-postgres-exporter as
+/// the guide's `postgresql` job, and loads the shipped PostgreSQL rules; the metrics those rules
+/// and the dashboard read are there, with the app's database among them.
+#[test]
+fn prometheus_scrapes_the_postgres_exporter_beside_the_app() {
+    let Some(prometheus_bin) = tools::tool("prometheus") else {
+        return;
+    };
+    let Some(exporter_bin) = tools::tool("prometheus-postgres-exporter") else {
+        return;
+    };
+    let Some(pg) = postgres::Postgres::start("exporter") else {
+        return;
+    };
+    let dir = temp_dir("postgres-exporter");
+    let url = pg.create_database("swarm");
+    let mut app = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+        .args(["--agents", "5", "--rate", "100", "--steps", "40"])
+        .env("MOAI_DB_URL", &url)
+        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
+        .env("MOAI_LOG_DIR", "none")
+        .env("RUST_LOG", "warn,moai_instrument=info")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start moai-flow");
+    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
+    let app_addr = lines
+        .by_ref()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(&l.ok()?).ok()?["metrics_addr"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .expect("the app names its address");
+    std::thread::spawn(move || lines.for_each(drop));
+    let _app = Reaped(app);
+    let exporter = format!("127.0.0.1:{}", free_port());
+    let _exporter = Reaped(
+        Command::new(exporter_bin)
+            .arg(format!("--web.listen-address={exporter}"))
+            .env(
+                "DATA_SOURCE_NAME",
+                format!("{}?sslmode=disable", pg.url("swarm"))
+                    .replace("postgres://", "postgresql://"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus-postgres-exporter"),
+    );
+    let rules = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/postgres_rules.yml"),
+    )
+    .unwrap()
+    .replace("interval: 30s", "interval: 1s");
+    std::fs::write(dir.join("postgres_rules.yml"), rules).unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
+         rule_files:\n  - postgres_rules.yml\n\
+         scrape_configs:\n  - job_name: moai-flow\n    static_configs:\n      - targets: ['{app_addr}']\n\
+         \x20 - job_name: postgresql\n    static_configs:\n      - targets: ['{exporter}']\n"
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let prometheus = format!("127.0.0.1:{}", free_port());
+    let _prometheus = Reaped(
+        Command::new(prometheus_bin)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={prometheus}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
+        (get(&prometheus, "/-/ready").ok()?.0 == 200).then_some(())
+    });
+    // What the rules and the dashboard read, from the real exporter: the server is up, the app's
+    // pooled connections show on its database, and the database has a size.
+    wait_for("pg_up to be 1", Duration::from_secs(30), || {
+        (query(&prometheus, r#"pg_up{job="postgresql"}"#)? == 1.0).then_some(())
+    });
+    let backends = wait_for("the app's connections", Duration::from_secs(30), || {
+        query(
+            &prometheus,
+            r#"sum(pg_stat_database_numbackends{job="postgresql",datname="swarm"})"#,
+        )
+        .filter(|n| *n >= 1.0)
+    });
+    let max = wait_for("max_connections", Duration::from_secs(30), || {
+        query(
+            &prometheus,
+            r#"max(pg_settings_max_connections{job="postgresql"})"#,
+        )
+    });
+    assert!(backends < max, "{backends} of {max}");
+    let size = wait_for("the database size", Duration::from_secs(30), || {
+        query(
+            &prometheus,
+            r#"max(pg_database_size_bytes{job="postgresql",datname="swarm"})"#,
+        )
+    });
+    let app_size = wait_for("the app's size gauge", Duration::from_secs(30), || {
+        query(
+            &prometheus,
+            r#"max(moai_flow_db_size_bytes{job="moai-flow"})"#,
+        )
+    });
+    // Both read pg_database_size of the same database, a scrape apart.
+    assert!((size - app_size).abs() / size < 0.5, "{size} vs {app_size}");
+    // The shipped rules load and evaluate without errors; none fires on a healthy server.
+    let (_, rules) = get(&prometheus, "/api/v1/rules").unwrap();
+    let rules: Value = serde_json::from_str(&rules).unwrap();
+    let loaded: Vec<&Value> = rules["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(loaded.len(), 3, "{rules}");
+    for rule in loaded {
+        assert_eq!(rule["health"], "ok", "{rule}");
+        assert_eq!(rule["state"], "inactive", "{rule}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
