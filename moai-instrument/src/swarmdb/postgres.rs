@@ -427,10 +427,10 @@ impl PostgresBackend {
             .outage
             .get()
             .filter(|(at, _, _)| at.elapsed() < self.checkout_timeout);
-        if let Some((_, kind, text)) = &recent_failure {
-            if self.pool.state().idle_connections == 0 {
-                return Err(fail(*kind, text.clone()));
-            }
+        if let Some((_, kind, text)) = &recent_failure
+            && self.pool.state().idle_connections == 0
+        {
+            return Err(fail(*kind, text.clone()));
         }
         self.pool.get().map_err(|e| match self.outage.get() {
             Some((_, kind, text)) => fail(kind, text),
