@@ -110,6 +110,16 @@ fn prometheus_config_and_rules_pass_promtool() {
             deploy("alert_rules.yml").to_str().unwrap(),
         ],
     );
+    // The PostgreSQL-mode rules (on the exporter's metrics; run by prometheus_e2e.rs).
+    let pg = run_ok(
+        &promtool,
+        &[
+            "check",
+            "rules",
+            deploy("postgres_rules.yml").to_str().unwrap(),
+        ],
+    );
+    assert!(pg.contains("SUCCESS: 3 rules found"), "{pg}");
     let config = yaml("prometheus.yml");
     let jobs: Vec<&str> = config["scrape_configs"]
         .as_sequence()
@@ -291,7 +301,8 @@ fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["Deployment", "Service"]);
     let deployment = &docs[0];
-    assert_eq!(deployment["spec"]["replicas"], 3);
+    // SQLite mode: one replica (each pod's file is its own swarm); k8s/postgres.yaml runs three.
+    assert_eq!(deployment["spec"]["replicas"], 1);
     let pod = &deployment["spec"]["template"];
     assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "9090");
     let container = &pod["spec"]["containers"][0];
@@ -455,5 +466,56 @@ fn logrotate_loses_no_line_of_a_running_app() {
     );
     for line in both.lines() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+}
+
+/// PostgreSQL mode: three replicas on one server, the URL from a Secret (no password in the
+/// file), the probes on the same environment, and the guide's `postgresql` exporter on :9187.
+#[test]
+fn kubernetes_postgres_mode_takes_the_url_from_a_secret() {
+    let text = std::fs::read_to_string(deploy("k8s/postgres.yaml")).unwrap();
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Deployment", "Service", "Deployment", "Service"]);
+    let app = &docs[0]["spec"];
+    assert_eq!(app["replicas"], 3);
+    let container = &app["template"]["spec"]["containers"][0];
+    let env = container["env"].as_sequence().unwrap();
+    let url = env
+        .iter()
+        .find(|e| e["name"] == "MOAI_DB_URL")
+        .expect("MOAI_DB_URL");
+    assert_eq!(url["valueFrom"]["secretKeyRef"]["name"], "moai-flow-db");
+    assert!(url.get("value").is_none(), "the URL is inline");
+    assert!(!env.iter().any(|e| e["name"] == "MOAI_DB_PATH"));
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let command = container[probe]["exec"]["command"].as_sequence().unwrap();
+        assert_eq!(command[0], "/usr/local/bin/moai-health", "{probe}");
+    }
+    let exporter = &docs[2]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(exporter["ports"][0]["containerPort"], 9187);
+    assert_eq!(
+        exporter["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+        "moai-flow-db"
+    );
+    // The guide's prometheus.yml scrapes that exporter as the `postgresql` job.
+    let prometheus = yaml("prometheus.yml");
+    let job = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "postgresql")
+        .expect("a postgresql job");
+    assert!(
+        job["static_configs"][0]["targets"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(":9187")
+    );
+    // No secret in the file: only the placeholder in the comment shows how to make the Secret.
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        assert!(!line.contains("postgres://"), "inline URL: {line}");
     }
 }
