@@ -317,6 +317,20 @@ fn prometheus_scrapes_the_postgres_exporter_beside_the_app() {
     });
     // Both read pg_database_size of the same database, a scrape apart.
     assert!((size - app_size).abs() / size < 0.5, "{size} vs {app_size}");
+    // Every query of the PostgreSQL dashboard returns data from this Prometheus.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/moai-flow-postgres.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            wait_for(expr, Duration::from_secs(20), || query(&prometheus, expr));
+        }
+    }
     // The shipped rules load and evaluate without errors; none fires on a healthy server.
     let (_, rules) = get(&prometheus, "/api/v1/rules").unwrap();
     let rules: Value = serde_json::from_str(&rules).unwrap();
