@@ -250,6 +250,34 @@ fn a_stopped_server_fails_calls_fast_and_the_app_recovers_without_restart() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("✅ database: Database OK"), "{text}");
+    // A URL without its password takes it from the password file, as libpq does.
+    let pgpass = pg.dir().join("client.pgpass");
+    std::fs::write(
+        &pgpass,
+        format!(
+            "127.0.0.1:{}:swarm:{}:{}\n",
+            pg.port(),
+            postgres::USER,
+            postgres::PASSWORD
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let without_password = format!(
+        "postgres://{}@127.0.0.1:{}/swarm",
+        postgres::USER,
+        pg.port()
+    );
+    let out = Command::new(support::moai_health())
+        .args(["--live", "--db-url", &without_password])
+        .env("PGPASSFILE", &pgpass)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

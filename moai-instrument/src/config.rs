@@ -368,7 +368,9 @@ impl Config {
 
     /// SwarmDB on a PostgreSQL server instead of the file (default: unset):
     /// `postgres://user[:password]@host[:port]/dbname`, for replicas that share one swarm
-    /// (feature `postgres`). Open it with `SwarmDb::connect`; a wrong password or host is an
+    /// (feature `postgres`); without a password in the URL, the one for its host, port, database
+    /// and user in the password file libpq reads (`PGPASSFILE`, else `~/.pgpass`, mode 0600).
+    /// Open it with `SwarmDb::connect`; a wrong password or host is an
     /// error there, naming the server. [`Config::init`] refuses a URL that is not `postgres://`
     /// or a build without the feature.
     #[must_use]

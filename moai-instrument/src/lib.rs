@@ -84,6 +84,9 @@
 //! - **Cargo feature `swarmdb`** (default): [`swarmdb::SwarmDb`], MoAI-Flow's SQLite store (bundled SQLite), the
 //!   [`HealthChecker`] with the guide's five checks, and the `moai-health` probe binary. Without
 //!   it the SDK builds no C code.
+//! - **Cargo feature `postgres`** (off by default; implies `swarmdb`): the same SwarmDB API on a
+//!   PostgreSQL server (`MOAI_DB_URL`, `SwarmDb::connect`), so that replicas share one swarm;
+//!   `moai-health --db-url`. Without it nothing of PostgreSQL is built.
 
 // The SDK instruments its own SwarmDB with its macros, whose expansion names `::moai_instrument`.
 extern crate self as moai_instrument;

@@ -45,6 +45,8 @@ mod migrate;
 #[cfg(feature = "postgres")]
 mod pg_schema;
 #[cfg(feature = "postgres")]
+mod pgpass;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
 mod schema;

@@ -85,6 +85,18 @@ fn location_of(config: &postgres::Config) -> Location {
     Location::Server(format!("postgres://{user}@{host}:{port}/{dbname}"))
 }
 
+/// The password file's entry for the URL's first host, port, database and user.
+fn password_file_entry(config: &postgres::Config) -> Option<String> {
+    let host = match config.get_hosts().first()? {
+        postgres::config::Host::Tcp(host) => host.clone(),
+        #[cfg(unix)]
+        postgres::config::Host::Unix(_) => "localhost".to_owned(),
+    };
+    let user = config.get_user()?;
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    super::pgpass::lookup(&host, port, config.get_dbname().unwrap_or(user), user)
+}
+
 /// The client's configuration of a URL, and the server it names.
 pub(crate) fn parse_url(url: &str) -> Result<(postgres::Config, Location)> {
     let config = postgres::Config::from_str(url).map_err(|e| SwarmDbError::InvalidUrl {
@@ -98,6 +110,11 @@ pub(crate) fn parse_url(url: &str) -> Result<(postgres::Config, Location)> {
 impl PostgresBackend {
     pub(crate) fn connect(url: &str, timeout: Duration, existing_only: bool) -> Result<Self> {
         let (mut config, location) = parse_url(url)?;
+        if config.get_password().is_none()
+            && let Some(password) = password_file_entry(&config)
+        {
+            config.password(password);
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeout);
         }
@@ -562,6 +579,10 @@ pub(crate) fn classify(error: &postgres::Error) -> DbError {
             ErrorKind::ConnectionLost,
             "the connection to the server was closed (the server stopped or restarted)",
         ),
-        None => DbError::text(ErrorKind::Other, error.to_string()),
+        // "invalid configuration" alone says too little: add its cause ("password missing").
+        None => match std::error::Error::source(error) {
+            Some(cause) => DbError::text(ErrorKind::Other, format!("{error}: {cause}")),
+            None => DbError::text(ErrorKind::Other, error.to_string()),
+        },
     }
 }
