@@ -105,6 +105,24 @@ pub const LOG_LINES_DROPPED_TOTAL: MetricSpec = MetricSpec {
     help: "Log lines that a sink failed to write",
 };
 
+/// `moai_flow_last_progress_age_seconds`: seconds since the host last called
+/// [`heartbeat`](crate::heartbeat); absent until the first call.
+pub const LAST_PROGRESS_AGE_SECONDS: MetricSpec = MetricSpec {
+    name: "moai_flow_last_progress_age_seconds",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Seconds since the application last reported progress (heartbeat)",
+};
+
+/// `moai_instrument_resource_exhausted_total{resource}`: times the SDK found a resource
+/// exhausted (`file_descriptors`, `threads`), each time backing off instead of spinning.
+pub const RESOURCE_EXHAUSTED_TOTAL: MetricSpec = MetricSpec {
+    name: "moai_instrument_resource_exhausted_total",
+    kind: MetricKind::Counter,
+    labels: &["resource"],
+    help: "Times the SDK found a resource exhausted and backed off",
+};
+
 /// `process_cpu_seconds_total`: user and system CPU time of the process.
 pub const PROCESS_CPU_SECONDS_TOTAL: MetricSpec = MetricSpec {
     name: "process_cpu_seconds_total",
@@ -172,6 +190,8 @@ pub const CATALOG: &[MetricSpec] = &[
     BUILD_INFO,
     LABEL_OVERFLOW_TOTAL,
     LOG_LINES_DROPPED_TOTAL,
+    LAST_PROGRESS_AGE_SECONDS,
+    RESOURCE_EXHAUSTED_TOTAL,
     PROCESS_CPU_SECONDS_TOTAL,
     PROCESS_RESIDENT_MEMORY_BYTES,
     PROCESS_VIRTUAL_MEMORY_BYTES,

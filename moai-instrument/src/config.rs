@@ -28,6 +28,7 @@ const DEFAULT_SERIES_LIMIT: usize = 1000;
 /// usual Prometheus client summaries).
 const DEFAULT_SUMMARY_PERIOD: Duration = Duration::from_secs(30);
 const DEFAULT_SLOW_QUERY: Duration = Duration::from_millis(100);
+const DEFAULT_PROGRESS_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
 const DEFAULT_LOG_FILTER: &str = "info";
 const DEFAULT_LOG_DIR: &str = ".moai/logs";
@@ -83,6 +84,7 @@ pub struct Config {
     summary_period: Duration,
     series_limit: usize,
     slow_query: Duration,
+    progress_timeout: Duration,
     metrics_addr: String,
     metrics_token: Option<String>,
     log_filter: String,
@@ -104,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("summary_period", &self.summary_period)
             .field("series_limit", &self.series_limit)
             .field("slow_query", &self.slow_query)
+            .field("progress_timeout", &self.progress_timeout)
             .field("metrics_addr", &self.metrics_addr)
             // Never print the secret itself.
             .field(
@@ -138,6 +141,7 @@ impl Default for Config {
             summary_period: DEFAULT_SUMMARY_PERIOD,
             series_limit: DEFAULT_SERIES_LIMIT,
             slow_query: DEFAULT_SLOW_QUERY,
+            progress_timeout: DEFAULT_PROGRESS_TIMEOUT,
             metrics_addr: DEFAULT_METRICS_ADDR.to_owned(),
             metrics_token: None,
             log_filter: DEFAULT_LOG_FILTER.to_owned(),
@@ -172,6 +176,7 @@ impl Config {
     /// | `MOAI_DB_PATH` | [`Config::db_path`] |
     /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary` or `buckets`) |
     /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
+    /// | `MOAI_PROGRESS_TIMEOUT_SECS` | [`Config::progress_timeout`] (seconds) |
     ///
     /// Builder methods called on the result override the environment.
     pub fn from_env() -> Result<Self, InitError> {
@@ -242,6 +247,21 @@ impl Config {
                 })?;
             self.slow_query = Duration::from_millis(millis);
         }
+        if let Some(secs) = lookup("MOAI_PROGRESS_TIMEOUT_SECS") {
+            let secs = secs
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s > 0)
+                .ok_or_else(|| {
+                    InitError::invalid(
+                        "MOAI_PROGRESS_TIMEOUT_SECS",
+                        &secs,
+                        "expected a whole number of seconds, at least 1",
+                    )
+                })?;
+            self.progress_timeout = Duration::from_secs(secs);
+        }
         Ok(self)
     }
 
@@ -287,6 +307,15 @@ impl Config {
     #[must_use]
     pub fn slow_query_threshold(mut self, threshold: Duration) -> Self {
         self.slow_query = threshold;
+        self
+    }
+
+    /// `/livez` fails when the host has called [`heartbeat`](crate::heartbeat) before but not
+    /// for this long (default 60 s): its work loop is stuck. Hosts that never call it are judged
+    /// by their other liveness checks only.
+    #[must_use]
+    pub fn progress_timeout(mut self, timeout: Duration) -> Self {
+        self.progress_timeout = timeout;
         self
     }
 
@@ -411,6 +440,10 @@ impl Config {
         let file = self.log_dir.as_ref().map(|dir| dir.join(LOG_FILE_NAME));
         let kept = (self.log_rotation == LogRotation::Daily).then_some(self.log_files_kept);
         (self.log_filter.clone(), self.log_format, file, kept)
+    }
+
+    pub(crate) fn configured_progress_timeout(&self) -> Duration {
+        self.progress_timeout
     }
 
     pub(crate) fn slow_query(&self) -> Duration {

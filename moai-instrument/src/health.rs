@@ -221,10 +221,13 @@ pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> Heal
     HealthReport { results }
 }
 
-/// The SDK's own check: the log file takes every line (none dropped since the last check).
+/// How long the `log_file` check stays failing after the last line the file could not take.
+pub const LOG_FILE_FAILING_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The SDK's own check: the log file takes every line. A state, the same for every caller: it
+/// fails while lines are being dropped and for [`LOG_FILE_FAILING_WINDOW`] after the last drop.
 pub(crate) struct LogFileCheck {
     pub(crate) sinks: Sinks,
-    pub(crate) seen: std::sync::atomic::AtomicU64,
 }
 
 impl HealthCheck for LogFileCheck {
@@ -233,17 +236,28 @@ impl HealthCheck for LogFileCheck {
     }
 
     fn check(&self) -> CheckResult {
-        use std::sync::atomic::Ordering;
-        let dropped = self.sinks.file_lines_dropped();
-        let before = self.seen.swap(dropped, Ordering::Relaxed);
-        let result = if dropped > before {
-            CheckResult::new(
-                HealthStatus::Unhealthy,
-                format!("{} log line(s) could not be written", dropped - before),
-            )
-        } else {
-            CheckResult::new(HealthStatus::Healthy, "Log file writable")
+        let Some(losses) = self.sinks.file_losses() else {
+            return CheckResult::new(HealthStatus::Healthy, "No log file");
         };
-        result.with_detail("lines_dropped_total", Detail::Integer(dropped as i64))
+        let since = losses.last.map(|t| t.elapsed());
+        let result = match since {
+            Some(ago) if ago < LOG_FILE_FAILING_WINDOW => CheckResult::new(
+                HealthStatus::Unhealthy,
+                format!(
+                    "{} log line(s) could not be written, the last {:.0} s ago",
+                    losses.total,
+                    ago.as_secs_f64()
+                ),
+            ),
+            _ => CheckResult::new(HealthStatus::Healthy, "Log file writable"),
+        };
+        result
+            .with_detail("lines_dropped_total", Detail::Integer(losses.total as i64))
+            .with_detail(
+                "seconds_since_last_drop",
+                since.map_or(Detail::Text("never".into()), |d| {
+                    Detail::Number(d.as_secs_f64())
+                }),
+            )
     }
 }

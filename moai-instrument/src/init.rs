@@ -8,13 +8,13 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use crate::config::Config;
 use crate::error::InitError;
 use crate::exporter::{Exporter, Routes};
 use crate::health::{HealthCheck, LogFileCheck};
 use crate::logging::{self, RotatingFile};
+use crate::progress::{self, ProgressCheck};
 use crate::recorder::{self, MetricsHandle};
 
 /// Initializes everything from the defaults and the environment: `Config::from_env()?.init()`.
@@ -59,13 +59,17 @@ impl Config {
         if file.is_some() {
             checks.push(Arc::new(LogFileCheck {
                 sinks: logging.sinks.clone(),
-                seen: AtomicU64::new(0),
             }));
         }
+        checks.push(Arc::new(ProgressCheck {
+            timeout: self.configured_progress_timeout(),
+        }));
+        let mut collectors = self.collectors.clone();
+        collectors.push(Arc::new(progress::export_age));
         let routes = Routes {
             metrics: metrics.clone(),
             authorization,
-            collectors: self.collectors.clone(),
+            collectors,
             checks,
         };
         let exporter = Exporter::start(listener, routes)?;
@@ -80,6 +84,7 @@ impl Config {
             exporter: Some(exporter),
             file,
             log_file_path: logging.file_path(),
+            sinks: logging.sinks,
         })
     }
 }
@@ -93,6 +98,7 @@ pub struct Guard {
     exporter: Option<Exporter>,
     file: Option<Arc<RotatingFile>>,
     log_file_path: Option<PathBuf>,
+    sinks: logging::Sinks,
 }
 
 impl std::fmt::Debug for Guard {
@@ -119,6 +125,16 @@ impl Guard {
         &self.metrics
     }
 
+    /// Waits until every line logged so far has been handed to stdout and the log file, and the
+    /// file is on disk; at most 2 s, so a stalled sink cannot hold the caller (lines it cannot
+    /// take are counted as dropped). Dropping the guard does the same.
+    pub fn flush_logs(&self) {
+        self.sinks.drain(std::time::Duration::from_secs(2));
+        if let Some(file) = &self.file {
+            let _ = file.flush();
+        }
+    }
+
     /// The current log file, if one is written.
     #[must_use]
     pub fn log_file(&self) -> Option<&std::path::Path> {
@@ -129,8 +145,6 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         drop(self.exporter.take());
-        if let Some(file) = &self.file {
-            let _ = file.flush();
-        }
+        self.flush_logs();
     }
 }

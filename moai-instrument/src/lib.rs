@@ -99,6 +99,7 @@ mod health_checker;
 mod init;
 mod logging;
 mod process;
+mod progress;
 mod recorder;
 #[cfg(feature = "swarmdb")]
 pub mod swarmdb;
@@ -119,6 +120,7 @@ pub use health_checker::{
 };
 pub use init::{Guard, init};
 pub use logging::{LogFormat, LogRotation, error_chain};
+pub use progress::heartbeat;
 pub use recorder::MetricsHandle;
 
 /// Times a fn into `moai_flow_query_duration_seconds{query_type}`.

@@ -223,6 +223,7 @@ fn json_lines_in_the_file_lift_agent_and_user_ids() {
     spawn_agent("agent-7");
     tracing::info!(user_id = "u-1", "outside any span");
     let path = guard.log_file().expect("a log file").to_owned();
+    guard.flush_logs();
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<Value> = text
         .lines()
@@ -278,6 +279,7 @@ fn json_lines_in_the_file_lift_agent_and_user_ids() {
 
     // The query error logged by #[timed_query] carries the error as `exception`.
     let _ = query();
+    guard.flush_logs();
     let text = std::fs::read_to_string(&path).unwrap();
     let failure: Value = text
         .lines()
