@@ -74,14 +74,14 @@ fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("moai-flow: {err}");
+            eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
     let db = match SwarmDb::open(config.configured_db_path()) {
         Ok(db) => Arc::new(db),
         Err(err) => {
-            eprintln!("moai-flow: {err}");
+            eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
     let guard = match config.init() {
         Ok(guard) => guard,
         Err(err) => {
-            eprintln!("moai-flow: {err}");
+            eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
     };

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{metrics, sample, temp_dir};
 use moai_instrument::swarmdb::{
-    AgentStatus, EventFilter, EventType, MemoryType, NewEvent, SCHEMA_VERSION, SwarmDb,
+    AgentStatus, EventFilter, EventType, MemoryType, NewEvent, Rejection, SCHEMA_VERSION, SwarmDb,
     SwarmDbError, TABLE_NAMES,
 };
 use serde_json::json;
@@ -146,7 +146,11 @@ fn every_operation_round_trips() {
     assert_eq!(db.count_stale_agents(Duration::from_secs(3600)).unwrap(), 0);
     assert!(matches!(
         db.update_agent_status("nobody", AgentStatus::Running, None),
-        Err(SwarmDbError::AgentNotFound(_))
+        Err(SwarmDbError::Rejected {
+            operation: "update_agent_status",
+            reason: Rejection::AgentNotFound(_),
+            ..
+        })
     ));
 
     db.store_memory(
@@ -199,11 +203,26 @@ fn every_operation_round_trips() {
     assert!(wal > 0 && size > wal, "size {size} counts the WAL ({wal})");
     db.vacuum().unwrap();
     assert_eq!(db.quick_check().unwrap(), None);
+    let rows = |sql: &str| -> Vec<String> {
+        raw.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let sequences = rows("SELECT name || '=' || seq FROM sqlite_sequence ORDER BY name");
     db.write_probe().unwrap();
-    let probes: i64 = raw
-        .query_row("SELECT COUNT(*) FROM swarm_metrics", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(probes, 0, "the write probe leaves nothing behind");
+    assert_eq!(
+        rows("SELECT key FROM schema_info"),
+        ["version"],
+        "no probe row stays"
+    );
+    assert_eq!(
+        rows("SELECT name || '=' || seq FROM sqlite_sequence ORDER BY name"),
+        sequences,
+        "no sequence of MoAI-Flow's moves"
+    );
 
     let exposition = metrics().render();
     assert!(sample(&exposition, r#"moai_flow_events_total{event_type="spawn"}"#).unwrap() >= 2.0);
@@ -246,20 +265,30 @@ fn vocabularies_and_metadata_are_checked() {
     let err = db
         .register_agent("a", "t", AgentStatus::Spawned, &json!([1, 2]))
         .unwrap_err();
-    assert_eq!(err.to_string(), "metadata must be a JSON object, got [1,2]");
-    // Another writer's unknown status is an error naming it when read, not a silent value.
+    assert_eq!(
+        moai_instrument::error_chain(&err),
+        format!(
+            "SwarmDB register_agent on {} refused: metadata must be a JSON object, got [1,2]",
+            db.path().display()
+        )
+    );
+    // What other writers store reads back as it is, whatever the vocabulary or number type: a
+    // status and an event type of their own, a float duration and a numeric text spawn time.
     let raw = rusqlite::Connection::open(db.path()).unwrap();
-    raw.execute(
-        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time) VALUES ('x', 't', 'paused', 1)",
-        [],
+    raw.execute_batch(
+        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, duration_ms)
+             VALUES ('x', 't', 'timeout', '1795954042.5', 1250.7);
+         INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp)
+             VALUES ('e-1', 'task_start', 'x', 't', '2026-01-01T00:00:00');",
     )
     .unwrap();
-    let err = db.get_agent("x").unwrap_err();
-    assert!(
-        moai_instrument::error_chain(&err).contains("unknown agent status \"paused\""),
-        "{}",
-        moai_instrument::error_chain(&err)
-    );
+    let x = db.get_agent("x").unwrap().unwrap();
+    assert_eq!(x.status, AgentStatus::Other("timeout".into()));
+    assert!(!x.status.is_active() && !x.status.is_final());
+    assert_eq!(x.duration, Some(Duration::from_micros(1_250_700)));
+    let events = db.get_events(&EventFilter::default()).unwrap();
+    assert_eq!(events[0].event_type, EventType::Other("task_start".into()));
+    assert_eq!(db.count_active_agents().unwrap(), 0);
     // Metadata that is not JSON reads as `{}`, as the original reads it.
     raw.execute(
         "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, metadata) VALUES ('y', 't', 'running', 1, 'not json')",

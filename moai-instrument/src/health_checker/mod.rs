@@ -213,7 +213,7 @@ impl HealthChecker {
             move || match checker.with_db(|db| db.count_active_agents().map_err(|e| error_text(&e)))
             {
                 Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
-                Err(e) => CheckResult::new(HealthStatus::Unhealthy, format!("SwarmDB error: {e}")),
+                Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),
             },
         )
     }
@@ -268,10 +268,10 @@ impl HealthChecker {
             },
             CheckKind::QueryPerformance => self.query_performance(),
             CheckKind::Agents => match self.with_db(|db| {
-                let active = db.count_active_agents().map_err(|e| e.to_string())?;
+                let active = db.count_active_agents().map_err(|e| error_text(&e))?;
                 let stale = db
                     .count_stale_agents(t.stale_agent_after)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| error_text(&e))?;
                 Ok((active, stale))
             }) {
                 Ok((active, stale)) => judge_agents(active, stale, t),
@@ -296,7 +296,7 @@ impl HealthChecker {
             let mut samples = Vec::with_capacity(5);
             for _ in 0..5 {
                 let started = Instant::now();
-                db.count_active_agents().map_err(|e| e.to_string())?;
+                db.count_active_agents().map_err(|e| error_text(&e))?;
                 samples.push(started.elapsed());
             }
             samples.sort();

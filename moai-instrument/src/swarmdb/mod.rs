@@ -54,7 +54,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
 pub use encoding::{iso_timestamp, iso_timestamp_now};
-pub use error::{SqliteError, SwarmDbError};
+pub use error::{Rejection, SqliteError, SwarmDbError};
 pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
 pub use types::{
     Agent, AgentEvent, AgentStatus, CleanupReport, EventFilter, EventType, MemoryType, NewEvent,
@@ -134,8 +134,19 @@ impl OpenOptions {
         if self.existing_only {
             // SQLite would create the file when asked to open it read-write with CREATE; without
             // CREATE it reports CANTOPEN for a missing file, which says less than the path does.
-            if !path.is_file() {
-                return Err(SwarmDbError::Missing { path });
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    return Err(SwarmDbError::Open {
+                        path,
+                        source: rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                            Some("the path is a directory, not a database file".into()),
+                        )
+                        .into(),
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => return Err(SwarmDbError::Missing { path }),
             }
         } else {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -235,13 +246,14 @@ impl SwarmDb {
     /// Counts `moai_flow_events_total{event_type}`.
     ///
     /// # Errors
-    /// [`SwarmDbError::BadTimestamp`], [`SwarmDbError::MetadataNotObject`], or
-    /// [`SwarmDbError::Query`] (a duplicate `event_id` among them).
+    /// [`SwarmDbError::Rejected`] (a timestamp that is not ISO 8601, metadata that is not an
+    /// object), or [`SwarmDbError::Query`] (a duplicate `event_id` among them).
     #[timed_query(query_type = "insert_event")]
     #[counted_event(event_type = event.event_type.as_str())]
     pub fn insert_event(&self, event: &NewEvent) -> Result<String> {
-        check_timestamp(&event.timestamp)?;
-        let metadata = metadata_text(&event.metadata)?;
+        let reject = self.rejected("insert_event");
+        check_timestamp(&event.timestamp).map_err(&reject)?;
+        let metadata = metadata_text(&event.metadata).map_err(&reject)?;
         let event_id = event
             .event_id
             .clone()
@@ -284,7 +296,7 @@ impl SwarmDb {
             .query_map(
                 params![
                     filter.agent_id,
-                    filter.event_type.map(EventType::as_str),
+                    filter.event_type.as_ref().map(EventType::as_str),
                     filter.limit.unwrap_or(100)
                 ],
                 AgentEvent::from_row,
@@ -299,7 +311,7 @@ impl SwarmDb {
     /// REPLACE`): `spawn_time` now, `last_updated` now.
     ///
     /// # Errors
-    /// [`SwarmDbError::MetadataNotObject`], [`SwarmDbError::Query`].
+    /// [`SwarmDbError::Rejected`] for metadata that is not an object, [`SwarmDbError::Query`].
     #[timed_query(query_type = "register_agent")]
     pub fn register_agent(
         &self,
@@ -308,7 +320,7 @@ impl SwarmDb {
         status: AgentStatus,
         metadata: &Value,
     ) -> Result<()> {
-        let metadata = metadata_text(metadata)?;
+        let metadata = metadata_text(metadata).map_err(self.rejected("register_agent"))?;
         let now = SystemTime::now();
         self.conn()
             .prepare_cached(
@@ -334,7 +346,8 @@ impl SwarmDb {
     /// (the task's, as the caller measured it) is stored in milliseconds when given.
     ///
     /// # Errors
-    /// [`SwarmDbError::AgentNotFound`] when no agent has this id; [`SwarmDbError::Query`].
+    /// [`SwarmDbError::Rejected`] ([`Rejection::AgentNotFound`]) when no agent has this id;
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "update_agent_status")]
     pub fn update_agent_status(
         &self,
@@ -364,7 +377,9 @@ impl SwarmDb {
             })
             .map_err(self.query_error("update_agent_status"))?;
         if changed == 0 {
-            return Err(SwarmDbError::AgentNotFound(agent_id.to_owned()));
+            return Err(self.rejected("update_agent_status")(
+                Rejection::AgentNotFound(agent_id.to_owned()),
+            ));
         }
         Ok(())
     }
@@ -426,8 +441,8 @@ impl SwarmDb {
         self.count(
             "count_stale_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')
-             AND julianday(last_updated) < julianday(?1, 'unixepoch')",
-            params![unix_seconds(ago(older_than))],
+             AND last_updated < ?1",
+            params![iso_timestamp(ago(older_than))],
         )
     }
 
@@ -521,12 +536,12 @@ impl SwarmDb {
             .prepare_cached(
                 "UPDATE agent_registry SET status = 'error', last_updated = ?1
                  WHERE status IN ('spawned', 'running')
-                 AND julianday(last_updated) < julianday(?2, 'unixepoch')",
+                 AND last_updated < ?2",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
                     iso_timestamp(now),
-                    unix_seconds(ago(STALE_AGENT_AGE))
+                    iso_timestamp(ago(STALE_AGENT_AGE))
                 ])
             })
             .map_err(self.query_error("cleanup"))?;
@@ -627,7 +642,9 @@ impl SwarmDb {
 
     /// Writes and removes a 16 KB `swarm_metrics` row in one transaction: proves the database
     /// takes writes now (not read-only, not out of space, with room for more than a small row),
-    /// for the health check. Nothing of it stays in the file.
+    /// for the health check. The row goes into `schema_info` under a key of the SDK's own and is
+    /// deleted in the same transaction: no row, sequence or version of MoAI-Flow's changes (the
+    /// freed pages stay in the file for later writes, as after any delete).
     ///
     /// # Errors
     /// [`SwarmDbError::Query`].
@@ -638,13 +655,13 @@ impl SwarmDb {
             .transaction()
             .map_err(self.query_error("write_probe"))?;
         tx.execute(
-            "INSERT INTO swarm_metrics (swarm_id, metric_type, value, metadata)
-             VALUES ('moai-instrument-health-probe', 'health', 1, hex(zeroblob(8192)))",
+            "INSERT OR REPLACE INTO schema_info (key, value)
+             VALUES ('moai_instrument_write_probe', hex(zeroblob(8192)))",
             [],
         )
         .and_then(|_| {
             tx.execute(
-                "DELETE FROM swarm_metrics WHERE swarm_id = 'moai-instrument-health-probe'",
+                "DELETE FROM schema_info WHERE key = 'moai_instrument_write_probe'",
                 [],
             )
         })
@@ -676,6 +693,14 @@ impl SwarmDb {
             .and_then(|mut stmt| stmt.query_row(params, |row| row.get::<_, i64>(0)))
             .map(|n| n.max(0) as u64)
             .map_err(self.query_error(operation))
+    }
+
+    fn rejected(&self, operation: &'static str) -> impl Fn(Rejection) -> SwarmDbError {
+        move |reason| SwarmDbError::Rejected {
+            operation,
+            path: self.path.clone(),
+            reason,
+        }
     }
 
     fn query_error(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {
@@ -714,29 +739,58 @@ fn retry_busy<T>(
 }
 
 /// Metadata as the original stores it: a JSON object as `json.dumps` text; `null` is `{}`.
-fn metadata_text(metadata: &Value) -> Result<String> {
+fn metadata_text(metadata: &Value) -> std::result::Result<String, Rejection> {
     match metadata {
         Value::Null => Ok("{}".to_owned()),
         Value::Object(_) => Ok(python_json(metadata)),
-        other => Err(SwarmDbError::MetadataNotObject(other.to_string())),
+        other => Err(Rejection::MetadataNotObject(other.to_string())),
     }
 }
 
-/// ISO 8601 text that sorts as time: `YYYY-MM-DD`, then optionally `T` or a space and a time.
-fn check_timestamp(text: &str) -> Result<()> {
+/// ISO 8601 text as MoAI-Flow writes it, so that comparing texts compares times:
+/// `YYYY-MM-DD`, optionally followed by `THH:MM`, `:SS` and up to six fraction digits, each field
+/// in range. No offset: the original's timestamps are local time without one.
+fn check_timestamp(text: &str) -> std::result::Result<(), Rejection> {
     let b = text.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let date = digits(0..4)
+    let field = |at: usize, len: usize, max: u32| -> bool {
+        b.get(at..at + len).is_some_and(|d| {
+            d.iter().all(u8::is_ascii_digit)
+                && d.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= max
+        })
+    };
+    let nonzero = |at: usize| b.get(at..at + 2) != Some(b"00".as_slice());
+    let date = field(0, 4, 9999)
         && b.get(4) == Some(&b'-')
-        && digits(5..7)
+        && field(5, 2, 12)
+        && nonzero(5)
         && b.get(7) == Some(&b'-')
-        && digits(8..10);
-    let time = b.len() == 10 || (matches!(b.get(10), Some(b'T' | b' ')) && digits(11..13));
+        && field(8, 2, 31)
+        && nonzero(8);
+    let time = match b.len() {
+        10 => true,
+        16 | 19 => {
+            b[10] == b'T'
+                && field(11, 2, 23)
+                && b[13] == b':'
+                && field(14, 2, 59)
+                && (b.len() == 16 || (b[16] == b':' && field(17, 2, 59)))
+        }
+        21..=26 => {
+            b[10] == b'T'
+                && field(11, 2, 23)
+                && b[13] == b':'
+                && field(14, 2, 59)
+                && b[16] == b':'
+                && field(17, 2, 59)
+                && b[19] == b'.'
+                && b[20..].iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    };
     if date && time {
         Ok(())
     } else {
-        Err(SwarmDbError::BadTimestamp(text.to_owned()))
+        Err(Rejection::BadTimestamp(text.to_owned()))
     }
 }
 

@@ -188,6 +188,13 @@ pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
             )));
         };
         let supported = parse_version(SCHEMA_VERSION).unwrap_or_default();
+        if found <= supported
+            && let Some(problem) = missing_columns(conn, &tables)?
+        {
+            return Ok(Layout::Unknown(format!(
+                "schema_info version {version} but {problem}"
+            )));
+        }
         let complete = TABLE_NAMES.iter().all(|t| tables.iter().any(|x| x == t));
         return Ok(match found.cmp(&supported) {
             std::cmp::Ordering::Greater => Layout::Newer(version),
@@ -210,6 +217,34 @@ pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
         "a schema_info table with columns {}",
         columns.join(", ")
     )))
+}
+
+/// The first of the original's tables present in the file that lacks one of its columns:
+/// a file that claims the version but was changed by hand, which every query would then fail on.
+fn missing_columns(conn: &Connection, tables: &[String]) -> rusqlite::Result<Option<String>> {
+    static EXPECTED: std::sync::OnceLock<Vec<(String, Vec<String>)>> = std::sync::OnceLock::new();
+    let expected = match EXPECTED.get() {
+        Some(expected) => expected,
+        None => {
+            let reference = Connection::open_in_memory()?;
+            reference.execute_batch(SCHEMA_SQL)?;
+            let mut expected = Vec::new();
+            for table in TABLE_NAMES {
+                expected.push((table.to_owned(), column_names(&reference, table)?));
+            }
+            EXPECTED.get_or_init(|| expected)
+        }
+    };
+    for (table, columns) in expected {
+        if !tables.contains(table) {
+            continue;
+        }
+        let found = column_names(conn, table)?;
+        if let Some(missing) = columns.iter().find(|c| !found.contains(c)) {
+            return Ok(Some(format!("table {table} has no column {missing}")));
+        }
+    }
+    Ok(None)
 }
 
 pub(crate) fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
