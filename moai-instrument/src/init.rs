@@ -52,7 +52,7 @@ impl Config {
             source,
         })?;
 
-        let metrics = recorder::install(settings)?;
+        let metrics = recorder::install(settings, self.collectors.clone())?;
         crate::__private::set_default_slow_query(self.slow_query());
         let logging = logging::install(filter, format, file.clone())?;
         let mut checks: Vec<Arc<dyn HealthCheck>> = self.checks.clone();
@@ -65,7 +65,6 @@ impl Config {
         let routes = Routes {
             metrics: metrics.clone(),
             authorization,
-            collectors: self.collectors.clone(),
             checks,
         };
         let exporter = Exporter::start(listener, routes)?;
