@@ -47,10 +47,7 @@ impl Config {
         let file = file_path
             .map(|path| logging::open_file(&path, files_kept))
             .transpose()?;
-        let listener = TcpListener::bind(addr).map_err(|source| InitError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr).map_err(|source| InitError::bind(addr, source))?;
 
         let metrics = recorder::install(settings, self.collectors.clone())?;
         crate::__private::set_default_slow_query(self.slow_query());

@@ -44,10 +44,9 @@ pub(crate) struct Exporter {
 
 impl Exporter {
     pub(crate) fn start(listener: TcpListener, routes: Routes) -> Result<Exporter, InitError> {
-        let addr = listener.local_addr().map_err(|source| InitError::Bind {
-            addr: "?".into(),
-            source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| InitError::bind("the bound socket", source))?;
         let mut exporter = Exporter {
             addr,
             shutdown: Arc::new(AtomicBool::new(false)),
