@@ -4,7 +4,8 @@
 //!
 //! The rules (also in the crate docs, "Host metric names"):
 //! - Characters outside `[a-zA-Z0-9_:]` (names) or `[a-zA-Z0-9_]` (label keys) become `_`, and a
-//!   leading digit or an empty string gets a `_` in front: `jobs.done` is `jobs_done`.
+//!   leading digit, an empty name or the name `_total` gets a `_` in front: `jobs.done` is
+//!   `jobs_done`.
 //! - Label keys the exposition writes itself (`quantile`, `le`) and keys starting with `__`
 //!   (reserved by Prometheus) are renamed `exported_<key>`, as Prometheus renames a scraped label
 //!   that collides with a target label. This holds for every kind and both histogram modes, so a
@@ -29,9 +30,16 @@ pub(crate) const BUCKET_LABEL: &str = "le";
 /// What a reserved label key is prefixed with, as Prometheus does on a label collision.
 const EXPORTED_PREFIX: &str = "exported_";
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`: other characters become `_`.
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`: other characters become `_`. A name that is only `_total` gets
+/// another `_` in front too: OpenMetrics parsers read a counter `x_total` as the family `x`, and
+/// an empty family name is invalid.
 pub(crate) fn metric_name(name: &str) -> Cow<'_, str> {
-    sanitized(name, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    let name = sanitized(name, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if name == "_total" {
+        Cow::Borrowed("__total")
+    } else {
+        name
+    }
 }
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*`: other characters become `_`.
@@ -75,7 +83,7 @@ pub(crate) struct Exposed {
 
 pub(crate) fn exposed(key: &Key) -> Exposed {
     let name = metric_name(key.name());
-    let mut changed = matches!(name, Cow::Owned(_));
+    let mut changed = name != key.name();
     let mut changes = Vec::new();
     let mut labels: Vec<Label> = Vec::with_capacity(key.labels().len());
     for label in key.labels() {
@@ -165,6 +173,8 @@ mod tests {
         assert_eq!(metric_name("9lives.total"), "_9lives_total");
         assert_eq!(metric_name("ünï"), "_n_");
         assert_eq!(metric_name(""), "_");
+        assert_eq!(metric_name("_total"), "__total");
+        assert_eq!(metric_name(".total"), "__total");
         assert_eq!(label_name("event-type"), "event_type");
         assert_eq!(label_name("a:b"), "a_b");
         assert_eq!(label_name(""), "_");
