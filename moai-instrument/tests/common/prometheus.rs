@@ -4,12 +4,13 @@
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::tools::spawn_prometheus;
 use super::{http, temp_dir, tool};
 
 pub struct Prometheus {
@@ -34,20 +35,7 @@ impl Prometheus {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap();
-        let mut child = Command::new(binary)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start prometheus");
+        let mut child = spawn_prometheus(&binary, &dir, &addr.to_string(), Stdio::piped());
         // Its log says when the API is up; the rest of the log is drained so it never blocks.
         let (ready, is_ready) = mpsc::channel();
         let stderr = BufReader::new(child.stderr.take().unwrap());

@@ -23,6 +23,30 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
     found
 }
 
+/// Starts `prometheus` (the path from [`tool`]) with `dir/prometheus.yml`, its data in
+/// `dir/tsdb`, serving on `listen`; its log goes to `log`. The caller ends it.
+pub fn spawn_prometheus(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    listen: &str,
+    log: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(binary)
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={listen}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start prometheus")
+}
+
 /// Runs `promtool check metrics` on `exposition`: `Ok` with its output, or `Err` with it.
 pub fn promtool_check_metrics(
     promtool: &std::path::Path,
