@@ -131,23 +131,13 @@ fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
     );
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
     let prometheus = format!("127.0.0.1:{}", free_port());
-    let _prometheus = Reaped(
-        Command::new(prometheus_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prometheus}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    // Its own log is not needed: readiness is polled on its API.
+    let _prometheus = Reaped(tools::spawn_prometheus(
+        &prometheus_bin,
+        &dir,
+        &prometheus,
+        Stdio::null(),
+    ));
     wait_for("Prometheus to be ready", Duration::from_secs(30), || {
         (get(&prometheus, "/-/ready").ok()?.0 == 200).then_some(())
     });

@@ -4,7 +4,7 @@
 use metrics::{Key, Label};
 
 use crate::__private::{Callsite, callsites};
-use crate::recorder::Registry;
+use crate::recorder::{Kind, Registry};
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,11 +201,20 @@ pub const CATALOG: &[MetricSpec] = &[
     PROCESS_THREADS,
 ];
 
-/// Describes the catalog, sets `moai_flow_build_info`, and registers every instrumented
-/// callsite's series at 0, so `rate()` and the alerts work from the first scrape.
+/// Describes and claims the catalog (host code cannot take its names), sets
+/// `moai_flow_build_info`, and registers every instrumented callsite's series at 0, so `rate()`
+/// and the alerts work from the first scrape.
 pub(crate) fn register_all(registry: &Registry) {
     for spec in CATALOG {
         registry.describe(spec.name, spec.help);
+        registry.reserve(
+            spec.name,
+            match spec.kind {
+                MetricKind::Counter => Kind::Counter,
+                MetricKind::Gauge => Kind::Gauge,
+                MetricKind::Histogram => Kind::Histogram,
+            },
+        );
     }
     let version = Key::from_parts(
         BUILD_INFO.name,

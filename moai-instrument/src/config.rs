@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::InitError;
-use crate::exporter::Collector;
 use crate::health::HealthCheck;
 use crate::logging::{LogFormat, LogRotation};
-use crate::recorder::{self, HistogramLayout, MetricsHandle, RegistrySettings};
+use crate::recorder::{self, Collector, HistogramLayout, MetricsHandle, RegistrySettings};
 
 /// The quantiles of the summary: the guide's alerts and dashboard read `quantile="0.95"`.
 const DEFAULT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -384,8 +383,8 @@ impl Config {
         &self.db_path
     }
 
-    /// Runs `collector` before each scrape of `/metrics`, to refresh gauges from the
-    /// application's state (the guide's `update_metrics()`).
+    /// Runs `collector` before each scrape of `/metrics` and each [`MetricsHandle::render`], to
+    /// refresh gauges from the application's state (the guide's `update_metrics()`).
     #[must_use]
     pub fn on_scrape(mut self, collector: impl Fn() + Send + Sync + 'static) -> Self {
         self.collectors.push(Arc::new(collector));
@@ -403,9 +402,20 @@ impl Config {
     /// `/metrics` themselves (render with [`MetricsHandle::render`]) and for tests.
     pub fn install_recorder(self) -> Result<MetricsHandle, InitError> {
         let settings = self.registry_settings()?;
-        let handle = recorder::install(settings)?;
+        let handle = recorder::install(settings, self.collectors)?;
         crate::__private::set_default_slow_query(self.slow_query);
         Ok(handle)
+    }
+
+    /// A recorder with these settings that is not installed globally: record into it inside
+    /// [`MetricsHandle::in_scope`]. For tests that need a fresh recorder per case; the
+    /// attribute macros record only into the installed one.
+    #[doc(hidden)]
+    pub fn detached_recorder(self) -> Result<MetricsHandle, InitError> {
+        Ok(recorder::detached(
+            self.registry_settings()?,
+            self.collectors,
+        ))
     }
 
     /// The exporter address, resolved.

@@ -47,12 +47,11 @@ impl Config {
         let file = file_path
             .map(|path| logging::open_file(&path, files_kept))
             .transpose()?;
-        let listener = TcpListener::bind(addr).map_err(|source| InitError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr).map_err(|source| InitError::bind(addr, source))?;
 
-        let metrics = recorder::install(settings)?;
+        let mut collectors = self.collectors.clone();
+        collectors.push(Arc::new(progress::export_age));
+        let metrics = recorder::install(settings, collectors)?;
         crate::__private::set_default_slow_query(self.slow_query());
         let logging = logging::install(filter, format, file.clone())?;
         let mut checks: Vec<Arc<dyn HealthCheck>> = self.checks.clone();
@@ -64,12 +63,9 @@ impl Config {
         checks.push(Arc::new(ProgressCheck {
             timeout: self.configured_progress_timeout(),
         }));
-        let mut collectors = self.collectors.clone();
-        collectors.push(Arc::new(progress::export_age));
         let routes = Routes {
             metrics: metrics.clone(),
             authorization,
-            collectors,
             checks,
         };
         let exporter = Exporter::start(listener, routes)?;

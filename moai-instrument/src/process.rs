@@ -24,6 +24,8 @@ pub(crate) struct ProcessReading {
     pub(crate) threads: Option<f64>,
 }
 
+static START_TIME_SECONDS: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+
 pub(crate) fn read() -> ProcessReading {
     let (virtual_bytes, resident_bytes) = statm().unzip();
     let (threads, start_ticks) = stat().unzip();
@@ -35,8 +37,10 @@ pub(crate) fn read() -> ProcessReading {
             .ok()
             .map(|d| d.count().saturating_sub(1) as f64),
         max_fds: max_fds(),
-        start_time_seconds: start_ticks
-            .and_then(|ticks| Some(boot_time()? + ticks / clock_ticks()?)),
+        // The start time never changes: `/proc/stat` is read for it once, not at every scrape.
+        start_time_seconds: *START_TIME_SECONDS.get_or_init(|| {
+            start_ticks.and_then(|ticks| Some(boot_time()? + ticks / clock_ticks()?))
+        }),
         threads,
     }
 }

@@ -113,6 +113,46 @@ fn metrics_endpoint_serves_valid_exposition_with_process_metrics() {
     assert_eq!((status, body.as_str()), (200, ""), "{head}");
 }
 
+/// The sample lines of an exposition without their values: which series it holds.
+fn series(exposition: &str) -> Vec<&str> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series))
+        .collect()
+}
+
+#[test]
+fn render_is_what_metrics_serves() {
+    let addr = guard().metrics_addr();
+    let served = http(addr, "GET", "/metrics", &[]).2;
+    let rendered = guard().metrics().render();
+    let served_after = http(addr, "GET", "/metrics", &[]).2;
+    // The same families, HELP and TYPE lines and series: one render path.
+    let comments = |e: &str| -> Vec<String> {
+        e.lines()
+            .filter(|l| l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(comments(&rendered), comments(&served));
+    assert_eq!(series(&rendered), series(&served));
+    // `render()` ran the scrape-time collector (it counts its runs into the gauge) ...
+    let agents = |e: &str| sample(e, "moai_flow_agents_active").unwrap();
+    assert!(
+        agents(&served) < agents(&rendered) && agents(&rendered) < agents(&served_after),
+        "{} {} {}",
+        agents(&served),
+        agents(&rendered),
+        agents(&served_after)
+    );
+    // ... and read the process metrics afresh.
+    let cpu = |e: &str| sample(e, "process_cpu_seconds_total").unwrap();
+    assert!(cpu(&served) <= cpu(&rendered) && cpu(&rendered) <= cpu(&served_after));
+    let global = moai_instrument::MetricsHandle::global().expect("installed");
+    assert_eq!(series(&global.render()), series(&rendered));
+}
+
 #[test]
 fn collectors_refresh_gauges_on_every_scrape() {
     let addr = guard().metrics_addr();

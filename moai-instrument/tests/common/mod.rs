@@ -7,9 +7,11 @@ use std::sync::{Mutex, OnceLock};
 
 use moai_instrument::{Config, MetricsHandle};
 
+pub mod prometheus;
+pub mod registrations;
 mod tools;
 #[allow(unused_imports)]
-pub use tools::{promtool_check_metrics, tool};
+pub use tools::{promtool_check_metrics, promtool_lint, python_with_client, run_with_stdin, tool};
 
 /// The process's recorder, installed on first use with the given config.
 pub fn metrics_with(config: impl FnOnce() -> Config) -> &'static MetricsHandle {
@@ -57,7 +59,8 @@ impl Write for Capture {
     }
 }
 
-fn install_log_capture() {
+/// Sends `tracing` lines at INFO and above to the capture read by [`log_lines`] (once per process).
+pub fn install_log_capture() {
     let subscriber = tracing_subscriber::fmt()
         .with_writer(|| Capture)
         .with_ansi(false)
