@@ -367,31 +367,6 @@ fn dashboard_is_importable_and_queries_only_exported_metrics() {
     }
 }
 
-/// The app, serving on a free loopback port until dropped.
-fn start_app(dir: &Path) -> (support::Reaped, String) {
-    use std::io::BufRead;
-    let mut app = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
-        .args(["--agents", "3", "--rate", "20"])
-        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
-        .env("MOAI_LOG_DIR", dir.join("logs"))
-        .env("MOAI_DB_PATH", dir.join("swarm.db"))
-        .env("RUST_LOG", "warn,moai_instrument=info")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start moai-flow");
-    let mut lines = std::io::BufReader::new(app.stdout.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .find_map(|l| {
-            serde_json::from_str::<Value>(&l.ok()?).ok()?["metrics_addr"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .expect("the app names its address");
-    std::thread::spawn(move || lines.for_each(drop));
-    (support::Reaped(app), addr)
-}
-
 #[test]
 fn kubernetes_probes_ask_the_app_on_paths_it_serves() {
     let text = std::fs::read_to_string(deploy("k8s/deployment.yaml")).unwrap();
@@ -435,7 +410,7 @@ fn kubernetes_probes_ask_the_app_on_paths_it_serves() {
 
     // The kubelet's requests, against the running app: each path answers 200 within its timeout.
     let dir = temp_dir("k8s-probes");
-    let (_app, addr) = start_app(&dir);
+    let (_app, addr) = support::start_app(&dir, "127.0.0.1:0", &["--agents", "3", "--rate", "20"]);
     for (probe, path) in [
         ("livenessProbe", "/livez"),
         ("readinessProbe", "/readyz"),
