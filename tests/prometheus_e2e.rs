@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
-    Reaped, alert_state, free_port, get, query, sample, start_app, stop_app, temp_dir, wait_for,
+    alert_state, get, query, sample, start_app, start_prometheus, stop_app, temp_dir, wait_for,
 };
 
 #[test]
@@ -55,27 +55,7 @@ fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
          scrape_configs:\n  - job_name: moai-flow\n    static_configs:\n      - targets: ['{app_addr}']\n"
     );
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    let prometheus = format!("127.0.0.1:{}", free_port());
-    let _prometheus = Reaped(
-        Command::new(prometheus_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prometheus}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
-        (get(&prometheus, "/-/ready").ok()?.0 == 200).then_some(())
-    });
+    let (_prometheus, prometheus) = start_prometheus(&prometheus_bin, &dir);
 
     // Stored values equal what the app served (its counters are stable once its steps are done).
     let spawn_series = r#"moai_flow_events_total{event_type="spawn"}"#;

@@ -2,6 +2,8 @@
 //! processes that end when the test does.
 #![allow(dead_code)]
 
+pub mod sinks;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -214,4 +216,33 @@ pub fn alertmanager_alerts(addr: &str) -> Option<Vec<Value>> {
         .ok()?
         .as_array()
         .cloned()
+}
+
+/// A real Prometheus reading `dir/prometheus.yml`, its data in `dir/tsdb`, on a free loopback
+/// port with the lifecycle API (for `/-/reload`): the process (killed when dropped) and its
+/// `host:port`, once it is ready.
+pub fn start_prometheus(binary: &std::path::Path, dir: &std::path::Path) -> (Reaped, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let process = Reaped(
+        std::process::Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--web.enable-lifecycle")
+            .arg("--log.level=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
+        (get(&addr, "/-/ready").ok()?.0 == 200).then_some(())
+    });
+    (process, addr)
 }
