@@ -9,7 +9,6 @@ mod support;
 mod tools;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
