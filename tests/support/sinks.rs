@@ -18,7 +18,7 @@ pub struct Sink {
 }
 
 impl Sink {
-    fn start(handle: fn(TcpStream) -> std::io::Result<Vec<String>>) -> Sink {
+    fn start(handle: impl Fn(TcpStream) -> std::io::Result<Vec<String>> + Send + 'static) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -47,29 +47,36 @@ impl Sink {
     /// An HTTP server answering every POST with 200 `ok`; it keeps each request's body.
     pub fn http() -> Sink {
         Sink::start(|stream| {
-            let mut reader = BufReader::new(stream);
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line)? == 0 {
-                    return Ok(Vec::new());
-                }
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body)?;
-            reader.get_mut().write_all(
+            let (_, body, mut stream) = read_request(stream)?;
+            stream.write_all(
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
             )?;
-            Ok(vec![String::from_utf8_lossy(&body).into_owned()])
+            Ok(vec![body])
+        })
+    }
+
+    /// A stand-in for Grafana's HTTP API (no Grafana package exists in Debian): `/api/health`
+    /// answers as Grafana does, `/api/datasources` with `datasources` (a JSON array), anything
+    /// else 404. It keeps each request's path.
+    pub fn grafana(datasources: &str) -> Sink {
+        let datasources = datasources.to_owned();
+        Sink::start(move |stream| {
+            let (path, _, mut stream) = read_request(stream)?;
+            let (status, body) = match path.as_str() {
+                "/api/health" => (
+                    "200 OK",
+                    r#"{"commit":"stand-in","database":"ok","version":"10.4.0"}"#.to_owned(),
+                ),
+                "/api/datasources" => ("200 OK", datasources.clone()),
+                _ => ("404 Not Found", r#"{"message":"Not found"}"#.to_owned()),
+            };
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            Ok(vec![path])
         })
     }
 
@@ -125,6 +132,41 @@ impl Sink {
     pub fn received(&self) -> Vec<String> {
         self.received.lock().unwrap().clone()
     }
+}
+
+/// Reads one HTTP/1.1 request: its path, its body (by Content-Length), and the stream to answer.
+fn read_request(stream: TcpStream) -> std::io::Result<(String, String, TcpStream)> {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_owned();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok((
+        path,
+        String::from_utf8_lossy(&body).into_owned(),
+        reader.into_inner(),
+    ))
 }
 
 impl Drop for Sink {
