@@ -185,26 +185,37 @@ pub fn start_alertmanager(
     config: &std::path::Path,
     dir: &std::path::Path,
 ) -> (Reaped, String) {
+    start_server(
+        "Alertmanager",
+        binary,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", dir.join("alertmanager").display()),
+            // No gossip port: one instance, nothing bound beyond loopback.
+            "--cluster.listen-address=".into(),
+        ],
+    )
+}
+
+/// Starts a Prometheus-project server (`binary` with `args`, on a free loopback port, logging
+/// warnings only) and waits for its `/-/ready`: the process (killed when dropped) and its address.
+fn start_server(what: &str, binary: &std::path::Path, args: &[String]) -> (Reaped, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let process = Reaped(
         std::process::Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.join("alertmanager").display()
-            ))
+            .args(args)
             .arg(format!("--web.listen-address={addr}"))
-            // No gossip port: one instance, nothing bound beyond loopback.
-            .arg("--cluster.listen-address=")
             .arg("--log.level=warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start alertmanager"),
+            .unwrap_or_else(|e| panic!("start {what}: {e}")),
     );
-    wait_for("Alertmanager to be ready", Duration::from_secs(30), || {
-        (get(&addr, "/-/ready").ok()?.0 == 200).then_some(())
-    });
+    wait_for(
+        &format!("{what} to be ready"),
+        Duration::from_secs(30),
+        || (get(&addr, "/-/ready").ok()?.0 == 200).then_some(()),
+    );
     (process, addr)
 }
 
@@ -222,27 +233,13 @@ pub fn alertmanager_alerts(addr: &str) -> Option<Vec<Value>> {
 /// port with the lifecycle API (for `/-/reload`): the process (killed when dropped) and its
 /// `host:port`, once it is ready.
 pub fn start_prometheus(binary: &std::path::Path, dir: &std::path::Path) -> (Reaped, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let process = Reaped(
-        std::process::Command::new(binary)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-lifecycle")
-            .arg("--log.level=warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
-        (get(&addr, "/-/ready").ok()?.0 == 200).then_some(())
-    });
-    (process, addr)
+    start_server(
+        "Prometheus",
+        binary,
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            "--web.enable-lifecycle".into(),
+        ],
+    )
 }
