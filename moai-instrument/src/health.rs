@@ -3,7 +3,9 @@
 //! each run answers `{healthy, status, message, details}` as the guide's scripts print them.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::catalog::HEALTH_CHECK_STATUS;
 use crate::logging::Sinks;
@@ -102,7 +104,10 @@ pub enum Probe {
     Readiness,
 }
 
-/// A health check the exporter runs on each probe.
+/// A health check: run on each probe request (`/livez`, `/readyz`, `/healthz`) and by the SDK
+/// every `MOAI_HEALTH_INTERVAL`, which sets `moai_flow_health_check_status{check}`. A check should
+/// bound its own time (the SDK's SwarmDB checks have a limit each): a slow one delays the next
+/// scheduled round and its probe's answer, never a scrape.
 pub trait HealthCheck: Send + Sync + 'static {
     /// The `check` label and the key in `/healthz`, e.g. `database`.
     fn name(&self) -> &str;
@@ -221,10 +226,28 @@ pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> Heal
     HealthReport { results }
 }
 
-/// The SDK's own check: the log file takes every line (none dropped since the last check).
+/// The SDK's own check: the log file takes every line. It fails for `hold` after it last saw a
+/// line dropped, not only on the first run after the loss: the SDK's scheduled runs and the
+/// probes share this check, and a run that sees the loss must not hide it from the other.
 pub(crate) struct LogFileCheck {
     pub(crate) sinks: Sinks,
-    pub(crate) seen: std::sync::atomic::AtomicU64,
+    /// Lines dropped as of the last run.
+    pub(crate) seen: AtomicU64,
+    /// When the check passes again, if a loss was seen.
+    pub(crate) failing_until: Mutex<Option<Instant>>,
+    /// How long a seen loss keeps the check failing (two health check periods).
+    pub(crate) hold: Duration,
+}
+
+impl LogFileCheck {
+    pub(crate) fn new(sinks: Sinks, hold: Duration) -> Self {
+        LogFileCheck {
+            sinks,
+            seen: AtomicU64::new(0),
+            failing_until: Mutex::new(None),
+            hold,
+        }
+    }
 }
 
 impl HealthCheck for LogFileCheck {
@@ -233,16 +256,25 @@ impl HealthCheck for LogFileCheck {
     }
 
     fn check(&self) -> CheckResult {
-        use std::sync::atomic::Ordering;
         let dropped = self.sinks.file_lines_dropped();
         let before = self.seen.swap(dropped, Ordering::Relaxed);
-        let result = if dropped > before {
-            CheckResult::new(
+        let now = Instant::now();
+        let mut until = self
+            .failing_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if dropped > before {
+            *until = Some(now + self.hold);
+        }
+        let result = match *until {
+            Some(deadline) if now < deadline => CheckResult::new(
                 HealthStatus::Unhealthy,
-                format!("{} log line(s) could not be written", dropped - before),
-            )
-        } else {
-            CheckResult::new(HealthStatus::Healthy, "Log file writable")
+                format!(
+                    "log lines could not be written within the last {:.0} s",
+                    self.hold.as_secs_f64()
+                ),
+            ),
+            _ => CheckResult::new(HealthStatus::Healthy, "Log file writable"),
         };
         result.with_detail("lines_dropped_total", Detail::Integer(dropped as i64))
     }

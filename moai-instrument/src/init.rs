@@ -8,7 +8,6 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use crate::config::Config;
 use crate::error::InitError;
@@ -59,10 +58,10 @@ impl Config {
         let logging = logging::install(filter, format, file.clone())?;
         let mut checks: Vec<Arc<dyn HealthCheck>> = self.checks.clone();
         if file.is_some() {
-            checks.push(Arc::new(LogFileCheck {
-                sinks: logging.sinks.clone(),
-                seen: AtomicU64::new(0),
-            }));
+            checks.push(Arc::new(LogFileCheck::new(
+                logging.sinks.clone(),
+                health_interval * 2,
+            )));
         }
         let routes = Routes {
             metrics: metrics.clone(),
