@@ -9,25 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{http, sample, temp_dir};
+use common::{Switch, http, sample, temp_dir};
 use moai_instrument::{CheckResult, Config, HealthCheck, HealthChecker, HealthStatus, SwarmDb};
 
 static HEALTHY: AtomicBool = AtomicBool::new(true);
-
-struct Switch;
-
-impl HealthCheck for Switch {
-    fn name(&self) -> &str {
-        "switch"
-    }
-    fn check(&self) -> CheckResult {
-        if HEALTHY.load(Ordering::SeqCst) {
-            CheckResult::new(HealthStatus::Healthy, "on")
-        } else {
-            CheckResult::new(HealthStatus::Unhealthy, "switched off by the test")
-        }
-    }
-}
 
 /// A check that takes far longer than a scrape may.
 struct Slow;
@@ -74,7 +59,10 @@ fn checks_run_on_their_own_period_and_scrapes_never_wait_for_them() {
         .metrics_addr("127.0.0.1:0")
         .log_dir(None::<std::path::PathBuf>)
         .with_test_env(&[("MOAI_HEALTH_INTERVAL", "200ms")])
-        .health_check(Switch)
+        .health_check(Switch {
+            name: "switch",
+            on: &HEALTHY,
+        })
         .health_check(Slow);
     let guard = config.init().expect("init succeeds");
     let addr = guard.metrics_addr();

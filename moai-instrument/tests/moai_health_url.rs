@@ -8,26 +8,10 @@ mod common;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::temp_dir;
-use moai_instrument::{CheckResult, Config, Detail, HealthCheck, HealthStatus, Probe};
+use common::{Switch, temp_dir};
+use moai_instrument::{CheckResult, Config, HealthCheck, HealthStatus, Probe};
 
 static READY: AtomicBool = AtomicBool::new(true);
-
-struct Queue;
-
-impl HealthCheck for Queue {
-    fn name(&self) -> &str {
-        "queue"
-    }
-    fn check(&self) -> CheckResult {
-        if READY.load(Ordering::SeqCst) {
-            CheckResult::new(HealthStatus::Healthy, "queue drains")
-        } else {
-            CheckResult::new(HealthStatus::Unhealthy, "queue stuck")
-                .with_detail("depth", Detail::Integer(9000))
-        }
-    }
-}
 
 struct Alive;
 
@@ -59,7 +43,10 @@ fn url_mode_reports_the_running_apps_own_checks() {
     let guard = Config::new()
         .metrics_addr("127.0.0.1:0")
         .log_dir(Some(temp_dir("moai-health-url").join("logs")))
-        .health_check(Queue)
+        .health_check(Switch {
+            name: "queue",
+            on: &READY,
+        })
         .health_check(Alive)
         .init()
         .expect("init succeeds");
@@ -67,7 +54,7 @@ fn url_mode_reports_the_running_apps_own_checks() {
 
     let (code, text) = moai_health(&["--url", &url, "--ready"]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("✅ queue: queue drains"), "{text}");
+    assert!(text.contains("✅ queue: on"), "{text}");
     assert!(text.contains("✅ alive: ticking"), "{text}");
     assert!(text.contains("✅ All health checks passed"), "{text}");
     let (code, text) = moai_health(&["--url", &url]);
@@ -77,8 +64,11 @@ fn url_mode_reports_the_running_apps_own_checks() {
     READY.store(false, Ordering::SeqCst);
     let (code, text) = moai_health(&["--url", &url, "--ready"]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("❌ queue: queue stuck"), "{text}");
-    assert!(text.contains("Details: {'depth': 9000}"), "{text}");
+    assert!(
+        text.contains("❌ queue: switched off by the test"),
+        "{text}"
+    );
+    assert!(text.contains("Details: {'switched_off': True}"), "{text}");
     let (code, text) = moai_health(&["--url", &url]);
     assert_eq!(
         (code, text.trim()),
@@ -91,7 +81,7 @@ fn url_mode_reports_the_running_apps_own_checks() {
     assert_eq!(code, Some(1), "{json}");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["status"], "unhealthy");
-    assert_eq!(json["checks"]["queue"]["details"]["depth"], 9000);
+    assert_eq!(json["checks"]["queue"]["details"]["switched_off"], true);
     // Liveness is the alive check only: the app lives although it is not ready.
     let (code, text) = moai_health(&["--url", &url, "--live"]);
     assert_eq!(code, Some(0), "{text}");

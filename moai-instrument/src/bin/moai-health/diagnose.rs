@@ -107,6 +107,15 @@ fn json(what: &'static str, url: &str, bearer: Option<&str>, next: &str) -> Resu
         .map_err(|e| fail(what, format!("{url} answered no JSON: {e}"), next))
 }
 
+/// `name (detail)` from two JSON strings, `?` for a missing one.
+fn name_and(name: &Value, detail: &Value) -> String {
+    format!(
+        "{} ({})",
+        name.as_str().unwrap_or("?"),
+        detail.as_str().unwrap_or("?")
+    )
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("").trim()
 }
@@ -360,13 +369,7 @@ fn rules_loaded(targets: &Targets) -> Finding {
     let broken: Vec<String> = all
         .iter()
         .filter(|r| r["health"] != "ok" && r["health"] != "unknown")
-        .map(|r| {
-            format!(
-                "{} ({})",
-                r["name"].as_str().unwrap_or("?"),
-                r["lastError"].as_str().unwrap_or("no error text")
-            )
-        })
+        .map(|r| name_and(&r["name"], &r["lastError"]))
         .collect();
     if !broken.is_empty() {
         return fail(
@@ -428,13 +431,7 @@ fn alertmanager(targets: &Targets) -> Finding {
     }
     let held: Vec<String> = alerts
         .iter()
-        .map(|a| {
-            format!(
-                "{} ({})",
-                a["labels"]["alertname"].as_str().unwrap_or("?"),
-                a["status"]["state"].as_str().unwrap_or("?")
-            )
-        })
+        .map(|a| name_and(&a["labels"]["alertname"], &a["status"]["state"]))
         .collect();
     pass(
         WHAT,
@@ -496,13 +493,7 @@ fn dashboard_loads(targets: &Targets) -> Vec<Finding> {
         .into_iter()
         .flatten()
         .filter(|s| s["type"] == "prometheus")
-        .map(|s| {
-            format!(
-                "{} ({})",
-                s["name"].as_str().unwrap_or("?"),
-                s["url"].as_str().unwrap_or("?")
-            )
-        })
+        .map(|s| name_and(&s["name"], &s["url"]))
         .collect();
     if prometheus.is_empty() {
         return vec![fail(
