@@ -79,6 +79,35 @@ pub const HEALTH_CHECK_STATUS: MetricSpec = MetricSpec {
     help: "Health check status per check (1 healthy, 0 not)",
 };
 
+/// `moai_flow_memory_limit_bytes`: the memory this process may use, in bytes: the cgroup limit
+/// (v2 `memory.max`, v1 `memory.limit_in_bytes`) when one is set, else the host's `MemTotal`.
+/// Read at each scrape; `process_resident_memory_bytes / moai_flow_memory_limit_bytes` is the
+/// memory alert's ratio with no join to node-exporter.
+pub const MEMORY_LIMIT_BYTES: MetricSpec = MetricSpec {
+    name: "moai_flow_memory_limit_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Memory this process may use in bytes: the cgroup limit, else the host's total memory",
+};
+
+/// `moai_flow_db_volume_size_bytes`: size in bytes of the filesystem that holds the SwarmDB file
+/// (`statvfs` `f_blocks * f_frsize`), taken by the `disk_space` health check on each run.
+pub const DB_VOLUME_SIZE_BYTES: MetricSpec = MetricSpec {
+    name: "moai_flow_db_volume_size_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Size in bytes of the filesystem that holds SwarmDB",
+};
+
+/// `moai_flow_db_volume_avail_bytes`: bytes of that filesystem the app can still use
+/// (`f_bavail * f_frsize`, without the root reserve), taken by the `disk_space` health check.
+pub const DB_VOLUME_AVAIL_BYTES: MetricSpec = MetricSpec {
+    name: "moai_flow_db_volume_avail_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Bytes available to the app on the filesystem that holds SwarmDB",
+};
+
 /// `moai_flow_build_info{version}`: always 1.
 pub const BUILD_INFO: MetricSpec = MetricSpec {
     name: "moai_flow_build_info",
@@ -187,6 +216,9 @@ pub const CATALOG: &[MetricSpec] = &[
     AGENTS_ACTIVE,
     DB_SIZE_BYTES,
     HEALTH_CHECK_STATUS,
+    MEMORY_LIMIT_BYTES,
+    DB_VOLUME_SIZE_BYTES,
+    DB_VOLUME_AVAIL_BYTES,
     BUILD_INFO,
     LABEL_OVERFLOW_TOTAL,
     LOG_LINES_DROPPED_TOTAL,

@@ -36,6 +36,8 @@ pub const LOG_FILE_NAME: &str = "moai-flow.log";
 /// Rotated log files kept, as the guide's logrotate `rotate 7`.
 const DEFAULT_LOG_FILES_KEPT: usize = 7;
 const DEFAULT_DB_PATH: &str = ".moai/memory/swarm.db";
+/// How often the SDK runs the registered health checks itself (`MOAI_HEALTH_INTERVAL`).
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How `moai_flow_query_duration_seconds` (and every other histogram) is exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +94,7 @@ pub struct Config {
     log_files_kept: usize,
     log_rotation: LogRotation,
     db_path: PathBuf,
+    health_interval: Duration,
     pub(crate) collectors: Vec<Collector>,
     pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
 }
@@ -118,6 +121,7 @@ impl std::fmt::Debug for Config {
             .field("log_files_kept", &self.log_files_kept)
             .field("log_rotation", &self.log_rotation)
             .field("db_path", &self.db_path)
+            .field("health_interval", &self.health_interval)
             .field("collectors", &self.collectors.len())
             .field(
                 "checks",
@@ -149,6 +153,7 @@ impl Default for Config {
             log_files_kept: DEFAULT_LOG_FILES_KEPT,
             log_rotation: LogRotation::Daily,
             db_path: PathBuf::from(DEFAULT_DB_PATH),
+            health_interval: DEFAULT_HEALTH_INTERVAL,
             collectors: Vec::new(),
             checks: Vec::new(),
         }
@@ -176,6 +181,7 @@ impl Config {
     /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary` or `buckets`) |
     /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
     /// | `MOAI_PROGRESS_TIMEOUT_SECS` | [`Config::progress_timeout`] (seconds) |
+    /// | `MOAI_HEALTH_INTERVAL` | [`Config::health_interval`] (`30s`, `500ms`, `2m`; bare number: seconds) |
     ///
     /// Builder methods called on the result override the environment.
     pub fn from_env() -> Result<Self, InitError> {
@@ -260,6 +266,15 @@ impl Config {
                     )
                 })?;
             self.progress_timeout = Duration::from_secs(secs);
+        }
+        if let Some(interval) = lookup("MOAI_HEALTH_INTERVAL") {
+            self.health_interval = parse_interval(&interval).ok_or_else(|| {
+                InitError::invalid(
+                    "MOAI_HEALTH_INTERVAL",
+                    &interval,
+                    "expected a duration above zero such as 30s, 500ms or 2m (a bare number is seconds)",
+                )
+            })?;
         }
         Ok(self)
     }
@@ -375,6 +390,27 @@ impl Config {
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.db_path = path.into();
         self
+    }
+
+    /// How often the SDK runs the registered health checks on its own thread, so that
+    /// `moai_flow_health_check_status{check}` is on `/metrics` and current whoever probes
+    /// (default 30 s; the first run is at start-up). Scrapes never wait for a check.
+    #[must_use]
+    pub fn health_interval(mut self, interval: Duration) -> Self {
+        self.health_interval = interval;
+        self
+    }
+
+    /// The configured health check period, checked: [`InitError`] when it is zero.
+    pub(crate) fn checked_health_interval(&self) -> Result<Duration, InitError> {
+        if self.health_interval.is_zero() {
+            return Err(InitError::invalid(
+                "health_interval",
+                format!("{:?}", self.health_interval),
+                "must be above zero",
+            ));
+        }
+        Ok(self.health_interval)
     }
 
     /// The configured SwarmDB file.
@@ -494,6 +530,26 @@ impl Config {
     }
 }
 
+/// `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds; `None` when unreadable or zero.
+fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1e3,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+}
+
 fn checked_quantiles(quantiles: &[f64]) -> Result<Vec<f64>, InitError> {
     if quantiles.is_empty() || quantiles.iter().any(|q| !(0.0..=1.0).contains(q)) {
         return Err(InitError::invalid(
@@ -566,6 +622,32 @@ mod tests {
             .with_env(env(&[("MOAI_SLOW_QUERY_MS", "0")]))
             .unwrap_err();
         assert!(err.to_string().contains("MOAI_SLOW_QUERY_MS"), "{err}");
+    }
+
+    #[test]
+    fn health_interval_comes_from_the_environment_in_common_units() {
+        let interval = |value: &str| {
+            Config::new()
+                .with_env(env(&[("MOAI_HEALTH_INTERVAL", value)]))
+                .map(|c| c.health_interval)
+        };
+        assert_eq!(Config::new().health_interval, Duration::from_secs(30));
+        assert_eq!(interval("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(interval("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(interval("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(interval(" 5 ").unwrap(), Duration::from_secs(5));
+        for bad in ["0s", "soon", "5 parsecs", "-1s", ""] {
+            let err = interval(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("MOAI_HEALTH_INTERVAL"),
+                "{bad}: {err}"
+            );
+        }
+        let err = Config::new()
+            .health_interval(Duration::ZERO)
+            .checked_health_interval()
+            .unwrap_err();
+        assert!(err.to_string().contains("health_interval"), "{err}");
     }
 
     #[test]

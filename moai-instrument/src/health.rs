@@ -102,7 +102,10 @@ pub enum Probe {
     Readiness,
 }
 
-/// A health check the exporter runs on each probe.
+/// A health check: run on each probe request (`/livez`, `/readyz`, `/healthz`) and by the SDK
+/// every `MOAI_HEALTH_INTERVAL`, which sets `moai_flow_health_check_status{check}`. A check should
+/// bound its own time (the SDK's SwarmDB checks have a limit each): a slow one delays the next
+/// scheduled round and its probe's answer, never a scrape.
 pub trait HealthCheck: Send + Sync + 'static {
     /// The `check` label and the key in `/healthz`, e.g. `database`.
     fn name(&self) -> &str;
@@ -224,10 +227,12 @@ pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> Heal
 /// How long the `log_file` check stays failing after the last line the file could not take.
 pub const LOG_FILE_FAILING_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The SDK's own check: the log file takes every line. A state, the same for every caller: it
-/// fails while lines are being dropped and for [`LOG_FILE_FAILING_WINDOW`] after the last drop.
+/// The SDK's own check: the log file takes every line. A state, the same for every caller (the
+/// SDK's scheduled runs and the probes alike): it fails while lines are being dropped and for
+/// `hold` after the last drop (at least [`LOG_FILE_FAILING_WINDOW`], and two health periods).
 pub(crate) struct LogFileCheck {
     pub(crate) sinks: Sinks,
+    pub(crate) hold: std::time::Duration,
 }
 
 impl HealthCheck for LogFileCheck {
@@ -241,7 +246,7 @@ impl HealthCheck for LogFileCheck {
         };
         let since = losses.last.map(|t| t.elapsed());
         let result = match since {
-            Some(ago) if ago < LOG_FILE_FAILING_WINDOW => CheckResult::new(
+            Some(ago) if ago < self.hold => CheckResult::new(
                 HealthStatus::Unhealthy,
                 format!(
                     "{} log line(s) could not be written, the last {:.0} s ago",

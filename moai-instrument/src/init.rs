@@ -12,7 +12,8 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::error::InitError;
 use crate::exporter::{Exporter, Routes};
-use crate::health::{HealthCheck, LogFileCheck};
+use crate::health::{HealthCheck, LOG_FILE_FAILING_WINDOW, LogFileCheck};
+use crate::health_schedule::HealthSchedule;
 use crate::logging::{self, RotatingFile};
 use crate::progress::{self, ProgressCheck};
 use crate::recorder::{self, MetricsHandle};
@@ -42,6 +43,7 @@ impl Config {
         let settings = self.registry_settings()?;
         let addr = self.resolved_metrics_addr()?;
         let authorization = self.authorization()?;
+        let health_interval = self.checked_health_interval()?;
         let (filter, format, file_path, files_kept) = self.log_settings();
         let filter = logging::parse_filter(&filter)?;
         let file = file_path
@@ -58,6 +60,7 @@ impl Config {
         if file.is_some() {
             checks.push(Arc::new(LogFileCheck {
                 sinks: logging.sinks.clone(),
+                hold: LOG_FILE_FAILING_WINDOW.max(health_interval * 2),
             }));
         }
         checks.push(Arc::new(ProgressCheck {
@@ -66,17 +69,20 @@ impl Config {
         let routes = Routes {
             metrics: metrics.clone(),
             authorization,
-            checks,
+            checks: checks.clone(),
         };
         let exporter = Exporter::start(listener, routes)?;
+        let health = HealthSchedule::start(checks, health_interval)?;
         tracing::info!(
             target: "moai_instrument",
             metrics_addr = %exporter.addr(),
+            health_interval_secs = health_interval.as_secs_f64(),
             log_file = file.as_ref().map(|f| f.path().display().to_string()),
             "moai-instrument started"
         );
         Ok(Guard {
             metrics,
+            health: Some(health),
             exporter: Some(exporter),
             file,
             log_file_path: logging.file_path(),
@@ -91,6 +97,7 @@ impl Config {
 #[must_use = "dropping the guard stops the exporter"]
 pub struct Guard {
     metrics: MetricsHandle,
+    health: Option<HealthSchedule>,
     exporter: Option<Exporter>,
     file: Option<Arc<RotatingFile>>,
     log_file_path: Option<PathBuf>,
@@ -140,6 +147,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        drop(self.health.take());
         drop(self.exporter.take());
         self.flush_logs();
     }

@@ -139,6 +139,7 @@ mod exporter;
 mod health;
 #[cfg(feature = "swarmdb")]
 mod health_checker;
+mod health_schedule;
 mod init;
 mod logging;
 mod process;
@@ -149,9 +150,10 @@ pub mod swarmdb;
 mod timestamp;
 
 pub use catalog::{
-    AGENTS_ACTIVE, BUILD_INFO, CATALOG, DB_SIZE_BYTES, ERRORS_TOTAL, EVENTS_TOTAL,
-    HEALTH_CHECK_STATUS, LABEL_OVERFLOW_TOTAL, MetricKind, MetricSpec, PROCESS_CPU_SECONDS_TOTAL,
-    PROCESS_RESIDENT_MEMORY_BYTES, QUERY_DURATION_SECONDS,
+    AGENTS_ACTIVE, BUILD_INFO, CATALOG, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES,
+    ERRORS_TOTAL, EVENTS_TOTAL, HEALTH_CHECK_STATUS, LABEL_OVERFLOW_TOTAL, MEMORY_LIMIT_BYTES,
+    MetricKind, MetricSpec, PROCESS_CPU_SECONDS_TOTAL, PROCESS_RESIDENT_MEMORY_BYTES,
+    QUERY_DURATION_SECONDS,
 };
 pub use config::{Config, HistogramMode, LOG_FILE_NAME};
 pub use error::InitError;

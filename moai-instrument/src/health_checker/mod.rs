@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
 
-use crate::catalog::QUERY_DURATION_SECONDS;
+use crate::catalog::{DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES, QUERY_DURATION_SECONDS};
 use crate::health::{CheckResult, Detail, HealthCheck, HealthStatus, Probe};
 use crate::recorder::MetricsHandle;
 use crate::swarmdb::{OpenOptions, SwarmDb};
@@ -253,7 +253,10 @@ impl HealthChecker {
                     .with_detail("path", Detail::Text(self.db_path().display().to_string())),
             },
             CheckKind::DiskSpace => match disk_usage(self.db_path()) {
-                Ok(usage) => judge_usage("Disk", &usage, t.disk_warn, t.disk_fail),
+                Ok(usage) => {
+                    record_volume(&usage);
+                    judge_usage("Disk", &usage, t.disk_warn, t.disk_fail)
+                }
                 Err(e) => CheckResult::new(
                     HealthStatus::Unhealthy,
                     format!("Cannot read disk usage: {e}"),
@@ -359,6 +362,15 @@ fn run_limited(
         )
         .with_detail("timeout_ms", Detail::Integer(limit.as_millis() as i64))
     })
+}
+
+/// Exports the `disk_space` reading as `moai_flow_db_volume_size_bytes` and
+/// `moai_flow_db_volume_avail_bytes`, so the database-disk alerts need no join to node-exporter
+/// (whose instance is the node, not the pod). A no-op without an installed recorder (the probe
+/// binary).
+fn record_volume(usage: &Usage) {
+    metrics::gauge!(DB_VOLUME_SIZE_BYTES.name).set(usage.total as f64);
+    metrics::gauge!(DB_VOLUME_AVAIL_BYTES.name).set(usage.total.saturating_sub(usage.used) as f64);
 }
 
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {

@@ -3,9 +3,10 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use moai_instrument::{Config, MetricsHandle};
+use moai_instrument::{CheckResult, Config, Detail, HealthCheck, HealthStatus, MetricsHandle};
 
 pub mod prometheus;
 pub mod registrations;
@@ -136,4 +137,25 @@ pub fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task")
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// A readiness check that a test switches: healthy (`on`) while `on` is set, else unhealthy
+/// (`switched off by the test`, detail `switched_off: True`).
+pub struct Switch {
+    pub name: &'static str,
+    pub on: &'static AtomicBool,
+}
+
+impl HealthCheck for Switch {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn check(&self) -> CheckResult {
+        if self.on.load(Ordering::SeqCst) {
+            CheckResult::new(HealthStatus::Healthy, "on")
+        } else {
+            CheckResult::new(HealthStatus::Unhealthy, "switched off by the test")
+                .with_detail("switched_off", Detail::Flag(true))
+        }
+    }
 }
