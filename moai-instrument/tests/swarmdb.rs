@@ -299,6 +299,42 @@ fn vocabularies_and_metadata_are_checked() {
 }
 
 #[test]
+fn a_backup_of_a_live_database_finishes_while_another_process_writes() {
+    let dir = temp_dir("swarmdb-backup");
+    let path = dir.join("swarm.db");
+    let db = SwarmDb::open(&path).unwrap();
+    for i in 0..2000 {
+        db.insert_event(&event(EventType::Spawn, &format!("before-{i}")))
+            .unwrap();
+    }
+    // Another process writes the whole time (the writer child of the SIGKILL test).
+    let mut child = spawn_child_writer(&path);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while lines.next().is_some_and(|l| l.unwrap().len() != 36) {}
+    let copy = dir.join("backup.db");
+    let started = std::time::Instant::now();
+    db.backup(&copy).unwrap();
+    let took = started.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let backup = SwarmDb::open(&copy).unwrap();
+    assert_eq!(backup.quick_check().unwrap(), None);
+    let kept = backup
+        .get_events(&EventFilter {
+            limit: Some(1_000_000),
+            ..Default::default()
+        })
+        .unwrap()
+        .len();
+    assert!(kept > 2000, "{kept} events in the copy");
+    assert!(
+        db.backup(&copy).is_err(),
+        "an existing destination is refused"
+    );
+}
+
+#[test]
 fn two_threads_of_ten_thousand_inserts_keep_twenty_thousand_rows() {
     let dir = temp_dir("swarmdb-threads");
     let db = Arc::new(SwarmDb::open(dir.join("swarm.db")).unwrap());
@@ -395,6 +431,17 @@ fn corrupted_and_read_only_files_are_clear_errors() {
     );
 }
 
+/// Starts [`child_writer`] on the database at `path`, its stdout piped.
+fn spawn_child_writer(path: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .env("MOAI_CHILD_WRITER_DB", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Run as a child: inserts until killed, printing each event id once its insert has returned.
 #[test]
 fn child_writer() {
@@ -416,13 +463,7 @@ fn child_writer() {
 fn sigkill_mid_write_keeps_every_committed_row() {
     let dir = temp_dir("swarmdb-sigkill");
     let path = dir.join("swarm.db");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
-        .env("MOAI_CHILD_WRITER_DB", &path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child_writer(&path);
     let mut committed = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();

@@ -100,6 +100,18 @@ fn schema_shape(conn: &Connection) -> BTreeMap<String, Vec<String>> {
     shape
 }
 
+/// The manifest's `CREATE` statements, sorted as [`stored_sql`] returns them.
+fn manifest_schema_sql() -> Vec<String> {
+    let mut expected: Vec<String> = manifest()["schema_sql"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    expected
+}
+
 fn stored_sql(conn: &Connection) -> Vec<String> {
     conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY sql")
         .unwrap()
@@ -128,13 +140,7 @@ fn a_new_database_has_the_fixtures_schema_table_by_table_and_index_by_index() {
         assert_eq!(&ours[name], shape, "{name}");
     }
     // The CREATE statements themselves, as SQLite stores them, are the manifest's.
-    let mut expected: Vec<String> = manifest()["schema_sql"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
+    let expected = manifest_schema_sql();
     assert_eq!(stored_sql(&created), expected);
     let version: String = created
         .query_row(
@@ -529,13 +535,7 @@ fn the_sdks_earlier_layout_is_migrated_in_one_transaction_without_losing_a_row()
     drop(db);
     // The file now has exactly the original's schema, and no leftover of the old one.
     let conn = Connection::open(&path).unwrap();
-    let mut expected: Vec<String> = manifest()["schema_sql"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
+    let expected = manifest_schema_sql();
     assert_eq!(stored_sql(&conn), expected);
     let metrics: (String, f64) = conn
         .query_row("SELECT metric_type, value FROM agent_metrics", [], |r| {
@@ -634,13 +634,7 @@ fn an_older_moai_flow_file_is_upgraded_as_moai_flow_upgrades_it() {
     let db = SwarmDb::open(&path).unwrap();
     assert_eq!(db.count_active_agents().unwrap(), 8);
     drop(db);
-    let mut expected: Vec<String> = manifest()["schema_sql"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
+    let expected = manifest_schema_sql();
     assert_eq!(stored_sql(&conn), expected);
     let version: String = conn
         .query_row(

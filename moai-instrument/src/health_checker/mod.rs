@@ -245,6 +245,14 @@ impl HealthChecker {
             CheckKind::Database => match self.with_db(|db| {
                 let size = db.get_database_size().map_err(|e| error_text(&e))?;
                 db.write_probe().map_err(|e| error_text(&e))?;
+                // The app's own writes failing for want of space (or worse) is the truth, even
+                // when the small probe still fits.
+                if let Some((ago, failure)) = db
+                    .last_storage_failure()
+                    .filter(|(ago, _)| *ago < RECENT_STORAGE_FAILURE)
+                {
+                    return Err(format!("{failure} ({:.0} s ago)", ago.as_secs_f64()));
+                }
                 Ok(size)
             }) {
                 Ok(size) => judge_database(size, t)
@@ -331,6 +339,9 @@ impl HealthChecker {
         }
     }
 }
+
+/// How long a storage failure of the app's own calls keeps the `database` check failing.
+const RECENT_STORAGE_FAILURE: Duration = Duration::from_secs(60);
 
 /// Runs `check` on its own thread and gives up after `limit`: the thread ends by itself when its
 /// call returns; the probe answers now.

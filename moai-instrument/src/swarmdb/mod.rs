@@ -48,7 +48,7 @@ mod types;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
@@ -207,6 +207,7 @@ impl OpenOptions {
         Ok(SwarmDb {
             path,
             conn: Mutex::new(conn),
+            storage_failure: Mutex::new(None),
         })
     }
 }
@@ -215,6 +216,9 @@ impl OpenOptions {
 pub struct SwarmDb {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The last failure that says the storage itself is in trouble (full, read-only, I/O,
+    /// corrupt), for the health check: a probe that happens to succeed must not hide it.
+    storage_failure: Mutex<Option<(Instant, String)>>,
 }
 
 impl std::fmt::Debug for SwarmDb {
@@ -629,6 +633,22 @@ impl SwarmDb {
         Ok(pages.max(0) as u64 + wal_bytes)
     }
 
+    /// Writes a consistent copy of the live database to `dest` (`VACUUM INTO`): one read
+    /// transaction, so it finishes while other connections and processes keep writing (SQLite's
+    /// online `.backup` restarts at every write from another process and may never finish under
+    /// load). `dest` must not exist yet.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`] (for example when `dest` exists or its directory is missing).
+    #[timed_query(query_type = "backup")]
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<()> {
+        let dest = dest.as_ref().to_string_lossy().into_owned();
+        self.conn()
+            .execute("VACUUM INTO ?1", [dest])
+            .map(drop)
+            .map_err(self.query_error("backup"))
+    }
+
     /// Rebuilds the file to reclaim free pages.
     ///
     /// # Errors
@@ -704,11 +724,43 @@ impl SwarmDb {
     }
 
     fn query_error(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {
-        move |source| SwarmDbError::Query {
-            operation,
-            path: self.path.clone(),
-            source: source.into(),
+        move |source| {
+            let error = SwarmDbError::Query {
+                operation,
+                path: self.path.clone(),
+                source: source.into(),
+            };
+            use rusqlite::ErrorCode as Code;
+            if matches!(
+                error.sqlite_code(),
+                Some(
+                    Code::DiskFull
+                        | Code::SystemIoFailure
+                        | Code::ReadOnly
+                        | Code::DatabaseCorrupt
+                        | Code::NotADatabase
+                )
+            ) {
+                *self
+                    .storage_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    Some((Instant::now(), crate::error_chain(&error)));
+            }
+            error
         }
+    }
+
+    /// The last failure of this handle that said the storage itself is in trouble (disk full,
+    /// read-only, I/O error, corruption): how long ago, and the error with its cause. The
+    /// `database` health check fails while it is recent, whatever its own probe finds.
+    #[must_use]
+    pub fn last_storage_failure(&self) -> Option<(Duration, String)> {
+        self.storage_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(at, text)| (at.elapsed(), text.clone()))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
