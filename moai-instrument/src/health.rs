@@ -3,9 +3,7 @@
 //! each run answers `{healthy, status, message, details}` as the guide's scripts print them.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use crate::catalog::HEALTH_CHECK_STATUS;
 use crate::logging::Sinks;
 
 /// The three states of a check, in the guide's words.
@@ -199,29 +197,6 @@ impl HealthReport {
         out.push_str("}}");
         out
     }
-}
-
-/// Runs the checks that gate `probe` (all of them for `None`) and records each result in
-/// `moai_flow_health_check_status{check}`.
-pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> HealthReport {
-    let results = checks
-        .iter()
-        .filter(|c| match probe {
-            None | Some(Probe::Readiness) => true,
-            Some(Probe::Liveness) => c.probe() == Probe::Liveness,
-        })
-        .map(|c| {
-            // A panicking check is a failing check, not a dead exporter thread.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.check()))
-                .unwrap_or_else(|_| {
-                    CheckResult::new(HealthStatus::Unhealthy, "the check panicked")
-                });
-            let value = if result.healthy { 1.0 } else { 0.0 };
-            metrics::gauge!(HEALTH_CHECK_STATUS.name, "check" => c.name().to_owned()).set(value);
-            (c.name().to_owned(), result)
-        })
-        .collect();
-    HealthReport { results }
 }
 
 /// How long the `log_file` check stays failing after the last line the file could not take.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::check_set::CheckSet;
 use crate::error::InitError;
-use crate::health::{self, HealthCheck};
 
 /// The thread that runs the checks; dropping it stops the thread after its current round.
 pub(crate) struct HealthSchedule {
@@ -19,7 +19,7 @@ pub(crate) struct HealthSchedule {
 impl HealthSchedule {
     /// Runs `checks` now and then every `interval` until dropped. No thread for no checks.
     pub(crate) fn start(
-        checks: Vec<Arc<dyn HealthCheck>>,
+        checks: Arc<CheckSet>,
         interval: Duration,
     ) -> Result<HealthSchedule, InitError> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
@@ -52,14 +52,15 @@ impl Drop for HealthSchedule {
     }
 }
 
-fn run(checks: &[Arc<dyn HealthCheck>], interval: Duration, stop: &(Mutex<bool>, Condvar)) {
+fn run(checks: &CheckSet, interval: Duration, stop: &(Mutex<bool>, Condvar)) {
     let (stopped, wake) = stop;
     // The last outcome of each check, to log a change once rather than every round.
-    let mut last: Vec<Option<bool>> = vec![None; checks.len()];
+    let mut last: Vec<Option<bool>> = Vec::new();
     loop {
         let started = Instant::now();
-        // `health::run` sets `moai_flow_health_check_status{check}` for each check.
-        let report = health::run(checks, None);
+        // `CheckSet::run` sets `moai_flow_health_check_status{check}` for each check.
+        let report = checks.run(None);
+        last.resize(report.results.len(), None);
         for ((name, result), seen) in report.results.iter().zip(last.iter_mut()) {
             match (*seen, result.healthy) {
                 (Some(true) | None, false) => tracing::warn!(

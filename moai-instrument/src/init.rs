@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::check_set::CheckSet;
 use crate::config::Config;
 use crate::error::InitError;
 use crate::exporter::{Exporter, Routes};
@@ -66,10 +67,11 @@ impl Config {
         checks.push(Arc::new(ProgressCheck {
             timeout: self.configured_progress_timeout(),
         }));
+        let checks = Arc::new(CheckSet::new(checks));
         let routes = Routes {
             metrics: metrics.clone(),
             authorization,
-            checks: checks.clone(),
+            checks: Arc::clone(&checks),
         };
         let exporter = Exporter::start(listener, routes)?;
         let health = HealthSchedule::start(checks, health_interval)?;

@@ -132,6 +132,7 @@
 extern crate self as moai_instrument;
 
 mod catalog;
+mod check_set;
 mod clock;
 mod config;
 mod error;

@@ -62,6 +62,8 @@ fn url_mode_reports_the_running_apps_own_checks() {
     assert!(text.starts_with("✅ Healthy - "), "{text}");
 
     READY.store(false, Ordering::SeqCst);
+    // Check results are shared by every caller for a second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (code, text) = moai_health(&["--url", &url, "--ready"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(

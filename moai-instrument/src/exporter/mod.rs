@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use http::{HeadError, Request, Response};
 
+use crate::check_set::CheckSet;
 use crate::error::InitError;
-use crate::health::{self, HealthCheck, HealthStatus, Probe};
+use crate::health::{HealthStatus, Probe};
 use crate::recorder::{CONTENT_TYPE, MetricsHandle};
 
 const WORKERS: usize = 4;
@@ -33,7 +34,7 @@ pub(crate) struct Routes {
     pub(crate) metrics: MetricsHandle,
     /// The whole expected `Authorization` value, `Bearer <token>`.
     pub(crate) authorization: Option<String>,
-    pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
+    pub(crate) checks: Arc<CheckSet>,
 }
 
 pub(crate) struct Exporter {
@@ -166,7 +167,7 @@ fn metrics(request: &Request, routes: &Routes) -> Response {
 }
 
 fn probe(routes: &Routes, probe: Option<Probe>) -> Response {
-    let report = health::run(&routes.checks, probe);
+    let report = routes.checks.run(probe);
     let failing = report.failing();
     if failing.is_empty() {
         Response::text(200, format!("ok ({} checks)\n", report.results.len()))
@@ -176,7 +177,7 @@ fn probe(routes: &Routes, probe: Option<Probe>) -> Response {
 }
 
 fn health_report(routes: &Routes) -> Response {
-    let report = health::run(&routes.checks, None);
+    let report = routes.checks.run(None);
     let status = if report.status() == HealthStatus::Unhealthy {
         503
     } else {
