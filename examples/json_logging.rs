@@ -5,6 +5,8 @@
 //! `cargo run --example json_logging`; `MOAI_LOG_FORMAT=pretty` for a human format,
 //! `RUST_LOG=debug` to see the DEBUG line.
 
+use std::process::ExitCode;
+
 use moai_instrument::Config;
 
 #[derive(Debug)]
@@ -34,9 +36,17 @@ fn spawn_agent(agent_id: &str, user_id: &str) {
     );
 }
 
-fn main() -> Result<(), moai_instrument::InitError> {
+fn main() -> ExitCode {
     // Port 0: this example only logs, so any free port will do for the exporter.
-    let guard = Config::from_env()?.metrics_addr("127.0.0.1:0").init()?;
+    let started = Config::from_env().and_then(|config| config.metrics_addr("127.0.0.1:0").init());
+    let guard = match started {
+        Ok(guard) => guard,
+        Err(e) => {
+            // `Display`, not `Debug`: the message names the setting, the value and the cause.
+            eprintln!("json_logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     spawn_agent("agent-7", "user-42");
     // The guide's CRITICAL has no tracing level: ERROR with a severity field.
     tracing::error!(
@@ -47,5 +57,5 @@ fn main() -> Result<(), moai_instrument::InitError> {
     if let Some(file) = guard.log_file() {
         eprintln!("the same lines are in {}", file.display());
     }
-    Ok(())
+    ExitCode::SUCCESS
 }

@@ -4,6 +4,7 @@
 //! `cargo run --example metrics_exporter` then `curl http://localhost:9090/metrics`. Stops after
 //! `--seconds N` (default: runs until interrupted).
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,16 +47,24 @@ fn update_metrics(db: &Db) {
     gauge!(DB_SIZE_BYTES.name).set(db.get_database_size() as f64);
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     let seconds: Option<u64> = std::env::args()
         .skip_while(|a| a != "--seconds")
         .nth(1)
         .and_then(|s| s.parse().ok());
     let db = Arc::new(Db::default());
     let scraped = Arc::clone(&db);
-    let guard = Config::from_env()?
-        .on_scrape(move || update_metrics(&scraped))
-        .init()?;
+    let started = Config::from_env()
+        .and_then(|config| config.on_scrape(move || update_metrics(&scraped)).init());
+    let guard = match started {
+        Ok(guard) => guard,
+        Err(e) => {
+            // `Display`, not `Debug`: e.g. "cannot listen on 0.0.0.0:9090 (MOAI_METRICS_ADDR):
+            // address already in use: ...".
+            eprintln!("metrics_exporter: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     println!("serving http://{}/metrics", guard.metrics_addr());
     let started = Instant::now();
     let mut n = 0u64;
@@ -68,5 +77,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(())
+    ExitCode::SUCCESS
 }

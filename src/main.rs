@@ -62,6 +62,8 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    // First: a SIGTERM from here on ends the process through the clean shutdown below.
+    let signals = signals::install();
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -72,7 +74,7 @@ fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("moai-flow: {err}");
+            eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
@@ -92,12 +94,12 @@ fn main() -> ExitCode {
     let guard = match config.init() {
         Ok(guard) => guard,
         Err(err) => {
-            eprintln!("moai-flow: {err}");
+            eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
-    if let Err(err) = signals::install() {
-        tracing::warn!(error = %err, "Cannot handle SIGINT/SIGTERM; stop with SIGKILL");
+    if let Err(err) = signals {
+        tracing::warn!(error = %err, "Cannot handle SIGTERM/SIGINT/SIGQUIT/SIGHUP; stop with SIGKILL");
     }
     tracing::info!(
         metrics_url = %format!("http://{}/metrics", guard.metrics_addr()),
@@ -113,6 +115,8 @@ fn main() -> ExitCode {
     let mut last_failure = Instant::now();
     let mut step = 0u64;
     while args.duration.is_none_or(|d| started.elapsed() < d) && !signals::stop_requested() {
+        // The loop moves on: `/livez` fails if it ever stops doing so.
+        moai_instrument::heartbeat();
         if args.steps.is_none_or(|n| step < n) {
             swarm.step(step);
             step += 1;

@@ -1,34 +1,31 @@
-//! Ctrl-C (SIGINT) and SIGTERM (what Kubernetes sends before killing a pod) ask the main loop to
-//! stop, so the log file is flushed and SwarmDB closed on the way out.
+//! SIGTERM (what Kubernetes sends before killing a pod), SIGINT (Ctrl-C), SIGQUIT and SIGHUP (a
+//! closed terminal, or a supervisor's reload) all ask the main loop to stop, so the shutdown line
+//! is logged, the log file flushed and SwarmDB closed on the way out. `main` installs the
+//! handlers before anything else, so a signal in the first milliseconds is handled the same way.
+//! The SDK reopens an externally rotated log file by itself, so SIGHUP needs no reload meaning.
+//!
+//! Through `signal-hook`, whose handler only stores to an atomic flag (async-signal-safe).
 
+use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-static STOP: AtomicBool = AtomicBool::new(false);
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-extern "C" fn request_stop(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::SeqCst);
+fn flag() -> &'static Arc<AtomicBool> {
+    static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    STOP.get_or_init(|| Arc::new(AtomicBool::new(false)))
 }
 
-/// Installs the handlers for SIGINT and SIGTERM.
+/// Installs the handlers for SIGTERM, SIGINT, SIGQUIT and SIGHUP.
 pub fn install() -> std::io::Result<()> {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `request_stop` only stores to an atomic, which is async-signal-safe, and has
-        // the `extern "C" fn(c_int)` signature `signal` expects.
-        let previous = unsafe {
-            libc::signal(
-                signal,
-                request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            )
-        };
-        if previous == libc::SIG_ERR {
-            return Err(std::io::Error::last_os_error());
-        }
+    for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(flag()))?;
     }
     Ok(())
 }
 
 /// Whether a stop was requested.
 pub fn stop_requested() -> bool {
-    STOP.load(Ordering::SeqCst)
+    flag().load(Ordering::SeqCst)
 }

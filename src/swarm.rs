@@ -60,8 +60,9 @@ impl Swarm {
             "expert-frontend"
         };
         let agent = self.db.get_agent(id)?;
-        let (next, event) = match agent.as_ref().map(|a| a.status) {
-            None | Some(AgentStatus::Complete) | Some(AgentStatus::Error) => {
+        let (next, event) = match agent.as_ref().map(|a| &a.status) {
+            // A finished agent, or one another writer left in a status of its own, starts again.
+            None | Some(AgentStatus::Complete | AgentStatus::Error | AgentStatus::Other(_)) => {
                 self.db.register_agent(
                     id,
                     agent_type,
@@ -87,7 +88,7 @@ impl Swarm {
             None => (agent_type, None),
         };
         let duration = duration.filter(|_| next.is_final());
-        self.db.update_agent_status(id, next, duration)?;
+        self.db.update_agent_status(id, next.clone(), duration)?;
         // Logged once stored: the ids in the log are the acknowledged events.
         let event_id = match event {
             Some(event) => Some(self.record(event, id, agent_type, step)?),

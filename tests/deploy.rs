@@ -101,15 +101,13 @@ fn prometheus_config_and_rules_pass_promtool() {
             deploy("prometheus.yml").to_str().unwrap(),
         ],
     );
-    assert!(text.contains("SUCCESS: 1 rule files found"), "{text}");
-    run_ok(
-        &promtool,
-        &[
-            "check",
-            "rules",
-            deploy("alert_rules.yml").to_str().unwrap(),
-        ],
-    );
+    assert!(text.contains("SUCCESS: 2 rule files found"), "{text}");
+    for rules in RULE_FILES {
+        run_ok(
+            &promtool,
+            &["check", "rules", deploy(rules).to_str().unwrap()],
+        );
+    }
     // The PostgreSQL-mode rules (on the exporter's metrics; run by prometheus_e2e.rs).
     let pg = run_ok(
         &promtool,
@@ -138,24 +136,39 @@ fn prometheus_config_and_rules_pass_promtool() {
     );
 }
 
+/// The shipped rule files and their promtool unit tests.
+const RULE_FILES: [&str; 2] = ["alert_rules.yml", "slo_rules.yml"];
+const RULE_TESTS: [&str; 2] = ["alert_rules.test.yml", "slo_rules.test.yml"];
+
+/// Every rule of every group of the shipped rule files.
+fn shipped_rules() -> Vec<serde_yaml_ng::Value> {
+    RULE_FILES
+        .iter()
+        .flat_map(|file| {
+            yaml(file)["groups"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .flat_map(|g| g["rules"].as_sequence().unwrap().clone())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[test]
 fn every_alert_has_unit_tests_that_pass() {
     let Some(promtool) = promtool() else { return };
-    let text = run_ok(
-        &promtool,
-        &[
-            "test",
-            "rules",
-            deploy("alert_rules.test.yml").to_str().unwrap(),
-        ],
-    );
-    assert!(text.contains("SUCCESS"), "{text}");
-    let rules = yaml("alert_rules.yml");
-    let alerts: BTreeSet<String> = rules["groups"][0]["rules"]
-        .as_sequence()
-        .unwrap()
+    for tests in RULE_TESTS {
+        let text = run_ok(
+            &promtool,
+            &["test", "rules", deploy(tests).to_str().unwrap()],
+        );
+        assert!(text.contains("SUCCESS"), "{text}");
+    }
+    let rules = shipped_rules();
+    let alerts: BTreeSet<String> = rules
         .iter()
-        .map(|r| r["alert"].as_str().unwrap().to_owned())
+        .filter_map(|r| r["alert"].as_str().map(str::to_owned))
         .collect();
     let guide = [
         "HighErrorRate",
@@ -171,25 +184,31 @@ fn every_alert_has_unit_tests_that_pass() {
     }
     // Each alert is expected to fire somewhere in the tests (exp_alerts non-empty), and each
     // test lists the complete set for its time, so silence elsewhere is checked too.
-    let tests = yaml("alert_rules.test.yml");
     let mut fired = BTreeSet::new();
     let mut silent = BTreeSet::new();
-    for test in tests["tests"].as_sequence().unwrap() {
-        for case in test["alert_rule_test"].as_sequence().unwrap() {
-            let name = case["alertname"].as_str().unwrap().to_owned();
-            match case["exp_alerts"].as_sequence() {
-                Some(list) if !list.is_empty() => fired.insert(name),
-                _ => silent.insert(name),
+    for file in RULE_TESTS {
+        for test in yaml(file)["tests"].as_sequence().unwrap() {
+            let Some(cases) = test["alert_rule_test"].as_sequence() else {
+                continue;
             };
+            for case in cases {
+                let name = case["alertname"].as_str().unwrap().to_owned();
+                match case["exp_alerts"].as_sequence() {
+                    Some(list) if !list.is_empty() => fired.insert(name),
+                    _ => silent.insert(name),
+                };
+            }
         }
     }
     assert_eq!(fired, alerts, "every alert has a test where it fires");
-    for rule in rules["groups"][0]["rules"].as_sequence().unwrap() {
-        let annotations = &rule["annotations"];
-        assert!(
-            annotations["summary"].is_string() && annotations["description"].is_string(),
-            "{rule:?}"
-        );
+    for rule in &rules {
+        if rule["alert"].is_string() {
+            let annotations = &rule["annotations"];
+            assert!(
+                annotations["summary"].is_string() && annotations["description"].is_string(),
+                "{rule:?}"
+            );
+        }
         for name in metric_names(rule["expr"].as_str().unwrap()) {
             assert!(
                 exported(&name),
@@ -198,7 +217,67 @@ fn every_alert_has_unit_tests_that_pass() {
             );
         }
     }
-    assert!(silent.contains("HighErrorRate") && silent.contains("ServiceDown"));
+    for alert in ["HighErrorRate", "ServiceDown"]
+        .into_iter()
+        .chain(SLO_ALERTS.map(|(name, ..)| name))
+    {
+        assert!(
+            silent.contains(alert),
+            "{alert} has a case where it stays silent"
+        );
+    }
+}
+
+/// The burn-rate alerts: name, long and short windows, burn rate (SRE workbook).
+const SLO_ALERTS: [(&str, &str, &str, &str); 4] = [
+    ("AvailabilityBudgetFastBurn", "1h", "5m", "14.4"),
+    ("AvailabilityBudgetSlowBurn", "6h", "30m", "6"),
+    ("ErrorBudgetFastBurn", "1h", "5m", "14.4"),
+    ("ErrorBudgetSlowBurn", "6h", "30m", "6"),
+];
+
+#[test]
+fn slo_rules_record_every_window_and_burn_at_the_workbook_rates() {
+    let rules = shipped_rules();
+    let recorded: BTreeSet<String> = rules
+        .iter()
+        .filter_map(|r| r["record"].as_str().map(str::to_owned))
+        .collect();
+    for window in ["5m", "30m", "1h", "6h"] {
+        for record in [
+            format!("job:moai_flow_availability:ratio_{window}"),
+            format!("job:moai_flow_errors:ratio_rate{window}"),
+            format!("job:moai_flow_query_duration_seconds:p95_{window}"),
+        ] {
+            assert!(recorded.contains(&record), "{record} is recorded");
+        }
+        // Latency in both histogram modes.
+        let modes: BTreeSet<&str> = rules
+            .iter()
+            .filter(|r| r["record"] == format!("job:moai_flow_query_duration_seconds:p95_{window}"))
+            .map(|r| r["labels"]["histogram"].as_str().unwrap())
+            .collect();
+        assert_eq!(modes, BTreeSet::from(["buckets", "summary"]));
+    }
+    for (name, long, short, rate) in SLO_ALERTS {
+        let rule = rules
+            .iter()
+            .find(|r| r["alert"] == name)
+            .unwrap_or_else(|| panic!("{name} is shipped"));
+        let expr = rule["expr"].as_str().unwrap();
+        let budget = format!("({rate} * 0.001)");
+        for window in [long, short] {
+            let availability = format!(":ratio_{window})");
+            let errors = format!(":ratio_rate{window} ");
+            assert!(
+                expr.lines()
+                    .any(|l| l.contains(&budget)
+                        && (l.contains(&availability) || l.contains(&errors))),
+                "{name} compares its {window} window with {budget}:\n{expr}"
+            );
+        }
+        assert_eq!(rule["labels"]["severity"], "critical", "{name} pages");
+    }
 }
 
 #[test]
@@ -288,12 +367,18 @@ fn dashboard_is_importable_and_queries_only_exported_metrics() {
     let file = temp_dir("dashboard").join("dashboard_rules.yml");
     std::fs::write(&file, rules).unwrap();
     let text = run_ok(&promtool, &["check", "rules", file.to_str().unwrap()]);
-    assert!(text.contains("SUCCESS: 8 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 9 rules found"), "{text}");
+    // Gauges read from SwarmDB: replicas sharing one database must not add up.
+    for target in panels.iter().flat_map(|p| p["targets"].as_array().unwrap()) {
+        let expr = target["expr"].as_str().unwrap();
+        if expr.contains("moai_flow_agents_active") || expr.contains("moai_flow_db_size_bytes") {
+            assert!(expr.starts_with("max by (job)"), "{expr}");
+        }
+    }
 }
 
-/// The probe binary next to the app's binary in the target directory.
 #[test]
-fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
+fn kubernetes_probes_ask_the_app_on_paths_it_serves() {
     let text = std::fs::read_to_string(deploy("k8s/deployment.yaml")).unwrap();
     let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
@@ -307,6 +392,7 @@ fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
     assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "9090");
     let container = &pod["spec"]["containers"][0];
     assert_eq!(container["ports"][0]["containerPort"], 9090);
+    assert_eq!(container["ports"][0]["name"], "metrics");
     let env = |name: &str| -> String {
         container["env"]
             .as_sequence()
@@ -319,6 +405,7 @@ fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
             .to_owned()
     };
     assert_eq!(env("MOAI_METRICS_ADDR"), "0.0.0.0:9090");
+    assert_eq!(env("MOAI_HEALTH_INTERVAL"), "30s");
     let mounts: Vec<&str> = container["volumeMounts"]
         .as_sequence()
         .unwrap()
@@ -332,54 +419,31 @@ fn kubernetes_probes_call_a_real_binary_with_real_flags_and_paths() {
     );
     assert!(container["resources"]["limits"]["memory"].is_string());
 
-    let binary = support::moai_health();
-    let db_dir = temp_dir("k8s-probes");
-    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-        let command: Vec<&str> = container[probe]["exec"]["command"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap())
-            .collect();
+    // The kubelet's requests, against the running app: each path answers 200 within its timeout.
+    let dir = temp_dir("k8s-probes");
+    let (_app, addr) = support::start_app(&dir, "127.0.0.1:0", &["--agents", "3", "--rate", "20"]);
+    for (probe, path) in [
+        ("livenessProbe", "/livez"),
+        ("readinessProbe", "/readyz"),
+        ("startupProbe", "/livez"),
+    ] {
+        let http = &container[probe]["httpGet"];
+        assert_eq!(http["path"], path, "{probe}");
         assert_eq!(
-            Path::new(command[0]).file_name().unwrap(),
-            "moai-health",
-            "{probe}"
-        );
-        let db_flag = command.iter().position(|c| *c == "--db").expect("--db");
-        assert_eq!(
-            command[db_flag + 1],
-            env("MOAI_DB_PATH"),
-            "{probe} checks the app's database"
-        );
-        // The same flags against a local database: accepted, healthy, within the probe's timeout.
-        let local_db = db_dir.join(format!("{probe}.db"));
-        let mut args: Vec<String> = command[1..].iter().map(|s| (*s).to_owned()).collect();
-        args[db_flag] = local_db.display().to_string();
-        // Before the app has created its database, the probe fails and creates nothing.
-        let early = Command::new(&binary).args(&args).output().unwrap();
-        assert_eq!(
-            early.status.code(),
-            Some(1),
-            "{probe} before the app starts"
-        );
-        assert!(!local_db.exists(), "{probe} created no database");
-        drop(moai_instrument::swarmdb::SwarmDb::open(&local_db).unwrap());
-        let started = std::time::Instant::now();
-        let output = Command::new(&binary).args(&args).output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{probe}: {}",
-            String::from_utf8_lossy(&output.stdout)
+            http["port"], "metrics",
+            "{probe} uses the named metrics port"
         );
         let timeout = container[probe]["timeoutSeconds"].as_u64().unwrap();
+        let started = std::time::Instant::now();
+        let (status, body) = support::get(&addr, path).unwrap();
+        assert_eq!(status, 200, "{probe}: {body}");
         assert!(
             started.elapsed().as_secs() < timeout,
             "{probe} answers within its timeout"
         );
     }
     assert_eq!(docs[1]["spec"]["ports"][0]["port"], 9090);
+    assert_eq!(docs[1]["spec"]["ports"][0]["targetPort"], "metrics");
 }
 
 #[test]

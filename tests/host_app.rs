@@ -313,3 +313,123 @@ fn host_app_runs_on_a_database_moai_flow_wrote() {
     assert_eq!(events.len(), 33 + 3, "the app's events beside MoAI-Flow's");
     assert!(events.iter().any(|e| e.event_id == "evt-1-0000"));
 }
+
+/// Whether `pid` has a handler installed for `signal` (the `SigCgt` mask of /proc/PID/status).
+fn catches(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// SIGTERM as early as it can be handled (the moment the handler is in place, before the SDK is
+/// initialized), and SIGINT, SIGQUIT and SIGHUP once running: each ends the app cleanly, with its
+/// shutdown line in the flushed log file.
+#[test]
+fn every_stop_signal_at_any_moment_flushes_and_exits_cleanly() {
+    for (name, signal, settle) in [
+        ("TERM-at-once", libc::SIGTERM, Duration::ZERO),
+        ("INT", libc::SIGINT, Duration::from_millis(300)),
+        ("QUIT", libc::SIGQUIT, Duration::from_millis(300)),
+        ("HUP", libc::SIGHUP, Duration::from_millis(300)),
+    ] {
+        let dir = support::temp_dir(&format!("host-app-signal-{name}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
+            .args(["--agents", "2", "--rate", "50"])
+            .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
+            .env("MOAI_LOG_DIR", dir.join("logs"))
+            .env("MOAI_DB_PATH", dir.join("swarm.db"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start moai-flow");
+        let mut child = support::Reaped(child);
+        let pid = child.0.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !catches(pid, signal) {
+            assert!(Instant::now() < deadline, "{name}: no handler installed");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(settle);
+        // SAFETY: sending a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{name}: did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{name}: {status}");
+        let log = std::fs::read_to_string(dir.join("logs/moai-flow.log")).unwrap_or_default();
+        let last: Value = serde_json::from_str(log.lines().last().unwrap_or("null")).unwrap();
+        assert_eq!(last["message"], "moai-flow shutting down", "{name}: {log}");
+        assert_eq!(last["reason"], "signal", "{name}");
+    }
+}
+
+/// Out of file descriptors: the exporter backs off instead of spinning on a listener that stays
+/// readable, counts it, and serves again once descriptors are free.
+#[test]
+fn running_out_of_file_descriptors_is_counted_and_never_a_spin() {
+    let dir = support::temp_dir("host-app-nofile");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new("prlimit")
+        .arg("--nofile=48:48")
+        .arg(env!("CARGO_BIN_EXE_moai-flow"))
+        .args(["--agents", "2", "--rate", "20"])
+        .env("MOAI_METRICS_ADDR", &addr)
+        .env("MOAI_LOG_DIR", dir.join("logs"))
+        .env("MOAI_DB_PATH", dir.join("swarm.db"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("prlimit (util-linux) runs moai-flow");
+    let child = support::Reaped(child);
+    let pid = child.0.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while support::get(&addr, "/livez").is_err() {
+        assert!(Instant::now() < deadline, "the app did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Idle connections hold descriptors until the app has none left to accept with.
+    let held: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(&addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        // utime and stime, in clock ticks (100 per second here).
+        (fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()) as f64 / 100.0
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu() - before;
+    assert!(used < 0.5, "the process spun: {used:.2} s of CPU in 2 s");
+    drop(held);
+    // The held connections close; within the head timeout the app serves again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        if let Ok((200, body)) = support::get(&addr, "/metrics") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the exporter did not recover");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let exhausted = support::sample(
+        &metrics,
+        r#"moai_instrument_resource_exhausted_total{resource="file_descriptors"}"#,
+    );
+    assert!(exhausted.is_some_and(|n| n >= 1.0), "{exhausted:?}");
+}

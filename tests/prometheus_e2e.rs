@@ -10,72 +10,15 @@ mod postgres;
 #[path = "../moai-instrument/tests/common/tools.rs"]
 mod tools;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Reaped, get, sample, temp_dir};
-
-/// Polls `probe` every 250 ms until it returns `Some`, failing after `limit` with `what`.
-fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn encode(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// The value of an instant query that returns one series.
-fn query(prometheus: &str, promql: &str) -> Option<f64> {
-    let (status, body) = get(
-        prometheus,
-        &format!("/api/v1/query?query={}", encode(promql)),
-    )
-    .ok()?;
-    let json: Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
-    let result = json["data"]["result"].as_array()?;
-    result.first()?["value"][1].as_str()?.parse().ok()
-}
-
-fn alert_state(prometheus: &str, alertname: &str) -> Option<String> {
-    let (_, body) = get(prometheus, "/api/v1/alerts").ok()?;
-    let json: Value = serde_json::from_str(&body).ok()?;
-    json["data"]["alerts"]
-        .as_array()?
-        .iter()
-        .find(|a| a["labels"]["alertname"] == alertname)
-        .and_then(|a| a["state"].as_str().map(str::to_owned))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{
+    Reaped, alert_state, free_port, get, query, sample, start_app, start_app_with,
+    start_prometheus, stop_app, temp_dir, wait_for,
+};
 
 #[test]
 fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
@@ -86,8 +29,10 @@ fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
     let dir = temp_dir("prometheus");
 
     // The app: 60 swarm steps, then idle (stable counters), with 20 failing operations a second.
-    let mut app = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
-        .args([
+    let (mut app, app_addr) = start_app(
+        &dir,
+        "127.0.0.1:0",
+        &[
             "--agents",
             "5",
             "--rate",
@@ -98,26 +43,8 @@ fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
             "20",
             "--duration-secs",
             "110",
-        ])
-        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
-        .env("MOAI_LOG_DIR", dir.join("logs"))
-        .env("MOAI_DB_PATH", dir.join("swarm.db"))
-        .env("RUST_LOG", "warn,moai_instrument=info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start moai-flow");
-    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
-    let app_addr = lines
-        .by_ref()
-        .find_map(|l| {
-            serde_json::from_str::<Value>(&l.ok()?).ok()?["metrics_addr"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .expect("the app names its address");
-    // Keep reading stdout so that the app never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let mut app = Reaped(app);
+        ],
+    );
 
     // Prometheus with the shipped rules; this copy evaluates every second instead of 30 s.
     let rules = std::fs::read_to_string(
@@ -132,27 +59,7 @@ fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
          scrape_configs:\n  - job_name: moai-flow\n    static_configs:\n      - targets: ['{app_addr}']\n"
     );
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    let prometheus = format!("127.0.0.1:{}", free_port());
-    let _prometheus = Reaped(
-        Command::new(prometheus_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prometheus}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
-        (get(&prometheus, "/-/ready").ok()?.0 == 200).then_some(())
-    });
+    let (_prometheus, prometheus) = start_prometheus(&prometheus_bin, &dir);
 
     // Stored values equal what the app served (its counters are stable once its steps are done).
     let spawn_series = r#"moai_flow_events_total{event_type="spawn"}"#;
@@ -183,9 +90,7 @@ fn prometheus_scrapes_the_app_and_evaluates_the_shipped_rules() {
     );
 
     // The app stops: `up` goes to 0 and ServiceDown goes pending.
-    // SAFETY: signalling our own child process by its pid.
-    unsafe { libc::kill(app.0.id() as libc::pid_t, libc::SIGTERM) };
-    assert!(app.0.wait().unwrap().success());
+    stop_app(&mut app);
     wait_for("up to be 0", Duration::from_secs(20), || {
         (query(&prometheus, r#"up{job="moai-flow"}"#)? == 0.0).then_some(())
     });
@@ -216,26 +121,12 @@ fn prometheus_scrapes_the_postgres_exporter_beside_the_app() {
     };
     let dir = temp_dir("postgres-exporter");
     let url = pg.create_database("swarm");
-    let mut app = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
-        .args(["--agents", "5", "--rate", "100", "--steps", "40"])
-        .env("MOAI_DB_URL", &url)
-        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
-        .env("MOAI_LOG_DIR", "none")
-        .env("RUST_LOG", "warn,moai_instrument=info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start moai-flow");
-    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
-    let app_addr = lines
-        .by_ref()
-        .find_map(|l| {
-            serde_json::from_str::<Value>(&l.ok()?).ok()?["metrics_addr"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .expect("the app names its address");
-    std::thread::spawn(move || lines.for_each(drop));
-    let _app = Reaped(app);
+    let (_app, app_addr) = start_app_with(
+        &dir,
+        "127.0.0.1:0",
+        &["--agents", "5", "--rate", "100", "--steps", "40"],
+        &[("MOAI_DB_URL", &url)],
+    );
     let exporter = format!("127.0.0.1:{}", free_port());
     let _exporter = Reaped(
         Command::new(exporter_bin)
@@ -263,27 +154,7 @@ fn prometheus_scrapes_the_postgres_exporter_beside_the_app() {
          \x20 - job_name: postgresql\n    static_configs:\n      - targets: ['{exporter}']\n"
     );
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    let prometheus = format!("127.0.0.1:{}", free_port());
-    let _prometheus = Reaped(
-        Command::new(prometheus_bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prometheus}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
-        (get(&prometheus, "/-/ready").ok()?.0 == 200).then_some(())
-    });
+    let (_prometheus, prometheus) = start_prometheus(&prometheus_bin, &dir);
     // What the rules and the dashboard read, from the real exporter: the server is up, the app's
     // pooled connections show on its database, and the database has a size.
     wait_for("pg_up to be 1", Duration::from_secs(30), || {

@@ -44,7 +44,12 @@ fn json_logs(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(1));
     let event = || {
-        let span = tracing::info_span!("spawn_agent", agent_id = "agent-7", user_id = 42);
+        let span = tracing::info_span!(
+            "spawn_agent",
+            agent_id = "agent-7",
+            user_id = 42,
+            request_id = "req-1"
+        );
         let _entered = span.enter();
         tracing::info!(
             tasks = 3,

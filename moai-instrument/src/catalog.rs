@@ -4,7 +4,7 @@
 use metrics::{Key, Label};
 
 use crate::__private::{Callsite, callsites};
-use crate::recorder::Registry;
+use crate::recorder::{Kind, Registry};
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,35 @@ pub const HEALTH_CHECK_STATUS: MetricSpec = MetricSpec {
     help: "Health check status per check (1 healthy, 0 not)",
 };
 
+/// `moai_flow_memory_limit_bytes`: the memory this process may use, in bytes: the cgroup limit
+/// (v2 `memory.max`, v1 `memory.limit_in_bytes`) when one is set, else the host's `MemTotal`.
+/// Read at each scrape; `process_resident_memory_bytes / moai_flow_memory_limit_bytes` is the
+/// memory alert's ratio with no join to node-exporter.
+pub const MEMORY_LIMIT_BYTES: MetricSpec = MetricSpec {
+    name: "moai_flow_memory_limit_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Memory this process may use in bytes: the cgroup limit, else the host's total memory",
+};
+
+/// `moai_flow_db_volume_size_bytes`: size in bytes of the filesystem that holds the SwarmDB file
+/// (`statvfs` `f_blocks * f_frsize`), taken by the `disk_space` health check on each run.
+pub const DB_VOLUME_SIZE_BYTES: MetricSpec = MetricSpec {
+    name: "moai_flow_db_volume_size_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Size in bytes of the filesystem that holds SwarmDB",
+};
+
+/// `moai_flow_db_volume_avail_bytes`: bytes of that filesystem the app can still use
+/// (`f_bavail * f_frsize`, without the root reserve), taken by the `disk_space` health check.
+pub const DB_VOLUME_AVAIL_BYTES: MetricSpec = MetricSpec {
+    name: "moai_flow_db_volume_avail_bytes",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Bytes available to the app on the filesystem that holds SwarmDB",
+};
+
 /// `moai_flow_build_info{version}`: always 1.
 pub const BUILD_INFO: MetricSpec = MetricSpec {
     name: "moai_flow_build_info",
@@ -103,6 +132,24 @@ pub const LOG_LINES_DROPPED_TOTAL: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["sink"],
     help: "Log lines that a sink failed to write",
+};
+
+/// `moai_flow_last_progress_age_seconds`: seconds since the host last called
+/// [`heartbeat`](crate::heartbeat); absent until the first call.
+pub const LAST_PROGRESS_AGE_SECONDS: MetricSpec = MetricSpec {
+    name: "moai_flow_last_progress_age_seconds",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Seconds since the application last reported progress (heartbeat)",
+};
+
+/// `moai_instrument_resource_exhausted_total{resource}`: times the SDK found a resource
+/// exhausted (`file_descriptors`, `threads`), each time backing off instead of spinning.
+pub const RESOURCE_EXHAUSTED_TOTAL: MetricSpec = MetricSpec {
+    name: "moai_instrument_resource_exhausted_total",
+    kind: MetricKind::Counter,
+    labels: &["resource"],
+    help: "Times the SDK found a resource exhausted and backed off",
 };
 
 /// `process_cpu_seconds_total`: user and system CPU time of the process.
@@ -169,9 +216,14 @@ pub const CATALOG: &[MetricSpec] = &[
     AGENTS_ACTIVE,
     DB_SIZE_BYTES,
     HEALTH_CHECK_STATUS,
+    MEMORY_LIMIT_BYTES,
+    DB_VOLUME_SIZE_BYTES,
+    DB_VOLUME_AVAIL_BYTES,
     BUILD_INFO,
     LABEL_OVERFLOW_TOTAL,
     LOG_LINES_DROPPED_TOTAL,
+    LAST_PROGRESS_AGE_SECONDS,
+    RESOURCE_EXHAUSTED_TOTAL,
     PROCESS_CPU_SECONDS_TOTAL,
     PROCESS_RESIDENT_MEMORY_BYTES,
     PROCESS_VIRTUAL_MEMORY_BYTES,
@@ -181,11 +233,20 @@ pub const CATALOG: &[MetricSpec] = &[
     PROCESS_THREADS,
 ];
 
-/// Describes the catalog, sets `moai_flow_build_info`, and registers every instrumented
-/// callsite's series at 0, so `rate()` and the alerts work from the first scrape.
+/// Describes and claims the catalog (host code cannot take its names), sets
+/// `moai_flow_build_info`, and registers every instrumented callsite's series at 0, so `rate()`
+/// and the alerts work from the first scrape.
 pub(crate) fn register_all(registry: &Registry) {
     for spec in CATALOG {
         registry.describe(spec.name, spec.help);
+        registry.reserve(
+            spec.name,
+            match spec.kind {
+                MetricKind::Counter => Kind::Counter,
+                MetricKind::Gauge => Kind::Gauge,
+                MetricKind::Histogram => Kind::Histogram,
+            },
+        );
     }
     let version = Key::from_parts(
         BUILD_INFO.name,

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::InitError;
-use crate::exporter::Collector;
 use crate::health::HealthCheck;
 use crate::logging::{LogFormat, LogRotation};
-use crate::recorder::{self, HistogramLayout, MetricsHandle, RegistrySettings};
+use crate::recorder::{self, Collector, HistogramLayout, MetricsHandle, RegistrySettings};
 
 /// The quantiles of the summary: the guide's alerts and dashboard read `quantile="0.95"`.
 const DEFAULT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -28,6 +27,7 @@ const DEFAULT_SERIES_LIMIT: usize = 1000;
 /// usual Prometheus client summaries).
 const DEFAULT_SUMMARY_PERIOD: Duration = Duration::from_secs(30);
 const DEFAULT_SLOW_QUERY: Duration = Duration::from_millis(100);
+const DEFAULT_PROGRESS_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
 const DEFAULT_LOG_FILTER: &str = "info";
 const DEFAULT_LOG_DIR: &str = ".moai/logs";
@@ -36,6 +36,8 @@ pub const LOG_FILE_NAME: &str = "moai-flow.log";
 /// Rotated log files kept, as the guide's logrotate `rotate 7`.
 const DEFAULT_LOG_FILES_KEPT: usize = 7;
 const DEFAULT_DB_PATH: &str = ".moai/memory/swarm.db";
+/// How often the SDK runs the registered health checks itself (`MOAI_HEALTH_INTERVAL`).
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How `moai_flow_query_duration_seconds` (and every other histogram) is exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,6 +85,7 @@ pub struct Config {
     summary_period: Duration,
     series_limit: usize,
     slow_query: Duration,
+    progress_timeout: Duration,
     metrics_addr: String,
     metrics_token: Option<String>,
     log_filter: String,
@@ -92,6 +95,7 @@ pub struct Config {
     log_rotation: LogRotation,
     db_path: PathBuf,
     db_url: Option<String>,
+    health_interval: Duration,
     pub(crate) collectors: Vec<Collector>,
     pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
 }
@@ -105,6 +109,7 @@ impl std::fmt::Debug for Config {
             .field("summary_period", &self.summary_period)
             .field("series_limit", &self.series_limit)
             .field("slow_query", &self.slow_query)
+            .field("progress_timeout", &self.progress_timeout)
             .field("metrics_addr", &self.metrics_addr)
             // Never print the secret itself.
             .field(
@@ -121,6 +126,7 @@ impl std::fmt::Debug for Config {
                 "db_url",
                 &self.db_url.as_deref().map(crate::redact::redact_url),
             )
+            .field("health_interval", &self.health_interval)
             .field("collectors", &self.collectors.len())
             .field(
                 "checks",
@@ -143,6 +149,7 @@ impl Default for Config {
             summary_period: DEFAULT_SUMMARY_PERIOD,
             series_limit: DEFAULT_SERIES_LIMIT,
             slow_query: DEFAULT_SLOW_QUERY,
+            progress_timeout: DEFAULT_PROGRESS_TIMEOUT,
             metrics_addr: DEFAULT_METRICS_ADDR.to_owned(),
             metrics_token: None,
             log_filter: DEFAULT_LOG_FILTER.to_owned(),
@@ -152,6 +159,7 @@ impl Default for Config {
             log_rotation: LogRotation::Daily,
             db_path: PathBuf::from(DEFAULT_DB_PATH),
             db_url: None,
+            health_interval: DEFAULT_HEALTH_INTERVAL,
             collectors: Vec::new(),
             checks: Vec::new(),
         }
@@ -179,6 +187,8 @@ impl Config {
     /// | `MOAI_DB_URL` | [`Config::db_url`] (`postgres://...`; empty: unset) |
     /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary` or `buckets`) |
     /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
+    /// | `MOAI_PROGRESS_TIMEOUT_SECS` | [`Config::progress_timeout`] (seconds) |
+    /// | `MOAI_HEALTH_INTERVAL` | [`Config::health_interval`] (`30s`, `500ms`, `2m`; bare number: seconds) |
     ///
     /// Builder methods called on the result override the environment.
     pub fn from_env() -> Result<Self, InitError> {
@@ -253,6 +263,30 @@ impl Config {
                 })?;
             self.slow_query = Duration::from_millis(millis);
         }
+        if let Some(secs) = lookup("MOAI_PROGRESS_TIMEOUT_SECS") {
+            let secs = secs
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s > 0)
+                .ok_or_else(|| {
+                    InitError::invalid(
+                        "MOAI_PROGRESS_TIMEOUT_SECS",
+                        &secs,
+                        "expected a whole number of seconds, at least 1",
+                    )
+                })?;
+            self.progress_timeout = Duration::from_secs(secs);
+        }
+        if let Some(interval) = lookup("MOAI_HEALTH_INTERVAL") {
+            self.health_interval = parse_interval(&interval).ok_or_else(|| {
+                InitError::invalid(
+                    "MOAI_HEALTH_INTERVAL",
+                    &interval,
+                    "expected a duration above zero such as 30s, 500ms or 2m (a bare number is seconds)",
+                )
+            })?;
+        }
         Ok(self)
     }
 
@@ -298,6 +332,15 @@ impl Config {
     #[must_use]
     pub fn slow_query_threshold(mut self, threshold: Duration) -> Self {
         self.slow_query = threshold;
+        self
+    }
+
+    /// `/livez` fails when the host has called [`heartbeat`](crate::heartbeat) before but not
+    /// for this long (default 60 s): its work loop is stuck. Hosts that never call it are judged
+    /// by their other liveness checks only.
+    #[must_use]
+    pub fn progress_timeout(mut self, timeout: Duration) -> Self {
+        self.progress_timeout = timeout;
         self
     }
 
@@ -360,6 +403,27 @@ impl Config {
         self
     }
 
+    /// How often the SDK runs the registered health checks on its own thread, so that
+    /// `moai_flow_health_check_status{check}` is on `/metrics` and current whoever probes
+    /// (default 30 s; the first run is at start-up). Scrapes never wait for a check.
+    #[must_use]
+    pub fn health_interval(mut self, interval: Duration) -> Self {
+        self.health_interval = interval;
+        self
+    }
+
+    /// The configured health check period, checked: [`InitError`] when it is zero.
+    pub(crate) fn checked_health_interval(&self) -> Result<Duration, InitError> {
+        if self.health_interval.is_zero() {
+            return Err(InitError::invalid(
+                "health_interval",
+                format!("{:?}", self.health_interval),
+                "must be above zero",
+            ));
+        }
+        Ok(self.health_interval)
+    }
+
     /// The configured SwarmDB file.
     #[must_use]
     pub fn configured_db_path(&self) -> &Path {
@@ -386,8 +450,8 @@ impl Config {
         self.db_url.as_deref()
     }
 
-    /// Runs `collector` before each scrape of `/metrics`, to refresh gauges from the
-    /// application's state (the guide's `update_metrics()`).
+    /// Runs `collector` before each scrape of `/metrics` and each [`MetricsHandle::render`], to
+    /// refresh gauges from the application's state (the guide's `update_metrics()`).
     #[must_use]
     pub fn on_scrape(mut self, collector: impl Fn() + Send + Sync + 'static) -> Self {
         self.collectors.push(Arc::new(collector));
@@ -405,9 +469,20 @@ impl Config {
     /// `/metrics` themselves (render with [`MetricsHandle::render`]) and for tests.
     pub fn install_recorder(self) -> Result<MetricsHandle, InitError> {
         let settings = self.registry_settings()?;
-        let handle = recorder::install(settings)?;
+        let handle = recorder::install(settings, self.collectors)?;
         crate::__private::set_default_slow_query(self.slow_query);
         Ok(handle)
+    }
+
+    /// A recorder with these settings that is not installed globally: record into it inside
+    /// [`MetricsHandle::in_scope`]. For tests that need a fresh recorder per case; the
+    /// attribute macros record only into the installed one.
+    #[doc(hidden)]
+    pub fn detached_recorder(self) -> Result<MetricsHandle, InitError> {
+        Ok(recorder::detached(
+            self.registry_settings()?,
+            self.collectors,
+        ))
     }
 
     /// The exporter address, resolved.
@@ -442,6 +517,10 @@ impl Config {
         let file = self.log_dir.as_ref().map(|dir| dir.join(LOG_FILE_NAME));
         let kept = (self.log_rotation == LogRotation::Daily).then_some(self.log_files_kept);
         (self.log_filter.clone(), self.log_format, file, kept)
+    }
+
+    pub(crate) fn configured_progress_timeout(&self) -> Duration {
+        self.progress_timeout
     }
 
     pub(crate) fn slow_query(&self) -> Duration {
@@ -480,6 +559,26 @@ impl Config {
             window_period: self.summary_period,
         })
     }
+}
+
+/// `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds; `None` when unreadable or zero.
+fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1e3,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 fn checked_quantiles(quantiles: &[f64]) -> Result<Vec<f64>, InitError> {
@@ -574,6 +673,32 @@ mod tests {
             .with_env(env(&[("MOAI_SLOW_QUERY_MS", "0")]))
             .unwrap_err();
         assert!(err.to_string().contains("MOAI_SLOW_QUERY_MS"), "{err}");
+    }
+
+    #[test]
+    fn health_interval_comes_from_the_environment_in_common_units() {
+        let interval = |value: &str| {
+            Config::new()
+                .with_env(env(&[("MOAI_HEALTH_INTERVAL", value)]))
+                .map(|c| c.health_interval)
+        };
+        assert_eq!(Config::new().health_interval, Duration::from_secs(30));
+        assert_eq!(interval("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(interval("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(interval("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(interval(" 5 ").unwrap(), Duration::from_secs(5));
+        for bad in ["0s", "soon", "5 parsecs", "-1s", ""] {
+            let err = interval(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("MOAI_HEALTH_INTERVAL"),
+                "{bad}: {err}"
+            );
+        }
+        let err = Config::new()
+            .health_interval(Duration::ZERO)
+            .checked_health_interval()
+            .unwrap_err();
+        assert!(err.to_string().contains("health_interval"), "{err}");
     }
 
     #[test]

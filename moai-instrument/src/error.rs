@@ -35,12 +35,15 @@ pub enum InitError {
         source: std::io::Error,
     },
     /// The exporter cannot listen on its address (`MOAI_METRICS_ADDR`), for example because the
-    /// port is in use.
-    #[error("cannot listen on {addr} (MOAI_METRICS_ADDR)")]
+    /// port is in use. `Display` names the address, the setting and the cause in words, e.g.
+    /// `cannot listen on 0.0.0.0:9090 (MOAI_METRICS_ADDR): address already in use; ...`.
+    #[error("cannot listen on {addr} (MOAI_METRICS_ADDR): {reason}")]
     Bind {
         /// The address as configured.
         addr: String,
-        /// The operating system's refusal (for a port in use: "Address in use").
+        /// The cause in words, with what to do about it.
+        reason: String,
+        /// The operating system's refusal (for a port in use: `EADDRINUSE`).
         #[source]
         source: std::io::Error,
     },
@@ -63,6 +66,29 @@ pub enum InitError {
 }
 
 impl InitError {
+    /// The exporter could not listen on `addr`: the cause in words a person can act on.
+    pub(crate) fn bind(addr: impl std::fmt::Display, source: std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        let reason = match source.kind() {
+            ErrorKind::AddrInUse => "address already in use: another process listens on this \
+                                     port; stop it, or set MOAI_METRICS_ADDR to a free port \
+                                     (port 0 picks one)"
+                .to_owned(),
+            ErrorKind::PermissionDenied => "permission denied: ports below 1024 need \
+                                            privileges; choose a port above 1023"
+                .to_owned(),
+            ErrorKind::AddrNotAvailable => "address not available: no network interface of \
+                                            this host has this IP address"
+                .to_owned(),
+            kind => kind.to_string(),
+        };
+        InitError::Bind {
+            addr: addr.to_string(),
+            reason,
+            source,
+        }
+    }
+
     pub(crate) fn invalid(
         setting: &'static str,
         value: impl std::fmt::Display,

@@ -3,9 +3,7 @@
 //! each run answers `{healthy, status, message, details}` as the guide's scripts print them.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use crate::catalog::HEALTH_CHECK_STATUS;
 use crate::logging::Sinks;
 
 /// The three states of a check, in the guide's words.
@@ -102,7 +100,10 @@ pub enum Probe {
     Readiness,
 }
 
-/// A health check the exporter runs on each probe.
+/// A health check: run on each probe request (`/livez`, `/readyz`, `/healthz`) and by the SDK
+/// every `MOAI_HEALTH_INTERVAL`, which sets `moai_flow_health_check_status{check}`. A check should
+/// bound its own time (the SDK's SwarmDB checks have a limit each): a slow one delays the next
+/// scheduled round and its probe's answer, never a scrape.
 pub trait HealthCheck: Send + Sync + 'static {
     /// The `check` label and the key in `/healthz`, e.g. `database`.
     fn name(&self) -> &str;
@@ -198,33 +199,15 @@ impl HealthReport {
     }
 }
 
-/// Runs the checks that gate `probe` (all of them for `None`) and records each result in
-/// `moai_flow_health_check_status{check}`.
-pub(crate) fn run(checks: &[Arc<dyn HealthCheck>], probe: Option<Probe>) -> HealthReport {
-    let results = checks
-        .iter()
-        .filter(|c| match probe {
-            None | Some(Probe::Readiness) => true,
-            Some(Probe::Liveness) => c.probe() == Probe::Liveness,
-        })
-        .map(|c| {
-            // A panicking check is a failing check, not a dead exporter thread.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.check()))
-                .unwrap_or_else(|_| {
-                    CheckResult::new(HealthStatus::Unhealthy, "the check panicked")
-                });
-            let value = if result.healthy { 1.0 } else { 0.0 };
-            metrics::gauge!(HEALTH_CHECK_STATUS.name, "check" => c.name().to_owned()).set(value);
-            (c.name().to_owned(), result)
-        })
-        .collect();
-    HealthReport { results }
-}
+/// How long the `log_file` check stays failing after the last line the file could not take.
+pub const LOG_FILE_FAILING_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The SDK's own check: the log file takes every line (none dropped since the last check).
+/// The SDK's own check: the log file takes every line. A state, the same for every caller (the
+/// SDK's scheduled runs and the probes alike): it fails while lines are being dropped and for
+/// `hold` after the last drop (at least [`LOG_FILE_FAILING_WINDOW`], and two health periods).
 pub(crate) struct LogFileCheck {
     pub(crate) sinks: Sinks,
-    pub(crate) seen: std::sync::atomic::AtomicU64,
+    pub(crate) hold: std::time::Duration,
 }
 
 impl HealthCheck for LogFileCheck {
@@ -233,17 +216,28 @@ impl HealthCheck for LogFileCheck {
     }
 
     fn check(&self) -> CheckResult {
-        use std::sync::atomic::Ordering;
-        let dropped = self.sinks.file_lines_dropped();
-        let before = self.seen.swap(dropped, Ordering::Relaxed);
-        let result = if dropped > before {
-            CheckResult::new(
-                HealthStatus::Unhealthy,
-                format!("{} log line(s) could not be written", dropped - before),
-            )
-        } else {
-            CheckResult::new(HealthStatus::Healthy, "Log file writable")
+        let Some(losses) = self.sinks.file_losses() else {
+            return CheckResult::new(HealthStatus::Healthy, "No log file");
         };
-        result.with_detail("lines_dropped_total", Detail::Integer(dropped as i64))
+        let since = losses.last.map(|t| t.elapsed());
+        let result = match since {
+            Some(ago) if ago < self.hold => CheckResult::new(
+                HealthStatus::Unhealthy,
+                format!(
+                    "{} log line(s) could not be written, the last {:.0} s ago",
+                    losses.total,
+                    ago.as_secs_f64()
+                ),
+            ),
+            _ => CheckResult::new(HealthStatus::Healthy, "Log file writable"),
+        };
+        result
+            .with_detail("lines_dropped_total", Detail::Integer(losses.total as i64))
+            .with_detail(
+                "seconds_since_last_drop",
+                since.map_or(Detail::Text("never".into()), |d| {
+                    Detail::Number(d.as_secs_f64())
+                }),
+            )
     }
 }

@@ -8,13 +8,15 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
+use crate::check_set::CheckSet;
 use crate::config::Config;
 use crate::error::InitError;
 use crate::exporter::{Exporter, Routes};
-use crate::health::{HealthCheck, LogFileCheck};
+use crate::health::{HealthCheck, LOG_FILE_FAILING_WINDOW, LogFileCheck};
+use crate::health_schedule::HealthSchedule;
 use crate::logging::{self, RotatingFile};
+use crate::progress::{self, ProgressCheck};
 use crate::recorder::{self, MetricsHandle};
 
 /// Initializes everything from the defaults and the environment: `Config::from_env()?.init()`.
@@ -42,44 +44,51 @@ impl Config {
         let settings = self.registry_settings()?;
         let addr = self.resolved_metrics_addr()?;
         let authorization = self.authorization()?;
+        let health_interval = self.checked_health_interval()?;
         let (filter, format, file_path, files_kept) = self.log_settings();
         let filter = logging::parse_filter(&filter)?;
         let file = file_path
             .map(|path| logging::open_file(&path, files_kept))
             .transpose()?;
-        let listener = TcpListener::bind(addr).map_err(|source| InitError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr).map_err(|source| InitError::bind(addr, source))?;
 
-        let metrics = recorder::install(settings)?;
+        let mut collectors = self.collectors.clone();
+        collectors.push(Arc::new(progress::export_age));
+        let metrics = recorder::install(settings, collectors)?;
         crate::__private::set_default_slow_query(self.slow_query());
         let logging = logging::install(filter, format, file.clone())?;
         let mut checks: Vec<Arc<dyn HealthCheck>> = self.checks.clone();
         if file.is_some() {
             checks.push(Arc::new(LogFileCheck {
                 sinks: logging.sinks.clone(),
-                seen: AtomicU64::new(0),
+                hold: LOG_FILE_FAILING_WINDOW.max(health_interval * 2),
             }));
         }
+        checks.push(Arc::new(ProgressCheck {
+            timeout: self.configured_progress_timeout(),
+        }));
+        let checks = Arc::new(CheckSet::new(checks));
         let routes = Routes {
             metrics: metrics.clone(),
             authorization,
-            collectors: self.collectors.clone(),
-            checks,
+            checks: Arc::clone(&checks),
         };
         let exporter = Exporter::start(listener, routes)?;
+        let health = HealthSchedule::start(checks, health_interval)?;
         tracing::info!(
             target: "moai_instrument",
             metrics_addr = %exporter.addr(),
+            health_interval_secs = health_interval.as_secs_f64(),
             log_file = file.as_ref().map(|f| f.path().display().to_string()),
             "moai-instrument started"
         );
         Ok(Guard {
             metrics,
+            health: Some(health),
             exporter: Some(exporter),
             file,
             log_file_path: logging.file_path(),
+            sinks: logging.sinks,
         })
     }
 }
@@ -90,9 +99,11 @@ impl Config {
 #[must_use = "dropping the guard stops the exporter"]
 pub struct Guard {
     metrics: MetricsHandle,
+    health: Option<HealthSchedule>,
     exporter: Option<Exporter>,
     file: Option<Arc<RotatingFile>>,
     log_file_path: Option<PathBuf>,
+    sinks: logging::Sinks,
 }
 
 impl std::fmt::Debug for Guard {
@@ -119,6 +130,16 @@ impl Guard {
         &self.metrics
     }
 
+    /// Waits until every line logged so far has been handed to stdout and the log file, and the
+    /// file is on disk; at most 2 s, so a stalled sink cannot hold the caller (lines it cannot
+    /// take are counted as dropped). Dropping the guard does the same.
+    pub fn flush_logs(&self) {
+        self.sinks.drain(std::time::Duration::from_secs(2));
+        if let Some(file) = &self.file {
+            let _ = file.flush();
+        }
+    }
+
     /// The current log file, if one is written.
     #[must_use]
     pub fn log_file(&self) -> Option<&std::path::Path> {
@@ -128,9 +149,8 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        drop(self.health.take());
         drop(self.exporter.take());
-        if let Some(file) = &self.file {
-            let _ = file.flush();
-        }
+        self.flush_logs();
     }
 }

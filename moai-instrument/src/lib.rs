@@ -78,20 +78,64 @@
 //!   0.95, 0.99, each within 5%) cover the last 30 to 60 s, as the guide's alerts expect;
 //!   [`HistogramMode::Buckets`] exports cumulative buckets for `histogram_quantile`.
 //! - **One `metrics`**: [`metrics`] is re-exported, so host code that records with
-//!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition.
+//!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition, under the
+//!   rules of [Host metric names](#host-metric-names).
+//! - **One render path**: [`MetricsHandle::render`] runs the [`Config::on_scrape`] collectors and
+//!   reads the `process_*` metrics, exactly as a scrape of `/metrics` does, so a host that serves
+//!   the exposition itself gets the exporter's output.
 //! - **Logs**: one JSON object per line with `agent_id` and `user_id` lifted from the event or any
-//!   enclosing span; written synchronously, so nothing is dropped silently.
+//!   enclosing span, then the event's fields, then the fields of the enclosing spans
+//!   (`request_id`, `session_id`, `task_id`, ...), all at the top level: the innermost span
+//!   wins over outer ones and the event's own field over any span's; a key is never written
+//!   twice (a field named like one of the line's own keys is written as `fields.<name>`).
+//!   Each sink (stdout, the file) has its own queue and writer thread: a stalled sink delays a
+//!   line by at most 20 ms once, then costs nothing while it stays stalled; what it cannot take
+//!   is counted in `moai_instrument_log_lines_dropped_total{sink}`, never lost silently, and the
+//!   file only ever holds whole lines.
 //! - **Cargo feature `swarmdb`** (default): [`swarmdb::SwarmDb`], MoAI-Flow's SQLite store (bundled SQLite), the
 //!   [`HealthChecker`] with the guide's five checks, and the `moai-health` probe binary. Without
 //!   it the SDK builds no C code.
 //! - **Cargo feature `postgres`** (off by default; implies `swarmdb`): the same SwarmDB API on a
 //!   PostgreSQL server (`MOAI_DB_URL`, `SwarmDb::connect`), so that replicas share one swarm;
 //!   `moai-health --db-url`. Without it nothing of PostgreSQL is built.
+//!
+//! # Host metric names
+//!
+//! Whatever names and label keys host code records through [`metrics`], the exposition stays
+//! valid for Prometheus, `promtool check metrics` and the client libraries' parsers. A series
+//! takes its exposition form when it is first registered, so every comparison (which family a
+//! name belongs to, its kind, repeated label keys, the series limit) is made on what Prometheus
+//! will see:
+//!
+//! - **Characters**: outside `[a-zA-Z0-9_:]` in names and `[a-zA-Z0-9_]` in label keys, each
+//!   becomes `_`; a leading digit, an empty name or the name `_total` gets a `_` in front. Names
+//!   that become alike are one family: `counter!("jobs.done")` and `counter!("jobs_done")` add up
+//!   in `jobs_done`. Label keys are sorted, so their order never makes two series.
+//! - **Repeated label keys**: when two keys of one series become the same key (`kind.a` and
+//!   `kind_a`), the first one given keeps its value and the others are dropped, with one WARN.
+//! - **Reserved label keys**: `quantile` and `le` (which summaries and histograms add) and keys
+//!   starting with `__` (reserved by Prometheus) are renamed `exported_<key>`, as Prometheus
+//!   renames a scraped label that collides with a target label, with one WARN. This holds for
+//!   every kind and both [`HistogramMode`]s, so a series keeps its labels when the mode changes.
+//! - **Kinds**: a name keeps the kind it was first registered with; using it as another kind is
+//!   ignored (a no-op handle) with one WARN.
+//! - **Generated sample names**: each family claims the sample names it writes or that
+//!   OpenMetrics parsers attribute to it: a gauge `g` claims `g`; a counter `c` or `c_total` claims
+//!   both `c` and `c_total`; a histogram `h` claims `h`, `h_sum`, `h_count` and `h_bucket` in either
+//!   mode. A new family whose claims meet an earlier family's is refused (a no-op handle) with one
+//!   WARN: first registered wins, and the [`CATALOG`]'s names are claimed at installation, so a
+//!   host gauge `moai_flow_query_duration_seconds_count` is refused. One name never gets two
+//!   `# TYPE` lines.
+//! - **HELP**: every family has a `# HELP` line; one recorded without `describe_*` says so.
+//!
+//! The exposition keeps host names otherwise as given: promtool's style lints (a counter without
+//! `_total`, `camelCase`, `_ms`) may still report them, but nothing a scraper rejects.
 
 // The SDK instruments its own SwarmDB with its macros, whose expansion names `::moai_instrument`.
 extern crate self as moai_instrument;
 
 mod catalog;
+mod check_set;
 mod clock;
 mod config;
 mod error;
@@ -99,9 +143,11 @@ mod exporter;
 mod health;
 #[cfg(feature = "swarmdb")]
 mod health_checker;
+mod health_schedule;
 mod init;
 mod logging;
 mod process;
+mod progress;
 mod recorder;
 mod redact;
 #[cfg(feature = "swarmdb")]
@@ -109,9 +155,10 @@ pub mod swarmdb;
 mod timestamp;
 
 pub use catalog::{
-    AGENTS_ACTIVE, BUILD_INFO, CATALOG, DB_SIZE_BYTES, ERRORS_TOTAL, EVENTS_TOTAL,
-    HEALTH_CHECK_STATUS, LABEL_OVERFLOW_TOTAL, MetricKind, MetricSpec, PROCESS_CPU_SECONDS_TOTAL,
-    PROCESS_RESIDENT_MEMORY_BYTES, QUERY_DURATION_SECONDS,
+    AGENTS_ACTIVE, BUILD_INFO, CATALOG, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES,
+    ERRORS_TOTAL, EVENTS_TOTAL, HEALTH_CHECK_STATUS, LABEL_OVERFLOW_TOTAL, MEMORY_LIMIT_BYTES,
+    MetricKind, MetricSpec, PROCESS_CPU_SECONDS_TOTAL, PROCESS_RESIDENT_MEMORY_BYTES,
+    QUERY_DURATION_SECONDS,
 };
 pub use config::{Config, HistogramMode, LOG_FILE_NAME};
 pub use error::InitError;
@@ -123,6 +170,7 @@ pub use health_checker::{
 };
 pub use init::{Guard, init};
 pub use logging::{LogFormat, LogRotation, error_chain};
+pub use progress::heartbeat;
 pub use recorder::MetricsHandle;
 
 /// Times a fn into `moai_flow_query_duration_seconds{query_type}`.

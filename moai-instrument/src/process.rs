@@ -6,7 +6,7 @@
 use metrics::{GaugeFn, Key};
 
 use crate::catalog::{
-    MetricSpec, PROCESS_CPU_SECONDS_TOTAL, PROCESS_MAX_FDS, PROCESS_OPEN_FDS,
+    MEMORY_LIMIT_BYTES, MetricSpec, PROCESS_CPU_SECONDS_TOTAL, PROCESS_MAX_FDS, PROCESS_OPEN_FDS,
     PROCESS_RESIDENT_MEMORY_BYTES, PROCESS_START_TIME_SECONDS, PROCESS_THREADS,
     PROCESS_VIRTUAL_MEMORY_BYTES,
 };
@@ -22,7 +22,11 @@ pub(crate) struct ProcessReading {
     pub(crate) max_fds: Option<f64>,
     pub(crate) start_time_seconds: Option<f64>,
     pub(crate) threads: Option<f64>,
+    /// The cgroup memory limit, else the host's memory (the `memory` health check's total).
+    pub(crate) memory_limit_bytes: Option<f64>,
 }
+
+static START_TIME_SECONDS: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
 
 pub(crate) fn read() -> ProcessReading {
     let (virtual_bytes, resident_bytes) = statm().unzip();
@@ -35,10 +39,24 @@ pub(crate) fn read() -> ProcessReading {
             .ok()
             .map(|d| d.count().saturating_sub(1) as f64),
         max_fds: max_fds(),
-        start_time_seconds: start_ticks
-            .and_then(|ticks| Some(boot_time()? + ticks / clock_ticks()?)),
+        // The start time never changes: `/proc/stat` is read for it once, not at every scrape.
+        start_time_seconds: *START_TIME_SECONDS.get_or_init(|| {
+            start_ticks.and_then(|ticks| Some(boot_time()? + ticks / clock_ticks()?))
+        }),
         threads,
+        memory_limit_bytes: memory_limit(),
     }
+}
+
+/// The same total the `memory` health check judges against, so the alert and the check agree.
+#[cfg(feature = "swarmdb")]
+fn memory_limit() -> Option<f64> {
+    crate::health_checker::memory_usage().map(|usage| usage.total as f64)
+}
+
+#[cfg(not(feature = "swarmdb"))]
+fn memory_limit() -> Option<f64> {
+    None
 }
 
 /// Sets the `process_*` series from a fresh reading.
@@ -50,7 +68,8 @@ pub(crate) fn collect(registry: &Registry) {
     {
         counter.set(cpu);
     }
-    let gauges: [(MetricSpec, Option<f64>); 6] = [
+    let gauges: [(MetricSpec, Option<f64>); 7] = [
+        (MEMORY_LIMIT_BYTES, reading.memory_limit_bytes),
         (PROCESS_RESIDENT_MEMORY_BYTES, reading.resident_bytes),
         (PROCESS_VIRTUAL_MEMORY_BYTES, reading.virtual_bytes),
         (PROCESS_OPEN_FDS, reading.open_fds),
@@ -157,6 +176,8 @@ mod tests {
         assert!(reading.open_fds.unwrap() >= 3.0);
         assert!(reading.max_fds.unwrap() >= reading.open_fds.unwrap());
         assert!(reading.threads.unwrap() >= 1.0);
+        #[cfg(feature = "swarmdb")]
+        assert!(reading.memory_limit_bytes.unwrap() >= rss);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

@@ -46,6 +46,7 @@ fn errors(operation: &str) -> f64 {
 }
 
 fn error_lines(needle: &str) -> Vec<Value> {
+    guard().flush_logs();
     let text = std::fs::read_to_string(guard().log_file().unwrap()).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

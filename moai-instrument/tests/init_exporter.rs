@@ -113,6 +113,46 @@ fn metrics_endpoint_serves_valid_exposition_with_process_metrics() {
     assert_eq!((status, body.as_str()), (200, ""), "{head}");
 }
 
+/// The sample lines of an exposition without their values: which series it holds.
+fn series(exposition: &str) -> Vec<&str> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series))
+        .collect()
+}
+
+#[test]
+fn render_is_what_metrics_serves() {
+    let addr = guard().metrics_addr();
+    let served = http(addr, "GET", "/metrics", &[]).2;
+    let rendered = guard().metrics().render();
+    let served_after = http(addr, "GET", "/metrics", &[]).2;
+    // The same families, HELP and TYPE lines and series: one render path.
+    let comments = |e: &str| -> Vec<String> {
+        e.lines()
+            .filter(|l| l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(comments(&rendered), comments(&served));
+    assert_eq!(series(&rendered), series(&served));
+    // `render()` ran the scrape-time collector (it counts its runs into the gauge) ...
+    let agents = |e: &str| sample(e, "moai_flow_agents_active").unwrap();
+    assert!(
+        agents(&served) < agents(&rendered) && agents(&rendered) < agents(&served_after),
+        "{} {} {}",
+        agents(&served),
+        agents(&rendered),
+        agents(&served_after)
+    );
+    // ... and read the process metrics afresh.
+    let cpu = |e: &str| sample(e, "process_cpu_seconds_total").unwrap();
+    assert!(cpu(&served) <= cpu(&rendered) && cpu(&rendered) <= cpu(&served_after));
+    let global = moai_instrument::MetricsHandle::global().expect("installed");
+    assert_eq!(series(&global.render()), series(&rendered));
+}
+
 #[test]
 fn collectors_refresh_gauges_on_every_scrape() {
     let addr = guard().metrics_addr();
@@ -163,6 +203,8 @@ fn probes_follow_the_checks() {
     assert_eq!(report["checks"]["log_file"]["status"], "healthy");
 
     READY.store(false, Ordering::SeqCst);
+    // Results are shared by all callers for a second (a flood of probes costs the checks nothing).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (status, _, body) = http(addr, "GET", "/readyz", &[]);
     assert_eq!((status, body.as_str()), (503, "unhealthy: toggle\n"));
     assert_eq!(
@@ -183,6 +225,7 @@ fn probes_follow_the_checks() {
         Some(0.0)
     );
     READY.store(true, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(http(addr, "GET", "/readyz", &[]).0, 200);
 }
 
@@ -223,6 +266,7 @@ fn json_lines_in_the_file_lift_agent_and_user_ids() {
     spawn_agent("agent-7");
     tracing::info!(user_id = "u-1", "outside any span");
     let path = guard.log_file().expect("a log file").to_owned();
+    guard.flush_logs();
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<Value> = text
         .lines()
@@ -278,6 +322,7 @@ fn json_lines_in_the_file_lift_agent_and_user_ids() {
 
     // The query error logged by #[timed_query] carries the error as `exception`.
     let _ = query();
+    guard.flush_logs();
     let text = std::fs::read_to_string(&path).unwrap();
     let failure: Value = text
         .lines()

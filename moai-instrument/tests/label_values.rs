@@ -6,10 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
-use common::{metrics_with, promtool_check_metrics, tool};
+use common::{metrics_with, promtool_check_metrics, python_with_client, run_with_stdin, tool};
 use moai_instrument::{Config, counted_event};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
@@ -29,24 +27,6 @@ for family in text_string_to_metric_families(sys.stdin.read()):
             out.append([s.labels.get("event_type", ""), s.value])
 print(json.dumps(out))
 "#;
-
-fn python_with_client() -> Option<std::path::PathBuf> {
-    let python = tool("python3")?;
-    let ok = Command::new(&python)
-        .args(["-c", "import prometheus_client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("python3 has no prometheus_client (pip install prometheus_client)");
-        }
-        eprintln!(
-            "\n*** SKIPPED: python3 has no prometheus_client; pip install prometheus_client ***\n"
-        );
-        return None;
-    }
-    Some(python)
-}
 
 #[test]
 fn arbitrary_label_values_survive_the_exposition_intact() {
@@ -84,21 +64,9 @@ fn arbitrary_label_values_survive_the_exposition_intact() {
     let Some(python) = python_with_client() else {
         return;
     };
-    let mut child = Command::new(python)
-        .args(["-c", PARSE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "the parser failed");
-    let parsed: Vec<(String, f64)> = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, stdout, stderr) = run_with_stdin(&python, &["-c", PARSE], &exposition);
+    assert_eq!(code, Some(0), "the parser failed: {stderr}");
+    let parsed: Vec<(String, f64)> = serde_json::from_str(&stdout).unwrap();
     let parsed: BTreeMap<String, f64> = parsed.into_iter().collect();
     for (value, count) in &expected {
         assert_eq!(

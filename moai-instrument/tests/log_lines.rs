@@ -1,6 +1,7 @@
 //! Log lines under stress: any field content gives exactly one valid JSON object per line, and a
 //! flood of lines from many threads into a slow writer neither deadlocks nor loses a line (the
-//! writer applies back-pressure).
+//! writer applies back-pressure). The fields of enclosing spans are at the top level of each
+//! line, innermost span first, the event's own fields winning, and no key is ever written twice.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -25,7 +26,16 @@ fn install() {
     });
 }
 
+/// The lines whose `marker` field is `marker`, each checked: one line, valid JSON, no key twice.
 fn lines_with(marker: &str) -> Vec<Value> {
+    raw_lines_with(marker)
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect()
+}
+
+/// Like [`lines_with`], with each line's keys in the order written.
+fn raw_lines_with(marker: &str) -> Vec<(Vec<String>, Value)> {
     LINES
         .lock()
         .unwrap()
@@ -36,11 +46,48 @@ fn lines_with(marker: &str) -> Vec<Value> {
                 text.ends_with('\n') && text.matches('\n').count() == 1,
                 "one line per event: {text:?}"
             );
-            serde_json::from_str::<Value>(text)
-                .unwrap_or_else(|e| panic!("invalid JSON {text:?}: {e}"))
+            let line = serde_json::from_str::<Value>(text)
+                .unwrap_or_else(|e| panic!("invalid JSON {text:?}: {e}"));
+            let keys = keys_in_order(text.trim_end());
+            assert_eq!(
+                keys.len(),
+                line.as_object().unwrap().len(),
+                "a key written twice: {text}"
+            );
+            (keys, line)
         })
-        .filter(|line| line["marker"] == marker)
+        .filter(|(_, line)| line["marker"] == marker)
         .collect()
+}
+
+/// The keys of a flat JSON object as written, repeats included (a JSON parser keeps one of a
+/// repeated key silently). Every value of a log line is a string, number or boolean.
+fn keys_in_order(object: &str) -> Vec<String> {
+    let bytes = object.as_bytes();
+    // The end of the string that starts at `i` (the index of its closing quote).
+    let string_end = |mut i: usize| {
+        i += 1;
+        while bytes[i] != b'"' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        i
+    };
+    let mut keys = Vec::new();
+    let mut i = 1;
+    while bytes.get(i) == Some(&b'"') {
+        let end = string_end(i);
+        keys.push(serde_json::from_str(&object[i..=end]).unwrap());
+        i = end + 2;
+        if bytes[i] == b'"' {
+            i = string_end(i) + 1;
+        } else {
+            while bytes[i] != b',' && bytes[i] != b'}' {
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    keys
 }
 
 #[test]
@@ -99,4 +146,104 @@ fn a_flood_into_a_slow_writer_loses_nothing_and_finishes() {
         "no deadlock: {:?}",
         started.elapsed()
     );
+}
+
+#[tracing::instrument(skip_all, fields(request_id = %id, session_id = "outer", agent_id = "a-outer"))]
+fn handle_request(id: &str) {
+    let task = tracing::info_span!(
+        "task",
+        task_id = 7,
+        session_id = "inner",
+        line = "span line",
+        level = 3,
+        user_id = "u-inner"
+    );
+    task.in_scope(|| {
+        tracing::info!(marker = "spans", "nested");
+        tracing::info!(
+            marker = "spans",
+            session_id = "event",
+            line = "event line",
+            "own fields win"
+        );
+    });
+    tracing::info!(marker = "spans", "outer only");
+}
+
+#[test]
+fn span_fields_are_at_the_top_level_innermost_first() {
+    install();
+    handle_request("r-1");
+    let lines = raw_lines_with("spans");
+    let find = |message: &str| {
+        lines
+            .iter()
+            .find(|(_, l)| l["message"] == message)
+            .unwrap_or_else(|| panic!("no line {message:?}: {lines:?}"))
+    };
+
+    let (keys, nested) = find("nested");
+    assert_eq!(
+        keys,
+        &[
+            "timestamp",
+            "level",
+            "logger",
+            "message",
+            "module",
+            "function",
+            "line",
+            "agent_id",
+            "user_id",
+            // The event's own fields, then the innermost span's, then the outer span's that are
+            // not already there.
+            "marker",
+            "task_id",
+            "session_id",
+            "fields.line",
+            "fields.level",
+            "request_id",
+        ]
+    );
+    assert_eq!(nested["request_id"], "r-1");
+    assert_eq!(nested["session_id"], "inner", "the innermost span wins");
+    assert_eq!(nested["task_id"], 7);
+    assert_eq!(nested["fields.line"], "span line");
+    assert_eq!(nested["fields.level"], 3);
+    assert_eq!(nested["level"], "INFO");
+    assert_eq!(nested["agent_id"], "a-outer");
+    assert_eq!(nested["user_id"], "u-inner");
+    assert_eq!(nested["function"], "task");
+
+    let (_, own) = find("own fields win");
+    assert_eq!(own["session_id"], "event");
+    assert_eq!(own["fields.line"], "event line");
+    assert_eq!(own["task_id"], 7);
+    assert_eq!(own["request_id"], "r-1");
+
+    let (_, outer) = find("outer only");
+    assert_eq!(outer["session_id"], "outer");
+    assert_eq!(outer["request_id"], "r-1");
+    assert!(outer.get("task_id").is_none(), "{outer}");
+    assert_eq!(outer["function"], "handle_request");
+}
+
+#[test]
+fn span_fields_recorded_later_replace_their_value() {
+    install();
+    let span = tracing::info_span!("job", task_id = tracing::field::Empty, step = 1);
+    let _entered = span.enter();
+    tracing::info!(marker = "recorded", "before");
+    span.record("task_id", 9);
+    tracing::info!(marker = "recorded", "after");
+    span.record("task_id", "ten");
+    span.record("step", 2);
+    tracing::info!(marker = "recorded", "again");
+    let lines = lines_with("recorded");
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].get("task_id").is_none(), "{}", lines[0]);
+    assert_eq!(lines[0]["step"], 1);
+    assert_eq!(lines[1]["task_id"], 9);
+    assert_eq!(lines[2]["task_id"], "ten");
+    assert_eq!(lines[2]["step"], 2);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{metrics, sample, temp_dir};
 use moai_instrument::swarmdb::{
-    AgentStatus, EventFilter, EventType, MemoryType, NewEvent, SCHEMA_VERSION, SwarmDb,
+    AgentStatus, EventFilter, EventType, MemoryType, NewEvent, Rejection, SCHEMA_VERSION, SwarmDb,
     SwarmDbError, TABLE_NAMES,
 };
 use serde_json::json;
@@ -146,7 +146,11 @@ fn every_operation_round_trips() {
     assert_eq!(db.count_stale_agents(Duration::from_secs(3600)).unwrap(), 0);
     assert!(matches!(
         db.update_agent_status("nobody", AgentStatus::Running, None),
-        Err(SwarmDbError::AgentNotFound(_))
+        Err(SwarmDbError::Rejected {
+            operation: "update_agent_status",
+            reason: Rejection::AgentNotFound(_),
+            ..
+        })
     ));
 
     db.store_memory(
@@ -199,11 +203,26 @@ fn every_operation_round_trips() {
     assert!(wal > 0 && size > wal, "size {size} counts the WAL ({wal})");
     db.vacuum().unwrap();
     assert_eq!(db.quick_check().unwrap(), None);
+    let rows = |sql: &str| -> Vec<String> {
+        raw.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let sequences = rows("SELECT name || '=' || seq FROM sqlite_sequence ORDER BY name");
     db.write_probe().unwrap();
-    let probes: i64 = raw
-        .query_row("SELECT COUNT(*) FROM swarm_metrics", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(probes, 0, "the write probe leaves nothing behind");
+    assert_eq!(
+        rows("SELECT key FROM schema_info"),
+        ["version"],
+        "no probe row stays"
+    );
+    assert_eq!(
+        rows("SELECT name || '=' || seq FROM sqlite_sequence ORDER BY name"),
+        sequences,
+        "no sequence of MoAI-Flow's moves"
+    );
 
     let exposition = metrics().render();
     assert!(sample(&exposition, r#"moai_flow_events_total{event_type="spawn"}"#).unwrap() >= 2.0);
@@ -246,20 +265,30 @@ fn vocabularies_and_metadata_are_checked() {
     let err = db
         .register_agent("a", "t", AgentStatus::Spawned, &json!([1, 2]))
         .unwrap_err();
-    assert_eq!(err.to_string(), "metadata must be a JSON object, got [1,2]");
-    // Another writer's unknown status is an error naming it when read, not a silent value.
+    assert_eq!(
+        moai_instrument::error_chain(&err),
+        format!(
+            "SwarmDB register_agent on {} refused: metadata must be a JSON object, got [1,2]",
+            db.path().unwrap().display()
+        )
+    );
+    // What other writers store reads back as it is, whatever the vocabulary or number type: a
+    // status and an event type of their own, a float duration and a numeric text spawn time.
     let raw = rusqlite::Connection::open(db.path().unwrap()).unwrap();
-    raw.execute(
-        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time) VALUES ('x', 't', 'paused', 1)",
-        [],
+    raw.execute_batch(
+        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, duration_ms)
+             VALUES ('x', 't', 'timeout', '1795954042.5', 1250.7);
+         INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp)
+             VALUES ('e-1', 'task_start', 'x', 't', '2026-01-01T00:00:00');",
     )
     .unwrap();
-    let err = db.get_agent("x").unwrap_err();
-    assert!(
-        moai_instrument::error_chain(&err).contains("unknown agent status \"paused\""),
-        "{}",
-        moai_instrument::error_chain(&err)
-    );
+    let x = db.get_agent("x").unwrap().unwrap();
+    assert_eq!(x.status, AgentStatus::Other("timeout".into()));
+    assert!(!x.status.is_active() && !x.status.is_final());
+    assert_eq!(x.duration, Some(Duration::from_micros(1_250_700)));
+    let events = db.get_events(&EventFilter::default()).unwrap();
+    assert_eq!(events[0].event_type, EventType::Other("task_start".into()));
+    assert_eq!(db.count_active_agents().unwrap(), 0);
     // Metadata that is not JSON reads as `{}`, as the original reads it.
     raw.execute(
         "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time, metadata) VALUES ('y', 't', 'running', 1, 'not json')",
@@ -267,6 +296,42 @@ fn vocabularies_and_metadata_are_checked() {
     )
     .unwrap();
     assert_eq!(db.get_agent("y").unwrap().unwrap().metadata, json!({}));
+}
+
+#[test]
+fn a_backup_of_a_live_database_finishes_while_another_process_writes() {
+    let dir = temp_dir("swarmdb-backup");
+    let path = dir.join("swarm.db");
+    let db = SwarmDb::open(&path).unwrap();
+    for i in 0..2000 {
+        db.insert_event(&event(EventType::Spawn, &format!("before-{i}")))
+            .unwrap();
+    }
+    // Another process writes the whole time (the writer child of the SIGKILL test).
+    let mut child = spawn_child_writer(&path);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while lines.next().is_some_and(|l| l.unwrap().len() != 36) {}
+    let copy = dir.join("backup.db");
+    let started = std::time::Instant::now();
+    db.backup(&copy).unwrap();
+    let took = started.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let backup = SwarmDb::open(&copy).unwrap();
+    assert_eq!(backup.quick_check().unwrap(), None);
+    let kept = backup
+        .get_events(&EventFilter {
+            limit: Some(1_000_000),
+            ..Default::default()
+        })
+        .unwrap()
+        .len();
+    assert!(kept > 2000, "{kept} events in the copy");
+    assert!(
+        db.backup(&copy).is_err(),
+        "an existing destination is refused"
+    );
 }
 
 #[test]
@@ -366,6 +431,17 @@ fn corrupted_and_read_only_files_are_clear_errors() {
     );
 }
 
+/// Starts [`child_writer`] on the database at `path`, its stdout piped.
+fn spawn_child_writer(path: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .env("MOAI_CHILD_WRITER_DB", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Run as a child: inserts until killed, printing each event id once its insert has returned.
 #[test]
 fn child_writer() {
@@ -387,13 +463,7 @@ fn child_writer() {
 fn sigkill_mid_write_keeps_every_committed_row() {
     let dir = temp_dir("swarmdb-sigkill");
     let path = dir.join("swarm.db");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
-        .env("MOAI_CHILD_WRITER_DB", &path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child_writer(&path);
     let mut committed = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use moai_instrument::swarmdb::{
-    AgentStatus, ErrorKind, EventFilter, EventType, MemoryType, NewEvent, SCHEMA_VERSION, SwarmDb,
-    SwarmDbError,
+    AgentStatus, ErrorKind, EventFilter, EventType, MemoryType, NewEvent, Rejection,
+    SCHEMA_VERSION, SwarmDb, SwarmDbError,
 };
 use moai_instrument::{CheckKind, HealthChecker, HealthStatus};
 use serde_json::{Value, json};
@@ -171,13 +171,20 @@ fn events(db: &SwarmDb, raw: &Raw) {
     // Bad input is refused before it reaches the backend.
     assert!(matches!(
         db.insert_event(&event(EventType::Spawn, "a-4", "yesterday")),
-        Err(SwarmDbError::BadTimestamp(_))
+        Err(SwarmDbError::Rejected {
+            operation: "insert_event",
+            reason: Rejection::BadTimestamp(_),
+            ..
+        })
     ));
     let mut not_object = event(EventType::Spawn, "a-4", "2026-01-01");
     not_object.metadata = json!([1, 2]);
     assert!(matches!(
         db.insert_event(&not_object),
-        Err(SwarmDbError::MetadataNotObject(_))
+        Err(SwarmDbError::Rejected {
+            reason: Rejection::MetadataNotObject(_),
+            ..
+        })
     ));
 }
 
@@ -236,8 +243,31 @@ fn agents(db: &SwarmDb, raw: &Raw) {
     assert_eq!(db.count_active_agents().unwrap(), 2);
     assert!(matches!(
         db.update_agent_status("nobody", AgentStatus::Running, None),
-        Err(SwarmDbError::AgentNotFound(_))
+        Err(SwarmDbError::Rejected {
+            operation: "update_agent_status",
+            reason: Rejection::AgentNotFound(_),
+            ..
+        })
     ));
+    // What another writer stored outside the vocabulary reads back as it is.
+    raw(
+        "INSERT INTO agent_registry (agent_id, agent_type, status, spawn_time)
+         VALUES ('other', 't', 'timeout', 1795954042.5)",
+    );
+    raw(
+        "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp)
+         VALUES ('e-other', 'task_start', 'other', 't', '2026-01-01T00:00:00')",
+    );
+    let other = db.get_agent("other").unwrap().unwrap();
+    assert_eq!(other.status, AgentStatus::Other("timeout".into()));
+    assert!(!other.status.is_active() && !other.status.is_final());
+    let stored = db
+        .get_events(&EventFilter {
+            agent_id: Some("other".into()),
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(stored[0].event_type, EventType::Other("task_start".into()));
     // Registering again replaces the row, completion included (INSERT OR REPLACE).
     db.register_agent("a-2", "expert-frontend", AgentStatus::Spawned, &json!({}))
         .unwrap();
@@ -248,13 +278,13 @@ fn agents(db: &SwarmDb, raw: &Raw) {
     raw("UPDATE agent_registry SET last_updated = '2020-01-01 00:00:00' WHERE agent_id = 'a-1'");
     raw("UPDATE agent_registry SET last_updated = '2020-01-01T00:00:00.5' WHERE agent_id = 'a-3'");
     assert_eq!(db.count_stale_agents(Duration::from_secs(3600)).unwrap(), 2);
-    // An unknown stored status is an error naming it.
+    // A status another writer set reads back as it is, and no longer counts as active.
     raw("UPDATE agent_registry SET status = 'zombie' WHERE agent_id = 'a-2'");
-    let err = db.get_agent("a-2").unwrap_err();
-    assert!(
-        moai_instrument::error_chain(&err).contains("zombie"),
-        "{err}"
+    assert_eq!(
+        db.get_agent("a-2").unwrap().unwrap().status,
+        AgentStatus::Other("zombie".into())
     );
+    assert_eq!(db.count_stale_agents(Duration::from_secs(3600)).unwrap(), 2);
 }
 
 fn memory(db: &SwarmDb, raw: &Raw) {
@@ -297,7 +327,7 @@ fn memory(db: &SwarmDb, raw: &Raw) {
 fn cleanup(db: &SwarmDb, raw: &Raw) {
     db.insert_event(&event(EventType::Spawn, "old", "2001-01-01T00:00:00"))
         .unwrap();
-    db.insert_event(&event(EventType::Spawn, "old", "2001-01-02 00:00:00"))
+    db.insert_event(&event(EventType::Spawn, "old", "2001-01-02T00:00"))
         .unwrap();
     db.insert_event(&NewEvent::now(EventType::Spawn, "new", "x", json!({})))
         .unwrap();
@@ -325,8 +355,36 @@ fn maintenance(db: &SwarmDb, raw: &Raw) {
     assert!(size > 0);
     db.write_probe().unwrap();
     assert_eq!(raw("SELECT COUNT(*) FROM swarm_metrics"), "0");
+    assert_eq!(
+        raw("SELECT COUNT(*) FROM schema_info WHERE key = 'moai_instrument_write_probe'"),
+        "0"
+    );
     db.vacuum().unwrap();
     assert_eq!(db.quick_check().unwrap(), None);
+    assert_eq!(db.last_storage_failure(), None);
+    // A backup is a copy of the file on SQLite; on PostgreSQL the server's tools make it.
+    match db.path() {
+        Some(path) => {
+            let copy = path.with_extension("backup.db");
+            db.backup(&copy).unwrap();
+            let restored = SwarmDb::open(&copy).unwrap();
+            assert_eq!(restored.quick_check().unwrap(), None);
+        }
+        None => {
+            let err = db.backup("/nonexistent/backup.db").unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    SwarmDbError::Unsupported {
+                        operation: "backup",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().contains("pg_dump"), "{err}");
+        }
+    }
 }
 
 fn session_state(db: &SwarmDb, _raw: &Raw) {

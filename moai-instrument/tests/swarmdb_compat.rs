@@ -100,6 +100,18 @@ fn schema_shape(conn: &Connection) -> BTreeMap<String, Vec<String>> {
     shape
 }
 
+/// The manifest's `CREATE` statements, sorted as [`stored_sql`] returns them.
+fn manifest_schema_sql() -> Vec<String> {
+    let mut expected: Vec<String> = manifest()["schema_sql"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    expected
+}
+
 fn stored_sql(conn: &Connection) -> Vec<String> {
     conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY sql")
         .unwrap()
@@ -128,13 +140,7 @@ fn a_new_database_has_the_fixtures_schema_table_by_table_and_index_by_index() {
         assert_eq!(&ours[name], shape, "{name}");
     }
     // The CREATE statements themselves, as SQLite stores them, are the manifest's.
-    let mut expected: Vec<String> = manifest()["schema_sql"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
+    let expected = manifest_schema_sql();
     assert_eq!(stored_sql(&created), expected);
     let version: String = created
         .query_row(
@@ -529,13 +535,7 @@ fn the_sdks_earlier_layout_is_migrated_in_one_transaction_without_losing_a_row()
     drop(db);
     // The file now has exactly the original's schema, and no leftover of the old one.
     let conn = Connection::open(&path).unwrap();
-    let mut expected: Vec<String> = manifest()["schema_sql"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
+    let expected = manifest_schema_sql();
     assert_eq!(stored_sql(&conn), expected);
     let metrics: (String, f64) = conn
         .query_row("SELECT metric_type, value FROM agent_metrics", [], |r| {
@@ -634,13 +634,7 @@ fn an_older_moai_flow_file_is_upgraded_as_moai_flow_upgrades_it() {
     let db = SwarmDb::open(&path).unwrap();
     assert_eq!(db.count_active_agents().unwrap(), 8);
     drop(db);
-    let mut expected: Vec<String> = manifest()["schema_sql"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
+    let expected = manifest_schema_sql();
     assert_eq!(stored_sql(&conn), expected);
     let version: String = conn
         .query_row(
@@ -711,14 +705,60 @@ fn errors_say_the_operation_the_file_and_the_cause_once() {
             path.display()
         )
     );
-    let err = db
-        .insert_event(&NewEvent {
-            timestamp: "yesterday".into(),
-            ..NewEvent::now(EventType::Spawn, "a", "t", json!({}))
-        })
-        .unwrap_err();
-    assert_eq!(
-        error_chain(&err),
-        "event timestamp \"yesterday\" is not ISO 8601 (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff])"
+    for bad in [
+        "yesterday",
+        "2025-99-99T99:99:99",
+        "2025-01-01T12:xx",
+        "0000-00-00",
+        "2025-01-01 10:00:00",
+        "2025-01-01T10:00:00Z",
+        "2025-01-01T10:00:00+09:00",
+    ] {
+        let err = db
+            .insert_event(&NewEvent {
+                timestamp: bad.into(),
+                ..NewEvent::now(EventType::Spawn, "a", "t", json!({}))
+            })
+            .unwrap_err();
+        assert_eq!(
+            error_chain(&err),
+            format!(
+                "SwarmDB insert_event on {} refused: event timestamp {bad:?} is not ISO 8601 local \
+                 time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.ffffff]])",
+                path.display()
+            )
+        );
+    }
+    for good in [
+        "2025-01-01",
+        "2025-01-01T10:00",
+        "2025-01-01T10:00:00",
+        "2025-01-01T10:00:00.5",
+        "2025-12-31T23:59:59.123456",
+    ] {
+        let mut event = NewEvent::now(EventType::Spawn, "a", "t", json!({}));
+        event.timestamp = good.into();
+        // The table was dropped above: a good timestamp gets as far as SQLite.
+        assert!(
+            matches!(db.insert_event(&event), Err(SwarmDbError::Query { .. })),
+            "{good}"
+        );
+    }
+    // A migration that fails names the statement's start, not sixty lines of schema.
+    let older = fixture_copy("compat-errors-older");
+    Connection::open(&older)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE s2 AS SELECT id, session_id, key, value, timestamp FROM session_memory;
+             DROP TABLE session_memory; ALTER TABLE s2 RENAME TO session_memory;
+             UPDATE schema_info SET value = '1.0.0' WHERE key = 'version';",
+        )
+        .unwrap();
+    let err = SwarmDb::open(&older).unwrap_err();
+    let text = error_chain(&err);
+    assert!(text.len() < 300, "{text}");
+    assert!(
+        text.contains("session_memory has no column memory_type"),
+        "{text}"
     );
 }

@@ -12,7 +12,6 @@ mod reader;
 pub(crate) use http::parse_head;
 
 use std::net::{SocketAddr, TcpListener};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,8 +20,9 @@ use std::time::Duration;
 
 use http::{HeadError, Request, Response};
 
+use crate::check_set::CheckSet;
 use crate::error::InitError;
-use crate::health::{self, HealthCheck, HealthStatus, Probe};
+use crate::health::{HealthStatus, Probe};
 use crate::recorder::{CONTENT_TYPE, MetricsHandle};
 
 const WORKERS: usize = 4;
@@ -30,15 +30,11 @@ const WORKERS: usize = 4;
 const QUEUE: usize = 256;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A callback run before each scrape, to refresh gauges from the application's state.
-pub(crate) type Collector = Arc<dyn Fn() + Send + Sync>;
-
 pub(crate) struct Routes {
     pub(crate) metrics: MetricsHandle,
     /// The whole expected `Authorization` value, `Bearer <token>`.
     pub(crate) authorization: Option<String>,
-    pub(crate) collectors: Vec<Collector>,
-    pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
+    pub(crate) checks: Arc<CheckSet>,
 }
 
 pub(crate) struct Exporter {
@@ -49,10 +45,9 @@ pub(crate) struct Exporter {
 
 impl Exporter {
     pub(crate) fn start(listener: TcpListener, routes: Routes) -> Result<Exporter, InitError> {
-        let addr = listener.local_addr().map_err(|source| InitError::Bind {
-            addr: "?".into(),
-            source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| InitError::bind("the bound socket", source))?;
         let mut exporter = Exporter {
             addr,
             shutdown: Arc::new(AtomicBool::new(false)),
@@ -161,11 +156,8 @@ fn metrics(request: &Request, routes: &Routes) -> Response {
                 .with_header("WWW-Authenticate", "Bearer realm=\"metrics\"");
         }
     }
-    for collector in &routes.collectors {
-        // A failing host callback must not take the exporter down: its gauges just stay stale.
-        let _ = catch_unwind(AssertUnwindSafe(|| collector()));
-    }
-    crate::process::collect(routes.metrics.registry());
+    // `render()` runs the scrape-time collectors and reads the process metrics itself, so a
+    // host rendering on its own gets the same body.
     Response {
         status: 200,
         content_type: CONTENT_TYPE,
@@ -175,7 +167,7 @@ fn metrics(request: &Request, routes: &Routes) -> Response {
 }
 
 fn probe(routes: &Routes, probe: Option<Probe>) -> Response {
-    let report = health::run(&routes.checks, probe);
+    let report = routes.checks.run(probe);
     let failing = report.failing();
     if failing.is_empty() {
         Response::text(200, format!("ok ({} checks)\n", report.results.len()))
@@ -185,7 +177,7 @@ fn probe(routes: &Routes, probe: Option<Probe>) -> Response {
 }
 
 fn health_report(routes: &Routes) -> Response {
-    let report = health::run(&routes.checks, None);
+    let report = routes.checks.run(None);
     let status = if report.status() == HealthStatus::Unhealthy {
         503
     } else {

@@ -33,9 +33,13 @@ pub(crate) fn run(listener: TcpListener, jobs: SyncSender<Job>, shutdown: Arc<At
     }
     let mut pending: Vec<Pending> = Vec::new();
     let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut exhausted = Exhausted::default();
     while !shutdown.load(Ordering::Acquire) {
         fds.clear();
-        fds.push(pollfd(listener.as_raw_fd()));
+        // While accepting is paused the listener is left out of the poll (a negative fd is
+        // ignored): a connection waiting in the backlog would wake it at once, again and again.
+        let listening = exhausted.paused_until.is_none_or(|t| Instant::now() >= t);
+        fds.push(pollfd(if listening { listener.as_raw_fd() } else { -1 }));
         fds.extend(pending.iter().map(|p| pollfd(p.stream.as_raw_fd())));
         let now = Instant::now();
         let wait = pending
@@ -78,8 +82,10 @@ pub(crate) fn run(listener: TcpListener, jobs: SyncSender<Job>, shutdown: Arc<At
                 dispatch(&jobs, conn.stream, job);
             }
         }
-        if fds[0].revents != 0 {
-            accept_all(&listener, &mut pending);
+        if fds[0].revents != 0
+            && let Err(error) = accept_all(&listener, &mut pending)
+        {
+            exhausted.back_off(&error);
         }
     }
 }
@@ -116,7 +122,42 @@ fn read_more(conn: &mut Pending) -> Option<Option<Result<Request, HeadError>>> {
     }
 }
 
-fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>) {
+/// Accepting failed for want of a resource (file descriptors, memory): the loop stops accepting
+/// for a [`TICK`], counts it in `moai_instrument_resource_exhausted_total{resource}` and logs at
+/// most once a minute, instead of spinning on a listener that stays readable.
+#[derive(Default)]
+struct Exhausted {
+    paused_until: Option<Instant>,
+    last_logged: Option<Instant>,
+}
+
+impl Exhausted {
+    fn back_off(&mut self, error: &io::Error) {
+        let now = Instant::now();
+        self.paused_until = Some(now + TICK);
+        let resource = match error.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE) => "file_descriptors",
+            Some(libc::ENOMEM | libc::ENOBUFS) => "memory",
+            _ => "other",
+        };
+        metrics::counter!(crate::catalog::RESOURCE_EXHAUSTED_TOTAL.name, "resource" => resource)
+            .increment(1);
+        if self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            self.last_logged = Some(now);
+            tracing::error!(
+                target: "moai_instrument::exporter",
+                resource,
+                error = error as &dyn std::error::Error,
+                "The exporter cannot accept connections; retrying every 100 ms"
+            );
+        }
+    }
+}
+
+fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>) -> io::Result<()> {
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -130,9 +171,10 @@ fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>) {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // WouldBlock: all accepted. Other errors (e.g. out of file descriptors): try again
-            // at the next tick rather than spin.
-            Err(_) => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            // Out of file descriptors or memory, or a connection reset before it was accepted.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) => return Err(e),
         }
     }
 }

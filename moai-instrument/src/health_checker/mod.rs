@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
 
-use crate::catalog::QUERY_DURATION_SECONDS;
+use crate::catalog::{DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES, QUERY_DURATION_SECONDS};
 use crate::health::{CheckResult, Detail, HealthCheck, HealthStatus, Probe};
 use crate::recorder::MetricsHandle;
 use crate::swarmdb::{OpenOptions, SwarmDb};
@@ -232,15 +232,17 @@ impl HealthChecker {
     #[must_use]
     pub fn check_opens(&self) -> CheckResult {
         let checker = self.clone();
-        run_limited(
-            "swarmdb",
-            self.thresholds.check_timeout,
-            move || match checker.with_db(|db| db.count_active_agents().map_err(|e| error_text(&e)))
-            {
-                Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
-                Err(e) => CheckResult::new(HealthStatus::Unhealthy, format!("SwarmDB error: {e}")),
-            },
-        )
+        run_limited("swarmdb", self.thresholds.check_timeout, move || {
+            checker.opens_now()
+        })
+    }
+
+    /// SwarmDB opens and answers a read, on this thread.
+    fn opens_now(&self) -> CheckResult {
+        match self.with_db(|db| db.count_active_agents().map_err(|e| error_text(&e))) {
+            Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
+            Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),
+        }
     }
 
     /// The guide's basic check script: SwarmDB opens, reports its size and lists the active
@@ -270,6 +272,14 @@ impl HealthChecker {
             CheckKind::Database => match self.with_db(|db| {
                 let size = db.get_database_size().map_err(|e| error_text(&e))?;
                 db.write_probe().map_err(|e| error_text(&e))?;
+                // The app's own writes failing for want of space (or worse) is the truth, even
+                // when the small probe still fits.
+                if let Some((ago, failure)) = db
+                    .last_storage_failure()
+                    .filter(|(ago, _)| *ago < RECENT_STORAGE_FAILURE)
+                {
+                    return Err(format!("{failure} ({:.0} s ago)", ago.as_secs_f64()));
+                }
                 Ok(size)
             }) {
                 Ok(size) => self.with_where(judge_database(size, t)),
@@ -279,7 +289,13 @@ impl HealthChecker {
                 )),
             },
             CheckKind::DiskSpace => match disk_usage(self.disk_path()) {
-                Ok(usage) => judge_usage("Disk", &usage, t.disk_warn, t.disk_fail),
+                Ok(usage) => {
+                    // On PostgreSQL the database's volume is the server's, not this disk.
+                    if !self.is_postgres() {
+                        record_volume(&usage);
+                    }
+                    judge_usage("Disk", &usage, t.disk_warn, t.disk_fail)
+                }
                 Err(e) => CheckResult::new(
                     HealthStatus::Unhealthy,
                     format!("Cannot read disk usage: {e}"),
@@ -294,10 +310,10 @@ impl HealthChecker {
             },
             CheckKind::QueryPerformance => self.query_performance(),
             CheckKind::Agents => match self.with_db(|db| {
-                let active = db.count_active_agents().map_err(|e| e.to_string())?;
+                let active = db.count_active_agents().map_err(|e| error_text(&e))?;
                 let stale = db
                     .count_stale_agents(t.stale_agent_after)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| error_text(&e))?;
                 Ok((active, stale))
             }) {
                 Ok((active, stale)) => judge_agents(active, stale, t),
@@ -319,10 +335,13 @@ impl HealthChecker {
                 .with_detail("slowest_query_type", Detail::Text(query_type));
         }
         let probed = self.with_db(|db| {
+            // One untimed call first: on PostgreSQL it waits for the pool's first connection,
+            // which is the server's connection set-up, not a query's latency.
+            db.count_active_agents().map_err(|e| error_text(&e))?;
             let mut samples = Vec::with_capacity(5);
             for _ in 0..5 {
                 let started = Instant::now();
-                db.count_active_agents().map_err(|e| e.to_string())?;
+                db.count_active_agents().map_err(|e| error_text(&e))?;
                 samples.push(started.elapsed());
             }
             samples.sort();
@@ -373,6 +392,9 @@ impl HealthChecker {
     }
 }
 
+/// How long a storage failure of the app's own calls keeps the `database` check failing.
+const RECENT_STORAGE_FAILURE: Duration = Duration::from_secs(60);
+
 /// Runs `check` on its own thread and gives up after `limit`: the thread ends by itself when its
 /// call returns; the probe answers now.
 fn run_limited(
@@ -405,6 +427,15 @@ fn run_limited(
     })
 }
 
+/// Exports the `disk_space` reading as `moai_flow_db_volume_size_bytes` and
+/// `moai_flow_db_volume_avail_bytes`, so the database-disk alerts need no join to node-exporter
+/// (whose instance is the node, not the pod). A no-op without an installed recorder (the probe
+/// binary).
+fn record_volume(usage: &Usage) {
+    metrics::gauge!(DB_VOLUME_SIZE_BYTES.name).set(usage.total as f64);
+    metrics::gauge!(DB_VOLUME_AVAIL_BYTES.name).set(usage.total.saturating_sub(usage.used) as f64);
+}
+
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     crate::logging::error_chain(error)
 }
@@ -420,7 +451,9 @@ impl HealthCheck for NamedCheck {
     }
 
     fn check(&self) -> CheckResult {
-        self.checker.check(self.kind)
+        // The SDK's check set gives each run its own thread and deadline, and never starts a
+        // second run of a check still running: no time-limit thread of its own here.
+        self.checker.check_now(self.kind)
     }
 }
 
@@ -438,7 +471,7 @@ impl HealthCheck for Liveness {
     }
 
     fn check(&self) -> CheckResult {
-        self.checker.check_opens()
+        self.checker.opens_now()
     }
 }
 

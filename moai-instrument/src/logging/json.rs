@@ -3,13 +3,18 @@
 //! `timestamp`, `level`, `logger`, `message`, `module`, `function` (the innermost span's name,
 //! which is the fn name for `#[tracing::instrument]`), `line`, `exception` (an `error` field, with
 //! its source chain), `agent_id` and `user_id` (from the event or the innermost enclosing span
-//! that has them, at the top level), then the event's other fields.
+//! that has them), then the event's other fields, then the fields of the enclosing spans
+//! (`request_id`, `session_id`, `task_id`, ...), innermost span first. Everything is at the top
+//! level.
 //!
-//! tracing-subscriber's own JSON formatter nests span fields under `span`, which log pipelines
-//! keyed on `agent_id` would not find; hence this layer. Numbers and booleans stay JSON numbers
-//! and booleans, every string is escaped, and a field named like one of the keys above is written
-//! as `fields.<name>` so that no key appears twice.
+//! tracing-subscriber's own JSON formatter nests span fields under `span` and `spans`, which log
+//! pipelines keyed on `request_id` would not find; hence this layer. Numbers and booleans stay
+//! JSON numbers and booleans, every string is escaped, and no key appears twice: a field named
+//! like one of the line's own keys is written as `fields.<name>`, and when several fields give
+//! one key the first wins, so the event's own field beats any span's and an inner span's beats
+//! an outer one's.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::time::SystemTime;
 
@@ -23,11 +28,13 @@ use tracing_subscriber::registry::LookupSpan;
 use super::sinks::Sinks;
 use crate::timestamp::write_rfc3339;
 
-/// Keys the line itself uses; event fields with these names are renamed.
-const RESERVED: [&str; 8] = [
+/// Keys the line itself uses; fields with these names are renamed `fields.<name>`. (`agent_id`,
+/// `user_id` and an event's `error` are consumed into their own keys before this applies.)
+const RESERVED: [&str; 9] = [
     "timestamp",
     "level",
     "logger",
+    "message",
     "module",
     "function",
     "line",
@@ -45,35 +52,23 @@ impl JsonLayer {
     }
 }
 
-/// `agent_id` / `user_id` of a span, already rendered as JSON values.
-#[derive(Default, Clone)]
-struct Lifted {
-    agent_id: Option<String>,
-    user_id: Option<String>,
-}
+/// Every field of a span, rendered as a JSON value once, when recorded: an event only copies
+/// the bytes. A field recorded again (`Span::record`) replaces its value in place.
+#[derive(Default)]
+struct SpanFields(Vec<(&'static str, String)>);
 
-impl Visit for Lifted {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field, || json_string(&format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, || json_string(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field, || value.to_string());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field, || value.to_string());
-    }
-}
-
-impl Lifted {
-    fn set(&mut self, field: &Field, render: impl FnOnce() -> String) {
-        match field.name() {
-            "agent_id" => self.agent_id = Some(render()),
-            "user_id" => self.user_id = Some(render()),
-            _ => {}
+impl SpanFields {
+    fn put(&mut self, name: &'static str, value: String) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
         }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find_map(|(n, value)| (*n == name).then_some(value.as_str()))
     }
 }
 
@@ -82,56 +77,101 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut lifted = Lifted::default();
-        attrs.record(&mut lifted);
+        let mut fields = SpanFields::default();
+        attrs.record(&mut JsonValues(|name, value| fields.put(name, value)));
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(lifted);
+            span.extensions_mut().insert(fields);
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             let mut extensions = span.extensions_mut();
-            if let Some(lifted) = extensions.get_mut::<Lifted>() {
-                values.record(lifted);
+            if let Some(fields) = extensions.get_mut::<SpanFields>() {
+                values.record(&mut JsonValues(|name, value| fields.put(name, value)));
             }
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut fields = EventFields::default();
-        event.record(&mut fields);
+        event.record(&mut JsonValues(|name, value| fields.put(name, value)));
         let mut function = None;
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
-                if function.is_none() {
-                    function = Some(span.name());
-                }
-                if let Some(from_span) = span.extensions().get::<Lifted>() {
-                    fields.lifted.agent_id = fields
-                        .lifted
-                        .agent_id
-                        .take()
-                        .or_else(|| from_span.agent_id.clone());
-                    fields.lifted.user_id = fields
-                        .lifted
-                        .user_id
-                        .take()
-                        .or_else(|| from_span.user_id.clone());
+                function.get_or_insert_with(|| span.name());
+                if let Some(from_span) = span.extensions().get::<SpanFields>() {
+                    for (lifted, name) in [
+                        (&mut fields.agent_id, "agent_id"),
+                        (&mut fields.user_id, "user_id"),
+                    ] {
+                        if lifted.is_none() {
+                            *lifted = from_span.get(name).map(str::to_owned);
+                        }
+                    }
                 }
             }
         }
-        LINE.with_borrow_mut(|line| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch { line, keys } = scratch;
             line.clear();
+            keys.clear();
             format_line(line, event, &fields, function, SystemTime::now());
+            let mut fields_out = FieldWriter { line, keys };
+            for (name, value) in &fields.other {
+                fields_out.field(name, value);
+            }
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    if let Some(from_span) = span.extensions().get::<SpanFields>() {
+                        for (name, value) in &from_span.0 {
+                            if !matches!(*name, "agent_id" | "user_id") {
+                                fields_out.field(name, value);
+                            }
+                        }
+                    }
+                }
+            }
+            line.push_str("}\n");
             self.sinks.write_line(line.as_bytes());
         });
     }
 }
 
+/// Reused per thread, so formatting a line does not allocate once the buffers have grown.
+#[derive(Default)]
+struct Scratch {
+    line: String,
+    /// The field keys already written on this line.
+    keys: Vec<Cow<'static, str>>,
+}
+
 thread_local! {
-    /// Reused per thread, so formatting a line does not allocate once the buffer has grown.
-    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// Appends `,"key":value` pairs to a line, each key once: the first field to give a key wins.
+struct FieldWriter<'a> {
+    line: &'a mut String,
+    keys: &'a mut Vec<Cow<'static, str>>,
+}
+
+impl FieldWriter<'_> {
+    fn field(&mut self, name: &'static str, value: &str) {
+        let key: Cow<'static, str> = if RESERVED.contains(&name) {
+            Cow::Owned(format!("fields.{name}"))
+        } else {
+            Cow::Borrowed(name)
+        };
+        if self.keys.contains(&key) {
+            return;
+        }
+        self.line.push(',');
+        push_json_string(self.line, &key);
+        self.line.push(':');
+        self.line.push_str(value);
+        self.keys.push(key);
+    }
 }
 
 /// Everything an event carries, rendered as JSON values in the order recorded.
@@ -144,47 +184,50 @@ struct EventFields {
     code_line: Option<String>,
     message: Option<String>,
     exception: Option<String>,
-    lifted: Lifted,
+    agent_id: Option<String>,
+    user_id: Option<String>,
     other: Vec<(&'static str, String)>,
 }
 
 impl EventFields {
-    fn put(&mut self, field: &Field, value: String) {
-        match field.name() {
+    fn put(&mut self, name: &'static str, value: String) {
+        match name {
             "message" => self.message = Some(value),
             "code.module" => self.code_module = Some(value),
             "code.function" => self.code_function = Some(value),
             "code.line" => self.code_line = Some(value),
             "error" if self.exception.is_none() => self.exception = Some(value),
-            "agent_id" => self.lifted.agent_id = Some(value),
-            "user_id" => self.lifted.user_id = Some(value),
-            name if self.other.iter().any(|(n, _)| *n == name) => {}
+            "agent_id" => self.agent_id = Some(value),
+            "user_id" => self.user_id = Some(value),
             name => self.other.push((name, value)),
         }
     }
 }
 
-impl Visit for EventFields {
+/// A `tracing` visitor that renders each field as a JSON value and hands it to `put`.
+struct JsonValues<F: FnMut(&'static str, String)>(F);
+
+impl<F: FnMut(&'static str, String)> Visit for JsonValues<F> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, json_string(&format!("{value:?}")));
+        (self.0)(field.name(), json_string(&format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, json_string(value));
+        (self.0)(field.name(), json_string(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.to_string());
+        (self.0)(field.name(), value.to_string());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.to_string());
+        (self.0)(field.name(), value.to_string());
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.put(field, value.to_string());
+        (self.0)(field.name(), value.to_string());
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.put(field, value.to_string());
+        (self.0)(field.name(), value.to_string());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.to_string());
+        (self.0)(field.name(), value.to_string());
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity: those are written as strings.
@@ -193,10 +236,10 @@ impl Visit for EventFields {
         } else {
             json_string(&value.to_string())
         };
-        self.put(field, rendered);
+        (self.0)(field.name(), rendered);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, json_string(&error_chain(value)));
+        (self.0)(field.name(), json_string(&error_chain(value)));
     }
 }
 
@@ -226,6 +269,7 @@ fn level_name(level: &Level) -> &'static str {
     }
 }
 
+/// The line's own keys, up to `user_id`; the caller appends the fields and closes the object.
 fn format_line(
     out: &mut String,
     event: &Event<'_>,
@@ -276,24 +320,13 @@ fn format_line(
     }
     for (key, value) in [
         ("exception", &fields.exception),
-        ("agent_id", &fields.lifted.agent_id),
-        ("user_id", &fields.lifted.user_id),
+        ("agent_id", &fields.agent_id),
+        ("user_id", &fields.user_id),
     ] {
         if let Some(value) = value {
             let _ = write!(out, ",\"{key}\":{value}");
         }
     }
-    for (name, value) in &fields.other {
-        out.push(',');
-        if RESERVED.contains(name) {
-            push_json_string(out, &format!("fields.{name}"));
-        } else {
-            push_json_string(out, name);
-        }
-        out.push(':');
-        out.push_str(value);
-    }
-    out.push_str("}\n");
 }
 
 fn json_string(value: &str) -> String {

@@ -2,6 +2,7 @@
 //! file, filtered by `RUST_LOG`.
 
 mod json;
+mod queue;
 mod rotating_file;
 mod sinks;
 
@@ -116,7 +117,7 @@ impl Logging {
 pub(crate) fn json_subscriber(
     write: impl Fn(&[u8]) + Send + Sync + 'static,
 ) -> impl tracing::Subscriber + Send + Sync {
-    let sinks = Sinks::with_custom(false, None, Some(Arc::new(write)));
+    let sinks = Sinks::custom(Arc::new(write));
     tracing_subscriber::registry().with(JsonLayer::new(sinks))
 }
 
@@ -127,7 +128,10 @@ pub(crate) fn install(
     file: Option<Arc<RotatingFile>>,
 ) -> Result<Logging, InitError> {
     let json_to_stdout = format == LogFormat::Json;
-    let sinks = Sinks::new(json_to_stdout, file.clone());
+    let sinks = Sinks::new(json_to_stdout, file.clone()).map_err(|source| InitError::Thread {
+        name: "log writer",
+        source,
+    })?;
     let pretty = (format == LogFormat::Pretty).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stdout)

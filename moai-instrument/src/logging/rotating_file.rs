@@ -5,8 +5,9 @@
 //! `moai-flow.log.YYYY-MM-DD` (the day it covers) and a new one is started. After each rotation,
 //! and at start-up, rotated files beyond the newest `keep` are deleted: retention holds even for
 //! files left by earlier runs, which tracing-appender would only prune on its own rollovers.
-//! Each line is written with one `write` call while a lock is held, so lines from many threads
-//! never interleave, and a slow disk slows the writer rather than dropping lines.
+//! Each line is written while a lock is held, so lines from many threads never interleave, and
+//! whole or not at all: a write the disk cuts short is truncated away, so a full disk costs
+//! whole lines (counted by the caller), never a torn one.
 //!
 //! With rotation left to an outside tool (logrotate renaming the file), the writer notices within
 //! [`REOPEN_CHECK`] that its path names another file, and reopens it, as Python's
@@ -91,7 +92,7 @@ impl RotatingFile {
             }
             None => {}
         }
-        state.file.write_all(line)
+        write_whole(&mut state.file, line)
     }
 
     pub(crate) fn flush(&self) -> io::Result<()> {
@@ -164,6 +165,24 @@ impl RotatingFile {
             fs::remove_file(old)?;
         }
         Ok(())
+    }
+}
+
+/// Writes all of `line` or none of it: a write cut short (the disk filled mid-line) is undone by
+/// truncating the file back to where the line began, so the next line never continues a torn
+/// one. Only this process appends to the file, so the length before the write is where the line
+/// began.
+fn write_whole(file: &mut File, line: &[u8]) -> io::Result<()> {
+    let before = file.metadata()?.len();
+    match file.write_all(line) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            if file.metadata().is_ok_and(|m| m.len() > before) {
+                // Freeing the torn bytes needs no new disk space.
+                file.set_len(before)?;
+            }
+            Err(error)
+        }
     }
 }
 

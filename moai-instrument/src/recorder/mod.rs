@@ -4,6 +4,7 @@ mod atomic_f64;
 mod cells;
 mod histogram;
 mod log_linear;
+mod names;
 mod registry;
 mod render;
 mod totals;
@@ -15,7 +16,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Share
 
 pub(crate) use cells::CounterCell;
 pub(crate) use histogram::{HistogramCell, HistogramLayout};
-pub(crate) use registry::{Registry, RegistrySettings};
+pub(crate) use registry::{Collector, Kind, Registry, RegistrySettings};
 pub(crate) use render::CONTENT_TYPE;
 
 use crate::error::InitError;
@@ -87,15 +88,26 @@ impl MetricsHandle {
         })
     }
 
-    /// Every series in the Prometheus text exposition format (0.0.4).
+    /// Every series in the Prometheus text exposition format (0.0.4): exactly what `GET /metrics`
+    /// of the embedded exporter serves. Like a scrape, it first runs the
+    /// [`Config::on_scrape`](crate::Config::on_scrape) collectors (a panicking one is skipped)
+    /// and reads the `process_*` metrics, so a host that serves `/metrics` itself gets the same
+    /// output as the exporter.
     #[must_use]
     pub fn render(&self) -> String {
+        self.registry.collect();
         self.registry.rotate_if_due(Instant::now());
         render::render(&self.registry)
     }
 
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.registry
+    /// Runs `f` with this handle's recorder as the `metrics` recorder of the current thread
+    /// instead of the global one (for handles of [`Config::detached_recorder`](crate::Config)).
+    #[doc(hidden)]
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        let recorder = MoaiRecorder {
+            registry: Arc::clone(&self.registry),
+        };
+        metrics::with_local_recorder(&recorder, f)
     }
 
     /// The largest recent `q` quantile among the series of histogram `name`, with the label
@@ -114,11 +126,14 @@ impl MetricsHandle {
 
 /// Installs the SDK's recorder as the global `metrics` recorder, describes the catalog, registers
 /// the counters of every instrumented callsite at 0, and starts the window upkeep.
-pub(crate) fn install(settings: RegistrySettings) -> Result<MetricsHandle, InitError> {
+pub(crate) fn install(
+    settings: RegistrySettings,
+    collectors: Vec<Collector>,
+) -> Result<MetricsHandle, InitError> {
     if INSTALLED.get().is_some() {
         return Err(InitError::AlreadyInitialized);
     }
-    let registry = Arc::new(Registry::new(settings));
+    let registry = Arc::new(Registry::new(settings, collectors));
     spawn_upkeep(Arc::downgrade(&registry))?;
     metrics::set_global_recorder(MoaiRecorder {
         registry: Arc::clone(&registry),
@@ -132,6 +147,14 @@ pub(crate) fn install(settings: RegistrySettings) -> Result<MetricsHandle, InitE
     // Published last: callsites start caching handles only once everything above is in place.
     let _ = INSTALLED.set(Arc::clone(&registry));
     Ok(MetricsHandle { registry })
+}
+
+/// A recorder that is not the global one, with the catalog described and claimed as at
+/// installation: for tests that need a fresh registry per case ([`MetricsHandle::in_scope`]).
+pub(crate) fn detached(settings: RegistrySettings, collectors: Vec<Collector>) -> MetricsHandle {
+    let registry = Arc::new(Registry::new(settings, collectors));
+    crate::catalog::register_all(&registry);
+    MetricsHandle { registry }
 }
 
 /// The installed registry; `None` before installation, when the macros record nothing.

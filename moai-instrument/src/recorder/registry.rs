@@ -4,6 +4,7 @@
 //! macros cache their handles per callsite, so the hot path never comes here.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,11 @@ use metrics::{Key, Label};
 
 use super::cells::{CounterCell, GaugeCell};
 use super::histogram::{HistogramCell, HistogramLayout};
+use super::names::{self, LabelChange};
 use crate::catalog::LABEL_OVERFLOW_TOTAL;
+
+/// A callback run before each render of the exposition (`Config::on_scrape`).
+pub(crate) type Collector = Arc<dyn Fn() + Send + Sync>;
 
 /// The value new label values are folded into once a metric reaches its series limit.
 pub(crate) const OVERFLOW_LABEL_VALUE: &str = "other";
@@ -46,29 +51,44 @@ pub(crate) struct Family {
 
 pub(crate) struct Registry {
     pub(crate) settings: RegistrySettings,
-    families: RwLock<HashMap<String, Family>>,
+    families: RwLock<Families>,
     help: RwLock<HashMap<String, String>>,
-    /// Metric names already reported in a WARN line, so a misuse is logged once, not per call.
+    /// Misuses already reported in a WARN line.
     warned: Mutex<HashSet<String>>,
     last_rotation: Mutex<Instant>,
+    /// Run before each render, to refresh gauges from the application's state.
+    collectors: Vec<Collector>,
 }
 
 impl Registry {
-    pub(crate) fn new(settings: RegistrySettings) -> Self {
+    pub(crate) fn new(settings: RegistrySettings, collectors: Vec<Collector>) -> Self {
         Registry {
             settings,
             families: RwLock::default(),
             help: RwLock::default(),
             warned: Mutex::default(),
             last_rotation: Mutex::new(Instant::now()),
+            collectors,
         }
     }
 
-    pub(crate) fn describe(&self, name: &str, help: &str) {
-        let mut all = self.help.write().unwrap_or_else(PoisonError::into_inner);
-        all.insert(name.to_owned(), help.to_owned());
+    /// Runs the scrape-time collectors, then reads the process metrics: what every render of
+    /// the exposition starts with.
+    pub(crate) fn collect(&self) {
+        for collector in &self.collectors {
+            // A failing host callback must not take the scrape down: its gauges just stay stale.
+            let _ = catch_unwind(AssertUnwindSafe(|| collector()));
+        }
+        crate::process::collect(self);
     }
 
+    /// Sets the HELP text of `name` (as given or in its exposition form).
+    pub(crate) fn describe(&self, name: &str, help: &str) {
+        let mut all = self.help.write().unwrap_or_else(PoisonError::into_inner);
+        all.insert(names::metric_name(name).into_owned(), help.to_owned());
+    }
+
+    /// The HELP text of the family `name` (in exposition form), if one was described.
     pub(crate) fn help(&self, name: &str) -> Option<String> {
         self.help
             .read()
@@ -109,7 +129,11 @@ impl Registry {
 
     /// Runs `f` over the families while holding the read lock (for rendering).
     pub(crate) fn with_families<T>(&self, f: impl FnOnce(&HashMap<String, Family>) -> T) -> T {
-        f(&self.families.read().unwrap_or_else(PoisonError::into_inner))
+        f(&self
+            .families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_name)
     }
 
     /// The largest recent `q` quantile among the histogram series of `name` (the worst query
@@ -117,7 +141,7 @@ impl Registry {
     pub(crate) fn worst_quantile(&self, name: &str, q: f64) -> Option<(String, f64)> {
         self.with_families(|families| {
             families
-                .get(name)?
+                .get(names::metric_name(name).as_ref())?
                 .series
                 .iter()
                 .filter_map(|(key, series)| match series {
@@ -157,12 +181,17 @@ impl Registry {
         });
     }
 
-    /// The series of `key`, made by `make` if new. A name keeps the kind it was first used with.
+    /// The series of `key`, made by `make` if new. The key is first put in its exposition form
+    /// (see `names`); a name keeps the kind it was first used with, and a name whose samples would
+    /// collide with another family's is refused.
     fn series(&self, key: &Key, kind: Kind, make: impl FnOnce() -> Series) -> Option<Series> {
-        let key = normalized(key);
+        let names::Exposed { key, changes } = names::exposed(key);
+        if !changes.is_empty() {
+            self.warn_label_changes(key.name(), &changes);
+        }
         {
             let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(family) = families.get(key.name())
+            if let Some(family) = families.by_name.get(key.name())
                 && family.kind == kind
                 && let Some(series) = family.series.get(&key)
             {
@@ -173,19 +202,14 @@ impl Registry {
             .families
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let family = family_mut(&mut families, key.name(), kind);
-        if family.kind != kind {
-            let first = family.kind;
-            drop(families);
-            self.warn_once(key.name(), || {
-                tracing::warn!(
-                    metric = key.name(),
-                    "metric {} is already a {first:?}; ignoring its use as a {kind:?}",
-                    key.name()
-                );
-            });
-            return None;
-        }
+        let family = match families.admit(key.name(), kind) {
+            Ok(family) => family,
+            Err(refusal) => {
+                drop(families);
+                self.warn_refusal(key.name(), kind, &refusal);
+                return None;
+            }
+        };
         if let Some(series) = family.series.get(&key) {
             return Some(series.clone());
         }
@@ -201,17 +225,16 @@ impl Registry {
                 LABEL_OVERFLOW_TOTAL.name,
                 vec![Label::new("metric", key.name().to_owned())],
             );
-            let overflow_family =
-                family_mut(&mut families, LABEL_OVERFLOW_TOTAL.name, Kind::Counter);
-            if let Series::Counter(cell) = overflow_family
-                .series
-                .entry(counter_key)
-                .or_insert_with(|| Series::Counter(Arc::new(CounterCell::new())))
+            if let Ok(overflow_family) = families.admit(LABEL_OVERFLOW_TOTAL.name, Kind::Counter)
+                && let Series::Counter(cell) = overflow_family
+                    .series
+                    .entry(counter_key)
+                    .or_insert_with(|| Series::Counter(Arc::new(CounterCell::new())))
             {
                 metrics::CounterFn::increment(&**cell, 1);
             }
             drop(families);
-            self.warn_once(key.name(), || {
+            self.warn_once(format!("overflow {}", key.name()), || {
                 tracing::warn!(
                     metric = key.name(),
                     limit = self.settings.series_limit,
@@ -224,6 +247,62 @@ impl Registry {
         Some(series)
     }
 
+    /// Claims `name` for a family of `kind` before anyone records into it (the catalog's
+    /// metrics at installation), so that host code can never take the SDK's own names.
+    pub(crate) fn reserve(&self, name: &str, kind: Kind) {
+        let mut families = self
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Err(refusal) = families.admit(name, kind) {
+            drop(families);
+            self.warn_refusal(name, kind, &refusal);
+        }
+    }
+
+    fn warn_refusal(&self, name: &str, kind: Kind, refusal: &Refusal) {
+        self.warn_once(format!("refused {name} {kind:?}"), || match refusal {
+            Refusal::KindMismatch { first } => tracing::warn!(
+                metric = name,
+                "metric {name} is already a {first:?}; ignoring its use as a {kind:?}"
+            ),
+            Refusal::Collision {
+                sample,
+                owner,
+                owner_kind,
+            } => tracing::warn!(
+                metric = name,
+                "metric {name} ({kind:?}) is refused: its sample name {sample} is already written \
+                 by the {owner_kind:?} {owner}; choose another name"
+            ),
+        });
+    }
+
+    fn warn_label_changes(&self, name: &str, changes: &[LabelChange]) {
+        for change in changes {
+            match change {
+                LabelChange::Reserved { from, to } => {
+                    self.warn_once(format!("reserved {name} {from}"), || {
+                        tracing::warn!(
+                            metric = name,
+                            "metric {name}: label {from:?} is reserved by the exposition; \
+                             exported as {to:?}"
+                        );
+                    });
+                }
+                LabelChange::Duplicate { key, dropped } => {
+                    self.warn_once(format!("duplicate {name} {key}"), || {
+                        tracing::warn!(
+                            metric = name,
+                            "metric {name}: two labels become {key:?} in the exposition; \
+                             the first one's value is kept, {dropped:?} is dropped"
+                        );
+                    });
+                }
+            }
+        }
+    }
+
     fn new_series(&self, kind: Kind) -> Series {
         match kind {
             Kind::Counter => Series::Counter(Arc::new(CounterCell::new())),
@@ -234,46 +313,70 @@ impl Registry {
         }
     }
 
-    fn warn_once(&self, name: &str, warn: impl FnOnce()) {
+    /// Runs `warn` the first time `what` is seen, so a misuse is logged once, not per call.
+    fn warn_once(&self, what: String, warn: impl FnOnce()) {
         let first = self
             .warned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned());
+            .insert(what);
         if first {
             warn();
         }
     }
 }
 
-/// The family of `name`, created with `kind` if new (an existing one keeps its kind).
-fn family_mut<'a>(
-    families: &'a mut HashMap<String, Family>,
-    name: &str,
-    kind: Kind,
-) -> &'a mut Family {
-    families.entry(name.to_owned()).or_insert_with(|| Family {
-        kind,
-        series: HashMap::new(),
-    })
+/// Every family by its exposition name, and which family claims each sample name.
+#[derive(Default)]
+pub(crate) struct Families {
+    pub(crate) by_name: HashMap<String, Family>,
+    /// Sample name -> the family that writes it (see [`names::claims`]).
+    claims: HashMap<String, String>,
 }
 
-/// The key with its labels sorted by name and repeated names dropped (the first wins): label order
-/// must not make two series of one Prometheus time series, nor a name appear twice in a line.
-fn normalized(key: &Key) -> Key {
-    let labels: Vec<&Label> = key.labels().collect();
-    let ordered = labels.windows(2).all(|pair| pair[0].key() < pair[1].key());
-    if ordered {
-        return key.clone();
-    }
-    let mut sorted: Vec<Label> = Vec::with_capacity(labels.len());
-    for label in labels {
-        if !sorted.iter().any(|l| l.key() == label.key()) {
-            sorted.push(label.clone());
+/// Why a family cannot be used for a registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The name is already a family of another kind.
+    KindMismatch { first: Kind },
+    /// One of the family's sample names is written by another family.
+    Collision {
+        sample: String,
+        owner: String,
+        owner_kind: Kind,
+    },
+}
+
+impl Families {
+    /// The family `name` of `kind`, created if new and no other family claims its sample names.
+    pub(crate) fn admit(&mut self, name: &str, kind: Kind) -> Result<&mut Family, Refusal> {
+        if let Some(family) = self.by_name.get(name) {
+            if family.kind != kind {
+                return Err(Refusal::KindMismatch { first: family.kind });
+            }
+        } else {
+            let claims = names::claims(name, kind);
+            for sample in &claims {
+                if let Some(owner) = self.claims.get(sample) {
+                    return Err(Refusal::Collision {
+                        sample: sample.clone(),
+                        owner: owner.clone(),
+                        owner_kind: self.by_name[owner].kind,
+                    });
+                }
+            }
+            for sample in claims {
+                self.claims.insert(sample, name.to_owned());
+            }
         }
+        Ok(self
+            .by_name
+            .entry(name.to_owned())
+            .or_insert_with(|| Family {
+                kind,
+                series: HashMap::new(),
+            }))
     }
-    sorted.sort_by(|a, b| a.key().cmp(b.key()));
-    Key::from_parts(key.name().to_owned(), sorted)
 }
 
 fn folded(key: &Key) -> Key {
@@ -282,4 +385,88 @@ fn folded(key: &Key) -> Key {
         .map(|l| Label::new(l.key().to_owned(), OVERFLOW_LABEL_VALUE))
         .collect();
     Key::from_parts(key.name().to_owned(), labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(series_limit: usize) -> Registry {
+        let settings = RegistrySettings {
+            layout: HistogramLayout::Summary {
+                quantiles: vec![0.5],
+            },
+            series_limit,
+            window_period: Duration::from_secs(30),
+        };
+        Registry::new(settings, Vec::new())
+    }
+
+    fn key(name: &'static str, labels: &[(&'static str, &'static str)]) -> Key {
+        let labels: Vec<Label> = labels
+            .iter()
+            .map(|(k, v)| Label::from_static_parts(k, v))
+            .collect();
+        Key::from_parts(name, labels)
+    }
+
+    #[test]
+    fn names_that_sanitise_alike_are_one_family_and_one_series() {
+        let registry = registry(1);
+        let a = registry.counter(&key("jobs.done", &[])).unwrap();
+        let b = registry.counter(&key("jobs_done", &[])).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        // The series limit counts series as Prometheus sees them: one, so nothing is folded.
+        let x = registry
+            .counter(&key("q_total", &[("kind.a", "x")]))
+            .unwrap();
+        let y = registry
+            .counter(&key("q_total", &[("kind_a", "x"), ("kind-a", "y")]))
+            .unwrap();
+        assert!(Arc::ptr_eq(&x, &y));
+        assert!(registry.with_families(|f| !f.contains_key(LABEL_OVERFLOW_TOTAL.name)));
+    }
+
+    #[test]
+    fn a_name_keeps_its_first_kind() {
+        let registry = registry(10);
+        assert!(registry.counter(&key("jobs.done", &[])).is_some());
+        assert!(registry.gauge(&key("jobs-done", &[])).is_none());
+        assert!(registry.histogram(&key("jobs_done", &[])).is_none());
+    }
+
+    #[test]
+    fn generated_sample_names_are_claimed_in_both_orders() {
+        let registry = registry(10);
+        assert!(registry.histogram(&key("h", &[])).is_some());
+        for taken in ["h_count", "h_sum", "h_bucket"] {
+            assert!(registry.gauge(&key(taken, &[])).is_none(), "{taken}");
+            assert!(registry.counter(&key(taken, &[])).is_none(), "{taken}");
+        }
+        assert!(registry.gauge(&key("g_sum", &[])).is_some());
+        assert!(registry.histogram(&key("g", &[])).is_none());
+
+        assert!(registry.counter(&key("jobs", &[])).is_some());
+        assert!(registry.counter(&key("jobs_total", &[])).is_none());
+        assert!(registry.gauge(&key("jobs_total", &[])).is_none());
+        assert!(registry.gauge(&key("done_total", &[])).is_some());
+        assert!(registry.counter(&key("done", &[])).is_none());
+        assert_eq!(registry.with_families(|f| f.len()), 4);
+    }
+
+    #[test]
+    fn reserved_names_cannot_be_taken() {
+        let registry = registry(10);
+        registry.reserve("moai_flow_query_duration_seconds", Kind::Histogram);
+        assert!(
+            registry
+                .gauge(&key("moai_flow_query_duration_seconds_count", &[]))
+                .is_none()
+        );
+        assert!(
+            registry
+                .histogram(&key("moai_flow.query_duration_seconds", &[("q", "x")]))
+                .is_some()
+        );
+    }
 }

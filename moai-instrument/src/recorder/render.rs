@@ -1,15 +1,22 @@
 //! The Prometheus text exposition format (version 0.0.4): `# HELP`, `# TYPE`, then one line per
 //! sample, families sorted by name and series by labels so that output is stable between scrapes.
+//! Names and label keys are already in their exposition form (`names`, at registration), so
+//! nothing here can make two families of one name or repeat a label.
 
 use std::fmt::Write as _;
 
 use metrics::Key;
 
 use super::histogram::{HistogramLayout, HistogramSnapshot};
+use super::names::{BUCKET_LABEL, QUANTILE_LABEL};
 use super::registry::{Kind, Registry, Series};
 
 /// The `Content-Type` of what [`render`] produces.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The HELP text of a metric that host code recorded without describing it.
+const UNDESCRIBED_HELP: &str =
+    "Recorded by the application without a description (metrics::describe_* sets one)";
 
 pub(crate) fn render(registry: &Registry) -> String {
     let layout = &registry.settings.layout;
@@ -22,10 +29,11 @@ pub(crate) fn render(registry: &Registry) -> String {
             if family.series.is_empty() {
                 continue;
             }
-            let metric = metric_name(name);
-            if let Some(help) = registry.help(name) {
-                let _ = writeln!(out, "# HELP {metric} {}", escape_help(&help));
-            }
+            let metric = name.as_str();
+            // Every family has HELP text; an undescribed host metric says so.
+            let help = registry.help(name);
+            let help = help.as_deref().unwrap_or(UNDESCRIBED_HELP);
+            let _ = writeln!(out, "# HELP {metric} {}", escape_help(help));
             let kind = match (family.kind, layout) {
                 (Kind::Counter, _) => "counter",
                 (Kind::Gauge, _) => "gauge",
@@ -40,7 +48,7 @@ pub(crate) fn render(registry: &Registry) -> String {
                 .collect();
             series.sort_by(|a, b| a.0.cmp(&b.0));
             for (labels, series) in series {
-                render_series(&mut out, &metric, &labels, series, layout);
+                render_series(&mut out, metric, &labels, series, layout);
             }
         }
     });
@@ -68,7 +76,7 @@ fn render_series(
                 count,
             } => {
                 for (q, value) in quantiles {
-                    let labels = joined(labels, &format!("quantile=\"{q}\""));
+                    let labels = joined(labels, &format!("{QUANTILE_LABEL}=\"{q}\""));
                     let _ = writeln!(out, "{metric}{} {}", braced(&labels), float(value));
                 }
                 let _ = writeln!(out, "{metric}_sum{} {}", braced(labels), float(sum));
@@ -85,7 +93,7 @@ fn render_series(
                     } else {
                         bound.to_string()
                     };
-                    let labels = joined(labels, &format!("le=\"{le}\""));
+                    let labels = joined(labels, &format!("{BUCKET_LABEL}=\"{le}\""));
                     let _ = writeln!(out, "{metric}_bucket{} {running}", braced(&labels));
                 }
                 let _ = writeln!(out, "{metric}_sum{} {}", braced(labels), float(sum));
@@ -95,14 +103,14 @@ fn render_series(
     }
 }
 
-/// `a="x",b="y"` for a key, label names made valid and values escaped.
+/// `a="x",b="y"` for a key (already in exposition form), values escaped.
 fn labels(key: &Key) -> String {
     let mut out = String::new();
     for (i, label) in key.labels().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&label_name(label.key()));
+        out.push_str(label.key());
         out.push_str("=\"");
         escape_label_value(&mut out, label.value());
         out.push('"');
@@ -142,27 +150,6 @@ fn float(value: f64) -> String {
     }
 }
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`: other characters become `_`.
-pub(crate) fn metric_name(name: &str) -> String {
-    sanitized(name, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`: other characters become `_`.
-fn label_name(name: &str) -> String {
-    sanitized(name, |c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn sanitized(name: &str, allowed: impl Fn(char) -> bool) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| if allowed(c) { c } else { '_' })
-        .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
 /// Label values escape `\`, `"` and newline; everything else is written as is.
 fn escape_label_value(out: &mut String, value: &str) {
     for c in value.chars() {
@@ -189,17 +176,6 @@ mod tests {
         let mut out = String::new();
         escape_label_value(&mut out, "a\"b\\c\nd\\\"");
         assert_eq!(out, r#"a\"b\\c\nd\\\""#);
-    }
-
-    #[test]
-    fn names_are_made_valid() {
-        assert_eq!(
-            metric_name("moai_flow:events_total"),
-            "moai_flow:events_total"
-        );
-        assert_eq!(metric_name("9lives.total"), "_9lives_total");
-        assert_eq!(label_name("event-type"), "event_type");
-        assert_eq!(label_name(""), "_");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! - JSON text as Python's `json.dumps` writes it by default: `", "` and `": "` separators and
 //!   every non-ASCII character escaped (`"\u00dc"`), through a `serde_json` formatter;
-//! - timestamps as `datetime.now().isoformat()` (`2026-11-29T12:07:22.681735`, UTC, no offset);
+//! - timestamps as `datetime.now().isoformat()` (`2026-11-29T12:07:22.681735`): the host's local
+//!   time without an offset, as Python writes it, so that MoAI-Flow's text comparisons ("newest",
+//!   the cleanup cut-off) order the SDK's rows and its own alike;
 //! - instants as `time.time()`: REAL Unix seconds.
 
 use std::io;
@@ -90,9 +92,37 @@ impl Formatter for PythonFormatter {
     }
 }
 
-/// `datetime.now().isoformat()` in UTC: `2026-11-29T12:07:22.681735`.
+/// `datetime.fromtimestamp(t).isoformat()`: the local time of `time` as ISO 8601 text without an
+/// offset, always with microseconds (`2026-11-29T12:07:22.681735`). The local time zone is the
+/// C library's (`TZ`, else `/etc/localtime`), as Python's; UTC when it cannot be read.
 #[must_use]
 pub fn iso_timestamp(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let Ok(secs) = libc::time_t::try_from(since.as_secs()) else {
+        return utc_iso(time);
+    };
+    // SAFETY: `tm` is plain data that `localtime_r` fills in; both pointers are valid for the
+    // call, and `localtime_r` (unlike `localtime`) keeps no shared buffer.
+    let local = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::localtime_r(&secs, &mut tm).is_null()).then_some(tm)
+    };
+    let Some(tm) = local else {
+        return utc_iso(time);
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        i64::from(tm.tm_year) + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        since.subsec_micros()
+    )
+}
+
+fn utc_iso(time: SystemTime) -> String {
     let mut out = String::with_capacity(26);
     crate::timestamp::write_iso8601_naive(&mut out, time);
     out
@@ -160,6 +190,6 @@ mod tests {
         let drift = back.duration_since(t).unwrap_or_else(|e| e.duration());
         assert!(drift < Duration::from_micros(1), "{drift:?}");
         assert_eq!(from_unix_seconds(f64::NAN), None);
-        assert_eq!(iso_timestamp(t), "2026-11-29T12:07:22.680440");
+        assert_eq!(utc_iso(t), "2026-11-29T12:07:22.680440");
     }
 }

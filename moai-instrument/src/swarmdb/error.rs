@@ -106,7 +106,7 @@ pub enum SwarmDbError {
     #[error("unknown memory type {0:?}: expected semantic, episodic or context_hint")]
     UnknownMemoryType(String),
     /// A stored instant that is not a number of Unix seconds.
-    #[error("agent {agent_id:?} has a {column} of {value}, which is not a time")]
+    #[error("agent {agent_id:?} has a {column} of {value:?}, which is not a time")]
     BadTime {
         /// The agent.
         agent_id: String,
@@ -115,16 +115,28 @@ pub enum SwarmDbError {
         /// The stored value.
         value: f64,
     },
-    /// An event timestamp that is not ISO 8601 text (`YYYY-MM-DD`, then optionally a time):
-    /// MoAI-Flow orders and expires events by comparing this text.
-    #[error("event timestamp {0:?} is not ISO 8601 (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff])")]
-    BadTimestamp(String),
-    /// No agent with this id is registered.
-    #[error("agent {0:?} is not registered")]
-    AgentNotFound(String),
-    /// Metadata that is not a JSON object (or null).
-    #[error("metadata must be a JSON object, got {0}")]
-    MetadataNotObject(String),
+    /// An operation refused its input, or found nothing to act on.
+    #[error("SwarmDB {operation} on {db} refused")]
+    Rejected {
+        /// The operation, e.g. `update_agent_status`.
+        operation: &'static str,
+        /// The file or server.
+        db: Location,
+        /// What was wrong.
+        #[source]
+        reason: Rejection,
+    },
+    /// An operation this backend does not offer (a file backup on PostgreSQL), with what to do
+    /// instead.
+    #[error("SwarmDB {operation} is not available on {db}: {instead}")]
+    Unsupported {
+        /// The operation, e.g. `backup`.
+        operation: &'static str,
+        /// The file or server.
+        db: Location,
+        /// What to use instead.
+        instead: &'static str,
+    },
     /// The database file is gone from its path while open (deleted or moved): what is written
     /// now would be lost when the process exits.
     #[error("the SwarmDB file {path} was deleted or moved while open")]
@@ -150,6 +162,24 @@ pub enum SwarmDbError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why an operation refused its input.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// An event timestamp that is not ISO 8601 text as MoAI-Flow writes it: MoAI-Flow orders
+    /// and expires events by comparing this text, so another form would sort wrongly.
+    #[error(
+        "event timestamp {0:?} is not ISO 8601 local time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.ffffff]])"
+    )]
+    BadTimestamp(String),
+    /// No agent with this id is registered.
+    #[error("agent {0:?} is not registered")]
+    AgentNotFound(String),
+    /// Metadata that is not a JSON object (or null).
+    #[error("metadata must be a JSON object, got {0}")]
+    MetadataNotObject(String),
 }
 
 impl SwarmDbError {
@@ -354,9 +384,21 @@ impl fmt::Display for DbError {
                 Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
                     f.write_str("the database file is corrupted")
                 }
-                // SQLite's own message ("no such column: ..."), without rusqlite's source, which
-                // would say the code again ("Error code 1: SQL logic error").
-                _ => fmt::Display::fmt(e, f),
+                // SQLite's message about a statement, with the start of the statement
+                // (rusqlite's own text quotes all of it, which for the schema is sixty lines).
+                _ => {
+                    if let rusqlite::Error::SqlInputError { msg, sql, .. } = e {
+                        let statement = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+                        let mut start: String = statement.chars().take(60).collect();
+                        if start.len() < statement.len() {
+                            start.push_str("...");
+                        }
+                        return write!(f, "{msg} (in `{start}`)");
+                    }
+                    // SQLite's own message ("no such table: ..."), without rusqlite's source,
+                    // which would say the code again ("Error code 1: SQL logic error").
+                    fmt::Display::fmt(e, f)
+                }
             },
             Cause::Text(text) => f.write_str(text),
         }

@@ -54,12 +54,13 @@ mod sqlite;
 mod types;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
 pub use encoding::{iso_timestamp, iso_timestamp_now};
-pub use error::{DbError, ErrorKind, Location, SqliteError, SwarmDbError};
+pub use error::{DbError, ErrorKind, Location, Rejection, SqliteError, SwarmDbError};
 pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
 pub use types::{
     Agent, AgentEvent, AgentStatus, CleanupReport, EventFilter, EventType, MemoryType, NewEvent,
@@ -134,9 +135,7 @@ impl OpenOptions {
             self.busy_timeout,
             self.existing_only,
         )?;
-        Ok(SwarmDb {
-            backend: Backend::Sqlite(backend),
-        })
+        Ok(SwarmDb::new(Backend::Sqlite(backend)))
     }
 
     /// Connects to SwarmDB on the PostgreSQL server at `url`
@@ -156,9 +155,7 @@ impl OpenOptions {
     pub fn open_url(self, url: &str) -> Result<SwarmDb> {
         let backend =
             postgres::PostgresBackend::connect(url, self.busy_timeout, self.existing_only)?;
-        Ok(SwarmDb {
-            backend: Backend::Postgres(backend),
-        })
+        Ok(SwarmDb::new(Backend::Postgres(backend)))
     }
 }
 
@@ -170,20 +167,24 @@ enum Backend {
     Postgres(postgres::PostgresBackend),
 }
 
-/// `dispatch!(self, b => b.method(args))`: the call on whichever backend is open.
+/// `dispatch!(self, b => b.method(args))`: the call on whichever backend is open, its failure
+/// noted when it says the storage is in trouble.
 macro_rules! dispatch {
     ($db:expr, $b:ident => $call:expr) => {
-        match &$db.backend {
+        $db.noted(match &$db.backend {
             Backend::Sqlite($b) => $call,
             #[cfg(feature = "postgres")]
             Backend::Postgres($b) => $call,
-        }
+        })
     };
 }
 
 /// A SwarmDB database. Share it between threads with an `Arc`.
 pub struct SwarmDb {
     backend: Backend,
+    /// The last failure that says the storage itself is in trouble (full, read-only, I/O,
+    /// corrupt), for the health check: a probe that happens to succeed must not hide it.
+    storage_failure: Mutex<Option<(Instant, String)>>,
 }
 
 impl std::fmt::Debug for SwarmDb {
@@ -195,6 +196,13 @@ impl std::fmt::Debug for SwarmDb {
 }
 
 impl SwarmDb {
+    fn new(backend: Backend) -> Self {
+        SwarmDb {
+            backend,
+            storage_failure: Mutex::new(None),
+        }
+    }
+
     /// Opens the database at `path` for the application: creates missing parent directories, the
     /// file and the schema, and migrates an older layout ([`OpenOptions`] for more control).
     ///
@@ -227,7 +235,11 @@ impl SwarmDb {
     /// The file or server, as errors and logs name it (never with a password).
     #[must_use]
     pub fn location(&self) -> &Location {
-        dispatch!(self, b => b.location())
+        match &self.backend {
+            Backend::Sqlite(b) => b.location(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(b) => b.location(),
+        }
     }
 
     /// Records an event and returns its `event_id` (the given one, or a new UUID v4). The
@@ -235,13 +247,15 @@ impl SwarmDb {
     /// Counts `moai_flow_events_total{event_type}`.
     ///
     /// # Errors
-    /// [`SwarmDbError::BadTimestamp`], [`SwarmDbError::MetadataNotObject`], or
-    /// [`SwarmDbError::Query`] (a duplicate `event_id` among them, [`ErrorKind::Constraint`]).
+    /// [`SwarmDbError::Rejected`] (a timestamp that is not ISO 8601, metadata that is not an
+    /// object), or [`SwarmDbError::Query`] (a duplicate `event_id` among them,
+    /// [`ErrorKind::Constraint`]).
     #[timed_query(query_type = "insert_event")]
     #[counted_event(event_type = event.event_type.as_str())]
     pub fn insert_event(&self, event: &NewEvent) -> Result<String> {
-        check_timestamp(&event.timestamp)?;
-        let metadata = metadata_text(&event.metadata)?;
+        let reject = self.rejected("insert_event");
+        check_timestamp(&event.timestamp).map_err(&reject)?;
+        let metadata = metadata_text(&event.metadata).map_err(&reject)?;
         let event_id = event
             .event_id
             .clone()
@@ -253,8 +267,8 @@ impl SwarmDb {
     /// Events matching `filter`, newest first by timestamp (ties: the later insert first).
     ///
     /// # Errors
-    /// [`SwarmDbError::Query`]; [`SwarmDbError::UnknownEventType`] for a stored type outside the
-    /// vocabulary.
+    /// [`SwarmDbError::Query`]. A stored type outside the vocabulary reads as
+    /// [`EventType::Other`].
     #[timed_query(query_type = "get_events")]
     pub fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
         dispatch!(self, b => b.get_events(filter))
@@ -264,7 +278,7 @@ impl SwarmDb {
     /// REPLACE`): `spawn_time` now, `last_updated` now.
     ///
     /// # Errors
-    /// [`SwarmDbError::MetadataNotObject`], [`SwarmDbError::Query`].
+    /// [`SwarmDbError::Rejected`] for metadata that is not an object, [`SwarmDbError::Query`].
     #[timed_query(query_type = "register_agent")]
     pub fn register_agent(
         &self,
@@ -273,7 +287,7 @@ impl SwarmDb {
         status: AgentStatus,
         metadata: &Value,
     ) -> Result<()> {
-        let metadata = metadata_text(metadata)?;
+        let metadata = metadata_text(metadata).map_err(self.rejected("register_agent"))?;
         let now = SystemTime::now();
         let now_iso = iso_timestamp(now);
         dispatch!(self, b => b.register_agent(agent_id, agent_type, status, &metadata, now, &now_iso))
@@ -283,7 +297,8 @@ impl SwarmDb {
     /// (the task's, as the caller measured it) is stored in milliseconds when given.
     ///
     /// # Errors
-    /// [`SwarmDbError::AgentNotFound`] when no agent has this id; [`SwarmDbError::Query`].
+    /// [`SwarmDbError::Rejected`] ([`Rejection::AgentNotFound`]) when no agent has this id;
+    /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "update_agent_status")]
     pub fn update_agent_status(
         &self,
@@ -296,7 +311,9 @@ impl SwarmDb {
         let duration_ms = duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let changed = dispatch!(self, b => b.update_agent_status(agent_id, status, now, &now_iso, duration_ms))?;
         if changed == 0 {
-            return Err(SwarmDbError::AgentNotFound(agent_id.to_owned()));
+            return Err(self.rejected("update_agent_status")(
+                Rejection::AgentNotFound(agent_id.to_owned()),
+            ));
         }
         Ok(())
     }
@@ -304,8 +321,8 @@ impl SwarmDb {
     /// The agent with this id, if registered.
     ///
     /// # Errors
-    /// [`SwarmDbError::Query`]; [`SwarmDbError::UnknownStatus`] or [`SwarmDbError::BadTime`] for
-    /// a stored value outside what MoAI-Flow writes.
+    /// [`SwarmDbError::Query`]; [`SwarmDbError::BadTime`] for a stored instant that is not a
+    /// number of seconds. A status outside the vocabulary reads as [`AgentStatus::Other`].
     #[timed_query(query_type = "get_agent")]
     pub fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
         dispatch!(self, b => b.get_agent(agent_id))
@@ -458,9 +475,32 @@ impl SwarmDb {
         dispatch!(self, b => b.vacuum())
     }
 
-    /// Writes and removes a 16 KB `swarm_metrics` row in one transaction: proves the database
-    /// takes writes now (not read-only, not out of space, with room for more than a small row),
-    /// for the health check. Nothing of it stays in the database.
+    /// Writes a consistent copy of the live SQLite database to `dest` (`VACUUM INTO`): one read
+    /// transaction, so it finishes while other connections and processes keep writing (SQLite's
+    /// online `.backup` restarts at every write from another process and may never finish under
+    /// load). `dest` must not exist yet. On PostgreSQL the server's own tools back it up
+    /// (`pg_dump`, or base backups with WAL archiving), so this is refused.
+    ///
+    /// # Errors
+    /// [`SwarmDbError::Query`] (for example when `dest` exists or its directory is missing);
+    /// [`SwarmDbError::Unsupported`] on PostgreSQL.
+    #[timed_query(query_type = "backup")]
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(b) => self.noted(b.backup(dest.as_ref())),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(b) => Err(SwarmDbError::Unsupported {
+                operation: "backup",
+                db: b.location().clone(),
+                instead: "back up the server with pg_dump (or base backups with WAL archiving)",
+            }),
+        }
+    }
+
+    /// Writes and removes a 16 KB row in one transaction: proves the database takes writes now
+    /// (not read-only, not out of space, with room for more than a small row), for the health
+    /// check. The row goes into `schema_info` under a key of the SDK's own and is deleted in the
+    /// same transaction: no row, sequence or version of MoAI-Flow's changes.
     ///
     /// # Errors
     /// [`SwarmDbError::Query`].
@@ -479,35 +519,104 @@ impl SwarmDb {
     pub fn quick_check(&self) -> Result<Option<String>> {
         dispatch!(self, b => b.quick_check())
     }
+
+    /// The last failure of this handle that said the storage itself is in trouble (disk full,
+    /// read-only, I/O error, corruption), on either backend: how long ago, and the error with its
+    /// cause. The `database` health check fails while it is recent, whatever its own probe finds.
+    #[must_use]
+    pub fn last_storage_failure(&self) -> Option<(Duration, String)> {
+        self.storage_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(at, text)| (at.elapsed(), text.clone()))
+    }
+
+    /// `result`, its failure remembered for [`SwarmDb::last_storage_failure`] when it is one of
+    /// the storage's.
+    fn noted<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(error) = &result
+            && matches!(
+                error.kind(),
+                Some(
+                    ErrorKind::DiskFull | ErrorKind::Io | ErrorKind::ReadOnly | ErrorKind::Corrupt
+                )
+            )
+        {
+            *self
+                .storage_failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) =
+                Some((Instant::now(), crate::error_chain(error)));
+        }
+        result
+    }
+
+    fn rejected(&self, operation: &'static str) -> impl Fn(Rejection) -> SwarmDbError + '_ {
+        move |reason| SwarmDbError::Rejected {
+            operation,
+            db: self.location().clone(),
+            reason,
+        }
+    }
 }
 
 /// Where the original keeps its memory files, relative to the project.
 const DEFAULT_MEMORY_DIR: &str = ".moai/memory";
 
 /// Metadata as the original stores it: a JSON object as `json.dumps` text; `null` is `{}`.
-fn metadata_text(metadata: &Value) -> Result<String> {
+fn metadata_text(metadata: &Value) -> std::result::Result<String, Rejection> {
     match metadata {
         Value::Null => Ok("{}".to_owned()),
         Value::Object(_) => Ok(python_json(metadata)),
-        other => Err(SwarmDbError::MetadataNotObject(other.to_string())),
+        other => Err(Rejection::MetadataNotObject(other.to_string())),
     }
 }
 
-/// ISO 8601 text that sorts as time: `YYYY-MM-DD`, then optionally `T` or a space and a time.
-fn check_timestamp(text: &str) -> Result<()> {
+/// ISO 8601 text as MoAI-Flow writes it, so that comparing texts compares times:
+/// `YYYY-MM-DD`, optionally followed by `THH:MM`, `:SS` and up to six fraction digits, each field
+/// in range. No offset: the original's timestamps are local time without one.
+fn check_timestamp(text: &str) -> std::result::Result<(), Rejection> {
     let b = text.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let date = digits(0..4)
+    let field = |at: usize, len: usize, max: u32| -> bool {
+        b.get(at..at + len).is_some_and(|d| {
+            d.iter().all(u8::is_ascii_digit)
+                && d.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= max
+        })
+    };
+    let nonzero = |at: usize| b.get(at..at + 2) != Some(b"00".as_slice());
+    let date = field(0, 4, 9999)
         && b.get(4) == Some(&b'-')
-        && digits(5..7)
+        && field(5, 2, 12)
+        && nonzero(5)
         && b.get(7) == Some(&b'-')
-        && digits(8..10);
-    let time = b.len() == 10 || (matches!(b.get(10), Some(b'T' | b' ')) && digits(11..13));
+        && field(8, 2, 31)
+        && nonzero(8);
+    let time = match b.len() {
+        10 => true,
+        16 | 19 => {
+            b[10] == b'T'
+                && field(11, 2, 23)
+                && b[13] == b':'
+                && field(14, 2, 59)
+                && (b.len() == 16 || (b[16] == b':' && field(17, 2, 59)))
+        }
+        21..=26 => {
+            b[10] == b'T'
+                && field(11, 2, 23)
+                && b[13] == b':'
+                && field(14, 2, 59)
+                && b[16] == b':'
+                && field(17, 2, 59)
+                && b[19] == b'.'
+                && b[20..].iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    };
     if date && time {
         Ok(())
     } else {
-        Err(SwarmDbError::BadTimestamp(text.to_owned()))
+        Err(Rejection::BadTimestamp(text.to_owned()))
     }
 }
 

@@ -133,22 +133,20 @@ pub(crate) fn detect(client: &mut impl GenericClient) -> Result<Layout, postgres
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut columns_client = || -> Result<Vec<String>, postgres::Error> {
-        Ok(client
-            .query(
-                "SELECT column_name::text FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = 'schema_info'
-                 ORDER BY ordinal_position",
-                &[],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
-    };
-    let columns = columns_client()?;
+    // Every table's columns at once: the column check may ask for several, and the version
+    // read below needs the client.
+    let mut columns = std::collections::HashMap::<String, Vec<String>>::new();
+    for row in client.query(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = current_schema()
+         ORDER BY table_name, ordinal_position",
+        &[],
+    )? {
+        columns.entry(row.get(0)).or_default().push(row.get(1));
+    }
     classify(
         &tables,
-        || Ok(columns),
+        |table| Ok(columns.get(table).cloned().unwrap_or_default()),
         || {
             Ok(client
                 .query("SELECT value FROM schema_info WHERE key = 'version'", &[])?

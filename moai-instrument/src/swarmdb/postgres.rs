@@ -21,7 +21,7 @@ use super::pg_schema;
 use super::rows::{instant, metadata};
 use super::schema::Layout;
 use super::sqlite::refused;
-use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, NewEvent};
+use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, EventType, NewEvent};
 
 type Result<T> = std::result::Result<T, SwarmDbError>;
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -200,7 +200,7 @@ impl PostgresBackend {
             ),
             &[
                 &filter.agent_id,
-                &filter.event_type.map(|t| t.as_str()),
+                &filter.event_type.as_ref().map(EventType::as_str),
                 &i64::from(filter.limit.unwrap_or(100)),
             ],
         )?;
@@ -371,15 +371,17 @@ impl PostgresBackend {
             .map_err(self.query_error("vacuum"))
     }
 
-    /// A 16 KB `swarm_metrics` row written and removed in one transaction.
+    /// A 16 KB `schema_info` row under the SDK's own key, written and removed in one
+    /// transaction: no row or sequence value of MoAI-Flow's tables is used.
     pub(crate) fn write_probe(&self) -> Result<()> {
         let mut conn = self.conn("write_probe")?;
         let error = self.query_error("write_probe");
         let mut tx = conn.transaction().map_err(&error)?;
         tx.batch_execute(
-            "INSERT INTO swarm_metrics (swarm_id, metric_type, value, metadata)
-             VALUES ('moai-instrument-health-probe', 'health', 1, repeat('00', 8192));
-             DELETE FROM swarm_metrics WHERE swarm_id = 'moai-instrument-health-probe';",
+            "INSERT INTO schema_info (key, value)
+             VALUES ('moai_instrument_write_probe', repeat('00', 8192))
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
+             DELETE FROM schema_info WHERE key = 'moai_instrument_write_probe';",
         )
         .map_err(&error)?;
         tx.commit().map_err(&error)
@@ -485,13 +487,12 @@ impl r2d2::HandleError<postgres::Error> for SharedOutage {
     }
 }
 
-/// An agent row's `last_updated` before the cut-off. ISO 8601 text compares as time once the
-/// `T` of Python's `isoformat()` and the space of `CURRENT_TIMESTAMP` are one form; unreadable
-/// text never matches, as SQLite's `julianday()` of it is NULL.
-const STALE: &str = "status IN ('spawned', 'running') AND replace(last_updated, 'T', ' ') < $1";
+/// An agent row's `last_updated` before the cut-off, compared as text as on SQLite (and as
+/// MoAI-Flow compares it): both are local ISO 8601 text, which sorts as time ("C" collation).
+const STALE: &str = "status IN ('spawned', 'running') AND last_updated < $1";
 
 fn stale_cutoff(cutoff: SystemTime) -> String {
-    iso_timestamp(cutoff).replacen('T', " ", 1)
+    iso_timestamp(cutoff)
 }
 
 const EVENT_SELECT: &str = "SELECT id, event_id, event_type, agent_id, agent_type, timestamp, \
@@ -504,7 +505,7 @@ fn event_from_row(row: &Row) -> Result<AgentEvent> {
     Ok(AgentEvent {
         id: row.get(0),
         event_id: row.get(1),
-        event_type: row.get::<_, String>(2).parse()?,
+        event_type: EventType::from_stored(row.get(2)),
         agent_id: row.get(3),
         agent_type: row.get(4),
         timestamp: row.get(5),
@@ -523,7 +524,7 @@ fn agent_from_row(row: &Row) -> Result<Agent> {
     let duration_ms: Option<i64> = row.get(5);
     Ok(Agent {
         agent_type: row.get(1),
-        status: row.get::<_, String>(2).parse()?,
+        status: AgentStatus::from_stored(row.get(2)),
         spawn_time,
         complete_time,
         duration: duration_ms.map(|ms| Duration::from_millis(ms.max(0) as u64)),

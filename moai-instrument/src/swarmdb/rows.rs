@@ -3,7 +3,7 @@
 //! not JSON reads as `{}`) and the vocabularies checked.
 
 use rusqlite::Row;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, Type, ValueRef};
+use rusqlite::types::{FromSql, FromSqlResult, Type, ValueRef};
 use serde_json::{Value, json};
 
 use super::encoding::{from_unix_seconds, iso_timestamp_now, unix_seconds};
@@ -48,18 +48,18 @@ impl FromRow for Agent {
                 rusqlite::Error::FromSqlConversionFailure(index, Type::Real, Box::new(e))
             })
         };
-        let spawn_time = time(3, "spawn_time", row.get(3)?)?;
-        let complete_time = row
-            .get::<_, Option<f64>>(4)?
+        let spawn_time = time(3, "spawn_time", number(row.get_ref(3)?).unwrap_or(f64::NAN))?;
+        let complete_time = number(row.get_ref(4)?)
             .map(|s| time(4, "complete_time", s))
             .transpose()?;
-        let duration_ms: Option<i64> = row.get(5)?;
+        let duration_ms = number(row.get_ref(5)?);
         Ok(Agent {
             agent_type: row.get(1)?,
             status: row.get(2)?,
             spawn_time,
             complete_time,
-            duration: duration_ms.map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
+            duration: duration_ms
+                .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1000.0).ok()),
             metadata: metadata(row.get(6)?),
             last_updated: row.get(7)?,
             agent_id,
@@ -67,27 +67,26 @@ impl FromRow for Agent {
     }
 }
 
-/// The stored vocabulary, read through `FromStr`: an unknown value fails the read with an error
-/// naming it.
-fn vocabulary<T>(value: ValueRef<'_>) -> FromSqlResult<T>
-where
-    T: std::str::FromStr<Err = SwarmDbError>,
-{
-    value
-        .as_str()?
-        .parse()
-        .map_err(|e: SwarmDbError| FromSqlError::Other(Box::new(e)))
+/// A number as Python's `sqlite3` may have stored it: INTEGER, REAL, or numeric TEXT (a caller
+/// passing a float or a string); `None` for NULL or anything else.
+fn number(value: ValueRef<'_>) -> Option<f64> {
+    match value {
+        ValueRef::Integer(n) => Some(n as f64),
+        ValueRef::Real(x) => Some(x),
+        ValueRef::Text(t) => std::str::from_utf8(t).ok()?.trim().parse().ok(),
+        ValueRef::Null | ValueRef::Blob(_) => None,
+    }
 }
 
 impl FromSql for EventType {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        vocabulary(value)
+        value.as_str().map(EventType::from_stored)
     }
 }
 
 impl FromSql for AgentStatus {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        vocabulary(value)
+        value.as_str().map(AgentStatus::from_stored)
     }
 }
 

@@ -160,7 +160,7 @@ pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
         .collect::<rusqlite::Result<_>>()?;
     classify(
         &tables,
-        || column_names(conn, "schema_info"),
+        |table| column_names(conn, table),
         || {
             conn.query_row(
                 "SELECT value FROM schema_info WHERE key = 'version'",
@@ -173,12 +173,12 @@ pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
     )
 }
 
-/// The layout of a database with `tables`, reading `schema_info`'s columns, its key/value
+/// The layout of a database with `tables`, reading a table's columns, `schema_info`'s key/value
 /// `version` row, or the SDK's legacy `MAX(version)` only as far as deciding needs: the same
 /// rules for every backend.
 pub(crate) fn classify<E>(
     tables: &[String],
-    columns: impl FnOnce() -> Result<Vec<String>, E>,
+    mut columns_of: impl FnMut(&str) -> Result<Vec<String>, E>,
     version: impl FnOnce() -> Result<Option<String>, E>,
     legacy_version: impl FnOnce() -> Result<Option<i64>, E>,
 ) -> Result<Layout, E> {
@@ -191,7 +191,7 @@ pub(crate) fn classify<E>(
             tables.join(", ")
         )));
     }
-    let columns = columns()?;
+    let columns = columns_of("schema_info")?;
     let has = |name: &str| columns.iter().any(|c| c == name);
     if has("key") && has("value") {
         let Some(version) = version()? else {
@@ -205,6 +205,13 @@ pub(crate) fn classify<E>(
             )));
         };
         let supported = parse_version(SCHEMA_VERSION).unwrap_or_default();
+        if found <= supported
+            && let Some(problem) = missing_columns(tables, &mut columns_of)?
+        {
+            return Ok(Layout::Unknown(format!(
+                "schema_info version {version} but {problem}"
+            )));
+        }
         let complete = TABLE_NAMES.iter().all(|t| tables.iter().any(|x| x == t));
         return Ok(match found.cmp(&supported) {
             std::cmp::Ordering::Greater => Layout::Newer(version),
@@ -225,6 +232,43 @@ pub(crate) fn classify<E>(
         "a schema_info table with columns {}",
         columns.join(", ")
     )))
+}
+
+/// The first of the original's tables present in the database that lacks one of its columns:
+/// a database that claims the version but was changed by hand, which every query would then
+/// fail on.
+fn missing_columns<E>(
+    tables: &[String],
+    columns_of: &mut impl FnMut(&str) -> Result<Vec<String>, E>,
+) -> Result<Option<String>, E> {
+    for (table, columns) in expected_columns() {
+        if !tables.contains(table) {
+            continue;
+        }
+        let found = columns_of(table)?;
+        if let Some(missing) = columns.iter().find(|c| !found.contains(c)) {
+            return Ok(Some(format!("table {table} has no column {missing}")));
+        }
+    }
+    Ok(None)
+}
+
+/// Each of the original's tables with its columns, read once from the schema created in memory.
+/// Empty if SQLite could not do that (it always can: the schema is a constant the tests run), in
+/// which case the column check finds nothing rather than refusing every file.
+fn expected_columns() -> &'static [(String, Vec<String>)] {
+    static EXPECTED: std::sync::OnceLock<Vec<(String, Vec<String>)>> = std::sync::OnceLock::new();
+    EXPECTED.get_or_init(|| {
+        let read = || -> rusqlite::Result<Vec<(String, Vec<String>)>> {
+            let reference = Connection::open_in_memory()?;
+            reference.execute_batch(SCHEMA_SQL)?;
+            TABLE_NAMES
+                .iter()
+                .map(|table| Ok(((*table).to_owned(), column_names(&reference, table)?)))
+                .collect()
+        };
+        read().unwrap_or_default()
+    })
 }
 
 pub(crate) fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::encoding::iso_timestamp;
 use super::encoding::unix_seconds;
 use super::error::{Location, SwarmDbError};
 use super::migrate;
 use super::rows::FromRow;
 use super::schema::{self, Layout, SCHEMA_VERSION};
-use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, NewEvent};
+use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, EventType, NewEvent};
 
 type Result<T> = std::result::Result<T, SwarmDbError>;
 
@@ -51,8 +52,15 @@ impl SqliteBackend {
         if existing_only {
             // SQLite would create the file when asked to open it read-write with CREATE; without
             // CREATE it reports CANTOPEN for a missing file, which says less than the path does.
-            if !path.is_file() {
-                return Err(SwarmDbError::Missing { path });
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    return Err(open_error(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                        Some("the path is a directory, not a database file".into()),
+                    )));
+                }
+                Ok(_) => {}
+                Err(_) => return Err(SwarmDbError::Missing { path }),
             }
         } else {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -152,7 +160,7 @@ impl SqliteBackend {
             .query_map(
                 params![
                     filter.agent_id,
-                    filter.event_type.map(|t| t.as_str()),
+                    filter.event_type.as_ref().map(EventType::as_str),
                     filter.limit.unwrap_or(100)
                 ],
                 AgentEvent::from_row,
@@ -255,8 +263,8 @@ impl SqliteBackend {
         self.count(
             "count_stale_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')
-             AND julianday(last_updated) < julianday(?1, 'unixepoch')",
-            params![unix_seconds(cutoff)],
+             AND last_updated < ?1",
+            params![iso_timestamp(cutoff)],
         )
     }
 
@@ -321,9 +329,9 @@ impl SqliteBackend {
             .prepare_cached(
                 "UPDATE agent_registry SET status = 'error', last_updated = ?1
                  WHERE status IN ('spawned', 'running')
-                 AND julianday(last_updated) < julianday(?2, 'unixepoch')",
+                 AND last_updated < ?2",
             )
-            .and_then(|mut stmt| stmt.execute(params![now_iso, unix_seconds(cutoff)]))
+            .and_then(|mut stmt| stmt.execute(params![now_iso, iso_timestamp(cutoff)]))
             .map_err(self.query_error("cleanup"))
     }
 
@@ -367,6 +375,15 @@ impl SqliteBackend {
         Ok(pages.max(0) as u64 + wal_bytes)
     }
 
+    /// `VACUUM INTO dest`: a consistent copy in one read transaction.
+    pub(crate) fn backup(&self, dest: &Path) -> Result<()> {
+        let dest = dest.to_string_lossy().into_owned();
+        self.conn()
+            .execute("VACUUM INTO ?1", [dest])
+            .map(drop)
+            .map_err(self.query_error("backup"))
+    }
+
     pub(crate) fn vacuum(&self) -> Result<()> {
         self.conn()
             .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
@@ -379,13 +396,13 @@ impl SqliteBackend {
             .transaction()
             .map_err(self.query_error("write_probe"))?;
         tx.execute(
-            "INSERT INTO swarm_metrics (swarm_id, metric_type, value, metadata)
-             VALUES ('moai-instrument-health-probe', 'health', 1, hex(zeroblob(8192)))",
+            "INSERT OR REPLACE INTO schema_info (key, value)
+             VALUES ('moai_instrument_write_probe', hex(zeroblob(8192)))",
             [],
         )
         .and_then(|_| {
             tx.execute(
-                "DELETE FROM swarm_metrics WHERE swarm_id = 'moai-instrument-health-probe'",
+                "DELETE FROM schema_info WHERE key = 'moai_instrument_write_probe'",
                 [],
             )
         })

@@ -1,6 +1,6 @@
-//! The records SwarmDB stores, with MoAI-Flow's closed vocabularies (an unknown event type,
-//! status or memory type is an error at the boundary, never a silent write) and Rust types that
-//! say the units of what the original keeps as bare numbers.
+//! The records SwarmDB stores, with MoAI-Flow's vocabularies (parsing a host's text refuses an
+//! unknown event type, status or memory type; reading keeps what another writer stored) and Rust
+//! types that say the units of what the original keeps as bare numbers.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::error::SwarmDbError;
 
-/// The lifecycle events of an agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The lifecycle events of an agent: MoAI-Flow's three, and whatever else a writer stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EventType {
     /// The agent was spawned.
     Spawn,
@@ -19,17 +19,29 @@ pub enum EventType {
     Complete,
     /// The agent failed.
     Error,
+    /// Another type, as stored by another writer (read back as it is; [`FromStr`] refuses it,
+    /// so a typo in a host's own value is an error rather than a new type).
+    Other(String),
 }
 
 impl EventType {
-    /// The stored (and `event_type` label) spelling: `spawn`, `complete`, `error`.
+    /// The stored (and `event_type` label) spelling: `spawn`, `complete`, `error`, or the other
+    /// type's own text.
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             EventType::Spawn => "spawn",
             EventType::Complete => "complete",
             EventType::Error => "error",
+            EventType::Other(other) => other,
         }
+    }
+
+    /// A stored value, any text: the three known ones, else [`EventType::Other`].
+    #[must_use]
+    pub fn from_stored(text: &str) -> Self {
+        text.parse()
+            .unwrap_or_else(|_| EventType::Other(text.to_owned()))
     }
 }
 
@@ -51,8 +63,8 @@ impl fmt::Display for EventType {
     }
 }
 
-/// Where an agent is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an agent is in its life: MoAI-Flow's four statuses, and whatever else a writer stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AgentStatus {
     /// Registered, not yet working.
     Spawned,
@@ -62,30 +74,41 @@ pub enum AgentStatus {
     Complete,
     /// Finished with an error.
     Error,
+    /// Another status, as stored by another writer (neither active nor final).
+    Other(String),
 }
 
 impl AgentStatus {
-    /// The stored spelling: `spawned`, `running`, `complete`, `error`.
+    /// The stored spelling: `spawned`, `running`, `complete`, `error`, or the other status's
+    /// own text.
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             AgentStatus::Spawned => "spawned",
             AgentStatus::Running => "running",
             AgentStatus::Complete => "complete",
             AgentStatus::Error => "error",
+            AgentStatus::Other(other) => other,
         }
+    }
+
+    /// A stored value, any text: the four known ones, else [`AgentStatus::Other`].
+    #[must_use]
+    pub fn from_stored(text: &str) -> Self {
+        text.parse()
+            .unwrap_or_else(|_| AgentStatus::Other(text.to_owned()))
     }
 
     /// Spawned or running: counted in `moai_flow_agents_active`.
     #[must_use]
-    pub fn is_active(self) -> bool {
+    pub fn is_active(&self) -> bool {
         matches!(self, AgentStatus::Spawned | AgentStatus::Running)
     }
 
-    /// Complete or error: the agent's `complete_time` and `duration_ms` are set.
+    /// Complete or error: moving to it sets the agent's `complete_time`.
     #[must_use]
-    pub fn is_final(self) -> bool {
-        !self.is_active()
+    pub fn is_final(&self) -> bool {
+        matches!(self, AgentStatus::Complete | AgentStatus::Error)
     }
 }
 

@@ -3,14 +3,17 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use moai_instrument::{Config, MetricsHandle};
+use moai_instrument::{CheckResult, Config, Detail, HealthCheck, HealthStatus, MetricsHandle};
 
 pub mod postgres;
+pub mod prometheus;
+pub mod registrations;
 mod tools;
 #[allow(unused_imports)]
-pub use tools::{promtool_check_metrics, tool};
+pub use tools::{promtool_check_metrics, promtool_lint, python_with_client, run_with_stdin, tool};
 
 /// The process's recorder, installed on first use with the given config.
 pub fn metrics_with(config: impl FnOnce() -> Config) -> &'static MetricsHandle {
@@ -58,7 +61,8 @@ impl Write for Capture {
     }
 }
 
-fn install_log_capture() {
+/// Sends `tracing` lines at INFO and above to the capture read by [`log_lines`] (once per process).
+pub fn install_log_capture() {
     let subscriber = tracing_subscriber::fmt()
         .with_writer(|| Capture)
         .with_ansi(false)
@@ -134,4 +138,25 @@ pub fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task")
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// A readiness check that a test switches: healthy (`on`) while `on` is set, else unhealthy
+/// (`switched off by the test`, detail `switched_off: True`).
+pub struct Switch {
+    pub name: &'static str,
+    pub on: &'static AtomicBool,
+}
+
+impl HealthCheck for Switch {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn check(&self) -> CheckResult {
+        if self.on.load(Ordering::SeqCst) {
+            CheckResult::new(HealthStatus::Healthy, "on")
+        } else {
+            CheckResult::new(HealthStatus::Unhealthy, "switched off by the test")
+                .with_detail("switched_off", Detail::Flag(true))
+        }
+    }
 }

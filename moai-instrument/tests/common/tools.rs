@@ -45,34 +45,97 @@ fn missing(name: &str, where_: &str, package: &str) {
     );
 }
 
+/// Starts `prometheus` (the path from [`tool`]) with `dir/prometheus.yml`, its data in
+/// `dir/tsdb`, serving on `listen`; its log goes to `log`. The caller ends it.
+pub fn spawn_prometheus(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    listen: &str,
+    log: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(binary)
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={listen}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start prometheus")
+}
+
 /// Runs `promtool check metrics` on `exposition`: `Ok` with its output, or `Err` with it.
 pub fn promtool_check_metrics(
     promtool: &std::path::Path,
     exposition: &str,
 ) -> Result<String, String> {
+    let (code, out, err) = run_with_stdin(promtool, &["check", "metrics"], exposition);
+    let text = out + &err;
+    if code == Some(0) { Ok(text) } else { Err(text) }
+}
+
+/// What `promtool check metrics` thinks of `exposition`: `Ok` with its lint findings (one
+/// `<metric> <problem>` line each; exit status 0 or 3), `Err` when it cannot parse it at all
+/// (status 1: a second TYPE line, a repeated label, a syntax error).
+pub fn promtool_lint(promtool: &std::path::Path, exposition: &str) -> Result<Vec<String>, String> {
+    match run_with_stdin(promtool, &["check", "metrics"], exposition) {
+        (Some(0 | 3), out, err) => Ok((out + &err).lines().map(str::to_owned).collect()),
+        (_, out, err) => Err(out + &err),
+    }
+}
+
+/// Runs `program args` with `input` on its stdin: its exit code, stdout and stderr.
+pub fn run_with_stdin(
+    program: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> (Option<i32>, String, String) {
     use std::process::{Command, Stdio};
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write exposition");
-    let output = child.wait_with_output().expect("promtool finishes");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if output.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
+        .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_owned();
+    // Written from a thread: a large input would otherwise fill the pipe while the child waits
+    // for us to read its output.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().expect("the program finishes");
+    writer
+        .join()
+        .expect("the writer thread")
+        .expect("write to stdin");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `python3` with the Prometheus project's Python client (`prometheus_client`), or `None` after a
+/// loud skip message (a failure with `MOAI_REQUIRE_TOOLS=1`).
+pub fn python_with_client() -> Option<std::path::PathBuf> {
+    let python = tool("python3")?;
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import prometheus_client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("python3 has no prometheus_client (pip install prometheus_client)");
+        }
+        eprintln!(
+            "\n*** SKIPPED: python3 has no prometheus_client; pip install prometheus_client ***\n"
+        );
+        return None;
     }
+    Some(python)
 }

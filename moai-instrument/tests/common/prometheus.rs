@@ -1,0 +1,115 @@
+//! A real Prometheus server on loopback that scrapes one target every second, ended (by its
+//! process id) and its data directory removed when dropped, whether the test passes or fails.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::tools::spawn_prometheus;
+use super::{http, temp_dir, tool};
+
+pub struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` as the job `job` every second, and waits until it
+    /// serves its API. `None` after a loud skip when `prometheus` is not installed (a failure
+    /// with `MOAI_REQUIRE_TOOLS=1`).
+    pub fn start(job: &str, target: SocketAddr) -> Option<Prometheus> {
+        let binary = tool("prometheus")?;
+        let dir = temp_dir(&format!("prometheus-{job}"));
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n\
+             scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        // A free port: bound, read, released; Prometheus takes it a moment later.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let mut child = spawn_prometheus(&binary, &dir, &addr.to_string(), Stdio::piped());
+        // Its log says when the API is up; the rest of the log is drained so it never blocks.
+        let (ready, is_ready) = mpsc::channel();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("Server is ready to receive web requests") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        let prometheus = Prometheus { child, addr, dir };
+        is_ready
+            .recv_timeout(Duration::from_secs(30))
+            .expect("Prometheus is ready within 30 s");
+        Some(prometheus)
+    }
+
+    /// The JSON answer of `GET path` on Prometheus' API.
+    pub fn api(&self, path: &str) -> Value {
+        let (status, _, body) = http(self.addr, "GET", path, &[]);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
+    /// The value of an instant query that returns one series, if it returns one.
+    pub fn value(&self, promql: &str) -> Option<f64> {
+        let answer = self.api(&format!("/api/v1/query?query={}", encode(promql)));
+        let result = answer["data"]["result"].as_array()?;
+        match result.as_slice() {
+            [one] => one["value"][1].as_str()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The scrape target of `job` as `/api/v1/targets` reports it (`health`, `lastError`, ...).
+    pub fn target(&self, job: &str) -> Option<Value> {
+        let answer = self.api("/api/v1/targets");
+        answer["data"]["activeTargets"]
+            .as_array()?
+            .iter()
+            .find(|t| t["labels"]["job"] == job)
+            .cloned()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Percent-encodes a query string value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Polls `probe` every 250 ms until it returns `Some`, failing after `limit` with `what`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
