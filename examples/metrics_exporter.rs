@@ -1,50 +1,28 @@
-//! The guide's Flask metrics exporter, in Rust: the four metrics, `update_metrics()` run on every
-//! scrape of `/metrics`, served on port 9090 (or `MOAI_METRICS_ADDR`).
+//! The guide's Flask metrics exporter, in Rust: the four metrics, with `update_metrics()` reading
+//! SwarmDB (`MOAI_DB_PATH`, default `.moai/memory/swarm.db`) on every scrape of `/metrics`,
+//! served on port 9090 (or `MOAI_METRICS_ADDR`). Meanwhile it records an agent's life every
+//! 100 ms through SwarmDB's instrumented operations, so the event and latency series move.
 //!
 //! `cargo run --example metrics_exporter` then `curl http://localhost:9090/metrics`. Stops after
 //! `--seconds N` (default: runs until interrupted).
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moai_instrument::metrics::gauge;
-use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, counted_event, timed_query};
-
-/// Stands in for SwarmDB: a count of active agents and a growing size.
-#[derive(Default)]
-struct Db {
-    active_agents: AtomicU64,
-    size_bytes: AtomicU64,
-}
-
-impl Db {
-    #[timed_query(query_type = "get_active_agents")]
-    fn get_active_agents(&self) -> u64 {
-        self.active_agents.load(Ordering::Relaxed)
-    }
-
-    #[timed_query(query_type = "get_database_size")]
-    fn get_database_size(&self) -> u64 {
-        self.size_bytes.load(Ordering::Relaxed)
-    }
-
-    #[counted_event(event_type = event_type)]
-    #[timed_query(query_type = "insert_event")]
-    fn insert_event(&self, event_type: &str) {
-        self.size_bytes.fetch_add(512, Ordering::Relaxed);
-        match event_type {
-            "spawn" => self.active_agents.fetch_add(1, Ordering::Relaxed),
-            _ => self.active_agents.fetch_sub(1, Ordering::Relaxed),
-        };
-    }
-}
+use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
+use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, error_chain};
+use serde_json::json;
 
 /// The guide's `update_metrics()`: refresh the gauges from the database.
-fn update_metrics(db: &Db) {
-    gauge!(AGENTS_ACTIVE.name).set(db.get_active_agents() as f64);
-    gauge!(DB_SIZE_BYTES.name).set(db.get_database_size() as f64);
+fn update_metrics(db: &SwarmDb) {
+    if let Ok(active) = db.count_active_agents() {
+        gauge!(AGENTS_ACTIVE.name).set(active as f64);
+    }
+    if let Ok(size) = db.get_database_size() {
+        gauge!(DB_SIZE_BYTES.name).set(size as f64);
+    }
 }
 
 fn main() -> ExitCode {
@@ -52,11 +30,24 @@ fn main() -> ExitCode {
         .skip_while(|a| a != "--seconds")
         .nth(1)
         .and_then(|s| s.parse().ok());
-    let db = Arc::new(Db::default());
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("metrics_exporter: {}", error_chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    let db_path = config.configured_db_path().to_owned();
+    let db: Arc<std::sync::OnceLock<SwarmDb>> = Arc::new(std::sync::OnceLock::new());
     let scraped = Arc::clone(&db);
-    let started = Config::from_env()
-        .and_then(|config| config.on_scrape(move || update_metrics(&scraped)).init());
-    let guard = match started {
+    let guard = match config
+        .on_scrape(move || {
+            if let Some(db) = scraped.get() {
+                update_metrics(db);
+            }
+        })
+        .init()
+    {
         Ok(guard) => guard,
         Err(e) => {
             // `Display`, not `Debug`: e.g. "cannot listen on 0.0.0.0:9090 (MOAI_METRICS_ADDR):
@@ -65,15 +56,42 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let db = match SwarmDb::open(&db_path) {
+        Ok(opened) => db.get_or_init(|| opened),
+        Err(e) => {
+            eprintln!("metrics_exporter: {}", error_chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
     println!("serving http://{}/metrics", guard.metrics_addr());
     let started = Instant::now();
     let mut n = 0u64;
     while seconds.is_none_or(|s| started.elapsed() < Duration::from_secs(s)) {
-        db.insert_event(if n.is_multiple_of(2) {
-            "spawn"
+        let id = format!("exporter-agent-{}", n / 2);
+        let step = if n.is_multiple_of(2) {
+            db.register_agent(&id, "expert-backend", AgentStatus::Running, &json!({}))
+                .and_then(|()| {
+                    db.insert_event(&NewEvent::now(
+                        EventType::Spawn,
+                        &id,
+                        "expert-backend",
+                        json!({}),
+                    ))
+                })
         } else {
-            "complete"
-        });
+            db.update_agent_status(&id, AgentStatus::Complete, None)
+                .and_then(|()| {
+                    db.insert_event(&NewEvent::now(
+                        EventType::Complete,
+                        &id,
+                        "expert-backend",
+                        json!({}),
+                    ))
+                })
+        };
+        if let Err(e) = step {
+            eprintln!("metrics_exporter: {}", error_chain(&e));
+        }
         n += 1;
         std::thread::sleep(Duration::from_millis(100));
     }

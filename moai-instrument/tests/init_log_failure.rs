@@ -37,6 +37,10 @@ fn lines_the_file_cannot_take_are_counted_and_fail_readiness() {
         tracing::warn!(n, "this line cannot reach the file");
     }
     tracing::info!("filtered out by RUST_LOG=warn: neither written nor counted");
+    // The file's writer thread has taken every line; the start-up run's results (shared for a
+    // second) have expired.
+    guard.flush_logs();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let body = http(addr, "GET", "/metrics", &[]).2;
     assert_eq!(
         sample(
