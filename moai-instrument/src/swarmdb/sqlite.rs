@@ -21,7 +21,13 @@ type Result<T> = std::result::Result<T, SwarmDbError>;
 pub(crate) struct SqliteBackend {
     path: PathBuf,
     location: Location,
+    /// Every write, and reads that must see a write's own transaction.
     conn: Mutex<Connection>,
+    /// Reads (the scrape-time gauges, the health checks' counts, queries): a read-only
+    /// connection of their own, so that they never queue behind a write waiting out another
+    /// process's lock. WAL lets them read the last committed state meanwhile. `None` when it
+    /// could not be opened: reads then share the writer's connection.
+    reader: Option<Mutex<Connection>>,
 }
 
 /// The error for a layout the SDK will not open.
@@ -107,10 +113,18 @@ impl SqliteBackend {
                 tracing::warn!(path = %path.display(), mode, "SwarmDB could not switch to WAL mode");
             }
         }
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|reader| reader.busy_timeout(busy_timeout).map(|()| reader))
+        .ok()
+        .map(Mutex::new);
         Ok(SqliteBackend {
             path,
             location,
             conn: Mutex::new(conn),
+            reader,
         })
     }
 
@@ -148,7 +162,7 @@ impl SqliteBackend {
     }
 
     pub(crate) fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn
             .prepare_cached(&format!(
                 "{} WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR event_type = ?2)
@@ -229,14 +243,14 @@ impl SqliteBackend {
     }
 
     pub(crate) fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
-        self.conn()
+        self.read()
             .prepare_cached(&format!("{} WHERE agent_id = ?1", Agent::SELECT))
             .and_then(|mut stmt| stmt.query_row([agent_id], Agent::from_row).optional())
             .map_err(self.query_error("get_agent"))
     }
 
     pub(crate) fn get_active_agents(&self) -> Result<Vec<Agent>> {
-        let conn = self.conn();
+        let conn = self.read();
         let mut stmt = conn
             .prepare_cached(&format!(
                 "{} WHERE status IN ('spawned', 'running') ORDER BY spawn_time DESC",
@@ -303,7 +317,7 @@ impl SqliteBackend {
         key: &str,
     ) -> Result<Option<String>> {
         let text: Option<Option<String>> = self
-            .conn()
+            .read()
             .prepare_cached(
                 "SELECT value FROM session_memory
                  WHERE session_id = ?1 AND memory_type = ?2 AND key = ?3
@@ -337,14 +351,6 @@ impl SqliteBackend {
 
     /// `page_count * page_size` of the main file plus the write-ahead log.
     pub(crate) fn get_database_size(&self) -> Result<u64> {
-        let pages: i64 = self
-            .conn()
-            .query_row(
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(self.query_error("get_database_size"))?;
         // SQLite keeps writing to a file deleted under it; the size check is where that shows.
         match std::fs::metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -360,6 +366,14 @@ impl SqliteBackend {
             }
             Ok(_) => {}
         }
+        let pages: i64 = self
+            .read()
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.query_error("get_database_size"))?;
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let wal_bytes = match std::fs::metadata(&wal) {
@@ -424,7 +438,7 @@ impl SqliteBackend {
         sql: &str,
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<u64> {
-        self.conn()
+        self.read()
             .prepare_cached(sql)
             .and_then(|mut stmt| stmt.query_row(params, |row| row.get::<_, i64>(0)))
             .map(|n| n.max(0) as u64)
@@ -436,6 +450,14 @@ impl SqliteBackend {
             operation,
             db: self.location.clone(),
             source: source.into(),
+        }
+    }
+
+    /// The reading connection (the writer's when no reader could be opened).
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(PoisonError::into_inner),
+            None => self.conn(),
         }
     }
 
