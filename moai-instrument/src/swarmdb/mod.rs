@@ -135,7 +135,7 @@ impl OpenOptions {
             self.busy_timeout,
             self.existing_only,
         )?;
-        Ok(SwarmDb::new(Backend::Sqlite(backend)))
+        Ok(SwarmDb::new(Backend::Sqlite(Box::new(backend))))
     }
 
     /// Connects to SwarmDB on the PostgreSQL server at `url`
@@ -162,7 +162,7 @@ impl OpenOptions {
 /// Where the operations run; each public method dispatches to the same-named method of the
 /// backend, so both are instrumented by the same `#[timed_query]`.
 enum Backend {
-    Sqlite(SqliteBackend),
+    Sqlite(Box<SqliteBackend>),
     #[cfg(feature = "postgres")]
     Postgres(postgres::PostgresBackend),
 }
