@@ -10,8 +10,7 @@
 //! group_wait and group_interval to 1 s.
 
 mod support;
-#[path = "../moai-instrument/tests/common/tools.rs"]
-mod tools;
+use moai_test_support::tools;
 
 use std::time::{Duration, Instant};
 

@@ -4,8 +4,7 @@
 //! secret file before Alertmanager starts.
 
 mod support;
-#[path = "../moai-instrument/tests/common/tools.rs"]
-mod tools;
+use moai_test_support::tools;
 
 use std::process::Command;
 use std::time::Duration;

@@ -3,8 +3,7 @@
 //! file's path.
 
 mod support;
-#[path = "../moai-instrument/tests/common/tools.rs"]
-mod tools;
+use moai_test_support::tools;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,7 @@
 //! server (Debian ships no Grafana package): with and without a Prometheus data source.
 
 mod support;
-#[path = "../moai-instrument/tests/common/tools.rs"]
-mod tools;
+use moai_test_support::tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

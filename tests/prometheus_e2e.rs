@@ -5,10 +5,8 @@
 
 mod support;
 
-#[path = "../moai-instrument/tests/common/postgres.rs"]
-mod postgres;
-#[path = "../moai-instrument/tests/common/tools.rs"]
-mod tools;
+use moai_test_support::postgres;
+use moai_test_support::tools;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -3,11 +3,8 @@
 //! out a stopped server without a restart. Each test starts its own PostgreSQL 15 and ends every
 //! process it started, pass or fail.
 
-#[path = "../moai-instrument/tests/common/postgres.rs"]
-mod postgres;
+use moai_test_support::postgres;
 mod support;
-#[path = "../moai-instrument/tests/common/tools.rs"]
-mod tools;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};

@@ -6,10 +6,7 @@
 //!
 //! `cargo bench -p moai-instrument --features postgres --bench swarmdb_backends`
 
-#[path = "../tests/common/postgres.rs"]
-mod postgres;
-#[path = "../tests/common/tools.rs"]
-mod tools;
+use moai_test_support::postgres;
 
 use std::hint::black_box;
 use std::sync::Arc;

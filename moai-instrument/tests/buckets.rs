@@ -1,6 +1,6 @@
 //! `HistogramMode::Buckets`: cumulative `le` buckets that `histogram_quantile` can aggregate.
 
-mod common;
+use moai_test_support as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Label values from data are bounded: past the per-metric limit they fold into `other`, counted,
 //! and 100,000 distinct values leave memory bounded.
 
-mod common;
+use moai_test_support as common;
 
 use common::{metrics_with, resident_mb, sample};
 use moai_instrument::{Config, counted_event};

@@ -3,7 +3,7 @@
 //! increment and an ERROR line; the health check reports it; nothing committed is lost; nothing
 //! panics.
 
-mod common;
+use moai_test_support as common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -81,9 +81,7 @@ fn a_lock_held_past_the_busy_timeout() {
         .unwrap();
     let kept = db.insert_event(&event("before")).unwrap();
     let before = errors("insert_event");
-    let lock = rusqlite::Connection::open(&path).unwrap();
-    lock.execute_batch("BEGIN EXCLUSIVE; INSERT INTO swarm_metrics (swarm_id, metric_type, value) VALUES ('x', 'health', 1);")
-        .unwrap();
+    let lock = common::LockedDatabase::hold(&path, false);
     let err = db.insert_event(&event("during")).unwrap_err();
     assert!(
         error_chain(&err).contains("locked by another connection past the busy timeout"),
@@ -99,7 +97,7 @@ fn a_lock_held_past_the_busy_timeout() {
     let database = probe.check(CheckKind::Database);
     assert!(!database.healthy, "{database:?}");
     assert!(database.message.contains("locked"), "{database:?}");
-    lock.execute_batch("COMMIT").unwrap();
+    lock.commit();
     let after = db.insert_event(&event("after")).unwrap();
     let ids = committed_ids(&path);
     assert!(ids.contains(&kept) && ids.contains(&after));

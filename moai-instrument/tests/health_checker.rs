@@ -1,7 +1,7 @@
 //! The HealthChecker on real databases: each check's states from real conditions, the recorded
 //! query p95, and a locked or corrupted database answered within the time limit, never a panic.
 
-mod common;
+use moai_test_support as common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,9 +145,7 @@ fn a_locked_database_fails_within_the_time_limit() {
     let dir = temp_dir("hc-locked");
     let path = dir.join("swarm.db");
     drop(SwarmDb::open(&path).unwrap());
-    let lock = rusqlite::Connection::open(&path).unwrap();
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO swarm_metrics (swarm_id, metric_type, value) VALUES ('x', 'health', 1);")
-        .unwrap();
+    let lock = common::LockedDatabase::hold(&path, true);
     let checker = HealthChecker::for_path(&path);
     let started = Instant::now();
     let result = checker.check(CheckKind::Database);

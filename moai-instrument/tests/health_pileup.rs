@@ -3,7 +3,7 @@
 //! threads stay bounded (one run per check at a time, results shared), liveness needs no write
 //! lock, and everything is healthy again once the lock goes.
 
-mod common;
+use moai_test_support as common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,11 +31,7 @@ fn a_locked_database_and_a_probe_flood_cost_bounded_threads_and_time() {
     assert_eq!(http(addr, "GET", "/healthz", &[]).0, 200);
     let baseline = thread_count();
 
-    let lock = rusqlite::Connection::open(db.path().unwrap()).unwrap();
-    lock.execute_batch(
-        "BEGIN EXCLUSIVE; INSERT INTO schema_info (key, value) VALUES ('lock', 'x');",
-    )
-    .unwrap();
+    let lock = common::LockedDatabase::hold(db.path().unwrap(), false);
     let stop = AtomicBool::new(false);
     let slowest_ms = AtomicU64::new(0);
     let answers = AtomicU64::new(0);
@@ -61,7 +57,7 @@ fn a_locked_database_and_a_probe_flood_cost_bounded_threads_and_time() {
         }
         stop.store(true, Ordering::Relaxed);
     });
-    lock.execute_batch("ROLLBACK").unwrap();
+    lock.rollback();
 
     let slowest = slowest_ms.load(Ordering::Relaxed);
     assert!(

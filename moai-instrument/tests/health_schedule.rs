@@ -3,7 +3,7 @@
 //! no one requests `/livez`, `/readyz` or `/healthz`; a check that takes seconds never delays a
 //! scrape; and the SwarmDB checks export the volume and memory-limit gauges the alerts read.
 
-mod common;
+use moai_test_support as common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,7 +7,7 @@
 //! Each case records into its own detached recorder (`Config::detached_recorder`), so cases never
 //! see each other's families.
 
-mod common;
+use moai_test_support as common;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};

@@ -2,7 +2,7 @@
 //! a megabyte of headers, garbage, HTTP/1.0, pipelining, clients that leave mid-response, and
 //! slow heads, which are cut off after the time limit. Threads and memory stay bounded.
 
-mod common;
+use moai_test_support as common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,7 +1,7 @@
 //! With `MOAI_METRICS_TOKEN` set, `/metrics` needs `Authorization: Bearer <token>`; without it
 //! the answer is 401 and reveals nothing. The health endpoints stay open for the kubelet.
 
-mod common;
+use moai_test_support as common;
 
 use common::{http, temp_dir};
 use moai_instrument::Config;

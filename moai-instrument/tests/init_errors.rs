@@ -2,7 +2,7 @@
 //! running: a correct `init()` afterwards succeeds. Dropping the guard frees the port and leaves
 //! every line in the file.
 
-mod common;
+use moai_test_support as common;
 
 use std::net::TcpListener;
 

@@ -1,7 +1,7 @@
 //! `init()` end to end in one process: the exporter's endpoints over real HTTP on a port-0
 //! loopback listener, scrape-time collectors, health probes, and the JSON lines in the log file.
 
-mod common;
+use moai_test_support as common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

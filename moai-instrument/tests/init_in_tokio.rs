@@ -2,7 +2,7 @@
 //! needs a runtime nor blocks the runtime's workers), and scrapes are answered while async tasks
 //! record through the macros.
 
-mod common;
+use moai_test_support as common;
 
 use common::{http, sample, temp_dir};
 use moai_instrument::{Config, timed_query};

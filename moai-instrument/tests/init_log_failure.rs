@@ -2,7 +2,7 @@
 //! nothing silently: each lost line is counted in `moai_instrument_log_lines_dropped_total`, and
 //! the `log_file` check turns `/readyz` to 503.
 
-mod common;
+use moai_test_support as common;
 
 use common::{http, sample, temp_dir};
 use moai_instrument::Config;

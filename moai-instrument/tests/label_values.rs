@@ -3,7 +3,7 @@
 //! accepts and that the Prometheus client's own text parser reads back to the exact strings,
 //! each as its own series (the stock exporter renders `\"` as `"\""` and collapses `\\`).
 
-mod common;
+use moai_test_support as common;
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! check is a state that every caller sees alike, and a stalled stdout never stalls the
 //! application or the file.
 
-mod common;
+use moai_test_support as common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

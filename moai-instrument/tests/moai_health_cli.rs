@@ -1,7 +1,7 @@
 //! The `moai-health` binary: the guide's lines, exit codes 0/1/2, JSON, and an answer within 5 s
 //! even when the database is locked.
 
-mod common;
+use moai_test_support as common;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -106,9 +106,7 @@ fn a_locked_database_is_answered_within_five_seconds() {
     let dir = temp_dir("cli-locked");
     let path = dir.join("swarm.db");
     drop(SwarmDb::open(&path).unwrap());
-    let lock = rusqlite::Connection::open(&path).unwrap();
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO swarm_metrics (swarm_id, metric_type, value) VALUES ('x', 'health', 1);")
-        .unwrap();
+    let lock = common::LockedDatabase::hold(&path, true);
     let db_arg = path.to_str().unwrap();
     for args in [
         &["--db", db_arg][..],

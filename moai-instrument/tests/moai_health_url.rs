@@ -3,7 +3,7 @@
 //! fails, `/livez` for `--live`, the app's JSON with `--json`, and exit 1 naming the URL when
 //! nothing answers there.
 
-mod common;
+use moai_test_support as common;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};

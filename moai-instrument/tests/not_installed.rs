@@ -1,7 +1,7 @@
 //! Before installation the macros record nothing and cache nothing; after it they record, and a
 //! second installation is an error rather than a crash.
 
-mod common;
+use moai_test_support as common;
 
 use moai_instrument::{Config, InitError, MetricsHandle, counted_event, timed_query};
 

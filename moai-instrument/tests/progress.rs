@@ -2,7 +2,7 @@
 //! fails when the reports stop for longer than the configured time, and
 //! `moai_flow_last_progress_age_seconds` says how long ago the last one was.
 
-mod common;
+use moai_test_support as common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! Prometheus is already scraping): the target stays `up` on every scrape, and the values of the
 //! issue's cases are stored as one series each.
 
-mod common;
+use moai_test_support as common;
 
 use std::time::Duration;
 

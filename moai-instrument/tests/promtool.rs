@@ -1,7 +1,7 @@
 //! The exposition is valid for Prometheus' own checker, `promtool check metrics`, including
 //! label values that need escaping and every kind of series the recorder holds.
 
-mod common;
+use moai_test_support as common;
 
 use common::{metrics, promtool_check_metrics, sample, tool};
 use moai_instrument::{counted_event, metrics as facade, timed_query};

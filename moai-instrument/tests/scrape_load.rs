@@ -3,7 +3,7 @@
 //! backwards between scrapes, and the final counts are exact. The slowdown of the recording
 //! threads under that load is printed (RELIABILITY.md keeps the figure).
 
-mod common;
+use moai_test_support as common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Every fn shape the attributes accept compiles and records correctly.
 
-mod common;
+use moai_test_support as common;
 
 use std::future::Future;
 use std::pin::{Pin, pin};

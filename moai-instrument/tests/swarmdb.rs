@@ -2,7 +2,7 @@
 //! enforced, a corrupted or read-only file is a clear error, and a writer killed with SIGKILL
 //! loses nothing it had committed. MoAI-Flow compatibility: `swarmdb_compat.rs`.
 
-mod common;
+use moai_test_support as common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! and on a real PostgreSQL 15 server started by the test. Each case gets a fresh database and a
 //! `Raw` handle that runs SQL on it directly (to age rows and read what was stored, byte for byte).
 
-mod common;
+use moai_test_support as common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

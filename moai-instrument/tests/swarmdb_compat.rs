@@ -4,7 +4,7 @@
 //! against Python's own `json` and `sqlite3`), other layouts are migrated or refused by name, and
 //! probes never create a database.
 
-mod common;
+use moai_test_support as common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! cleanup cut-offs order the SDK's rows and MoAI-Flow's alike. One test in this binary: it sets
 //! the process's time zone before anything reads it.
 
-mod common;
+use moai_test_support as common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The macros record exact values: counts from several threads, histogram count and sum, errors
 //! only on `Err`, and the slow-query WARN only above the threshold.
 
-mod common;
+use moai_test_support as common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Summary quantiles describe a recent window: after slow calls leave it, p95 shows today's
 //! latency, not the average since start. Totals keep everything.
 
-mod common;
+use moai_test_support as common;
 
 use std::time::Duration;
 

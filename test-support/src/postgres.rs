@@ -3,14 +3,13 @@
 //! guard drops, pass or fail. The server refuses to run as root: when the tests run as root it
 //! runs as the unprivileged user `moai-pg` (`MOAI_PG_USER` to change; `.ci/run` creates it).
 //! Shared by the SDK's tests and the workspace's end-to-end tests.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::tools::postgres_tool;
+use crate::tools::postgres_tool;
 
 /// The superuser's name and password (password authentication over TCP, as in production).
 pub const USER: &str = "moai";

@@ -6,13 +6,17 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::tools::spawn_prometheus;
-use super::{http, temp_dir, tool};
+pub use crate::process::wait_for;
 
+use crate::http::{encode, http};
+use crate::process::temp_dir;
+use crate::tools::{spawn_prometheus, tool};
+
+/// The running server; ended and its data removed when dropped.
 pub struct Prometheus {
     child: Child,
     addr: SocketAddr,
@@ -86,30 +90,5 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Percent-encodes a query string value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Polls `probe` every 250 ms until it returns `Some`, failing after `limit` with `what`.
-pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
