@@ -7,7 +7,8 @@
 
 use std::process::ExitCode;
 
-use moai_instrument::{Config, HealthChecker};
+use moai_instrument::Config;
+use moai_instrument::health::HealthChecker;
 
 fn main() -> ExitCode {
     let config = match Config::from_env() {
@@ -20,21 +21,19 @@ fn main() -> ExitCode {
     let checker = HealthChecker::for_path(config.configured_db_path());
 
     // Run all health checks.
-    let checks = checker.check_all();
+    let report = checker.check_all();
 
     // Print results.
-    let mut all_healthy = true;
-    for (name, result) in &checks {
-        let status = if result.healthy { "✅" } else { "❌" };
+    for (name, result) in &report.results {
+        let status = if result.is_healthy() { "✅" } else { "❌" };
         println!("{status} {name}: {}", result.message);
-        if !result.healthy {
-            all_healthy = false;
+        if !result.is_healthy() {
             println!("   Details: {}", result.details_text());
         }
     }
 
     // Overall status.
-    if all_healthy {
+    if report.is_healthy() {
         println!("\n✅ All health checks passed");
         ExitCode::SUCCESS
     } else {

@@ -10,9 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use moai_instrument::catalog::{AGENTS_ACTIVE, DB_SIZE_BYTES};
 use moai_instrument::metrics::gauge;
 use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
-use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, error_chain};
+use moai_instrument::{Config, error_chain};
 use serde_json::json;
 
 /// The guide's `update_metrics()`: refresh the gauges from the database.

@@ -9,12 +9,10 @@ mod signals;
 mod swarm;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moai_instrument::metrics::gauge;
-use moai_instrument::swarmdb::{SwarmDb, SwarmDbError};
-use moai_instrument::{AGENTS_ACTIVE, Config, DB_SIZE_BYTES, HealthChecker};
+use moai_instrument::Config;
+use moai_instrument::swarmdb::SwarmDb;
 
 use swarm::Swarm;
 
@@ -71,6 +69,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The SDK's whole set-up: from here on, the SwarmDB opened below has its gauges on every
+    // scrape and its checks on the probes, with no more code.
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -78,22 +78,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let db = match open_db(&config) {
-        Ok(db) => Arc::new(db),
+    let guard = match config.clone().init() {
+        Ok(guard) => guard,
         Err(err) => {
             eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
-    let scraped = Arc::clone(&db);
-    let config = HealthChecker::new(Arc::clone(&db))
-        .health_checks()
-        .into_iter()
-        .fold(config, Config::health_check)
-        .on_scrape(move || refresh_gauges(&scraped));
-    let guard = match config.init() {
-        Ok(guard) => guard,
+    let db = match SwarmDb::from_config(&config) {
+        Ok(db) => db,
         Err(err) => {
+            tracing::error!(
+                error = &err as &dyn std::error::Error,
+                "Cannot open SwarmDB"
+            );
+            drop(guard);
             eprintln!("moai-flow: {}", moai_instrument::error_chain(&err));
             return ExitCode::FAILURE;
         }
@@ -108,7 +107,7 @@ fn main() -> ExitCode {
         rate = args.rate,
         "moai-flow swarm running; scrape the metrics URL"
     );
-    let swarm = Swarm::new(Arc::clone(&db), args.agents);
+    let swarm = Swarm::new(db.clone(), args.agents);
     let started = Instant::now();
     let pause = Duration::from_secs(1) / args.rate;
     let failure_every = (args.error_rate > 0).then(|| Duration::from_secs(1) / args.error_rate);
@@ -116,7 +115,7 @@ fn main() -> ExitCode {
     let mut step = 0u64;
     while args.duration.is_none_or(|d| started.elapsed() < d) && !signals::stop_requested() {
         // The loop moves on: `/livez` fails if it ever stops doing so.
-        moai_instrument::heartbeat();
+        moai_instrument::health::heartbeat();
         if args.steps.is_none_or(|n| step < n) {
             swarm.step(step);
             step += 1;
@@ -138,31 +137,4 @@ fn main() -> ExitCode {
     drop(swarm);
     drop(db);
     ExitCode::SUCCESS
-}
-
-/// SwarmDB on PostgreSQL when `MOAI_DB_URL` is set (replicas share one swarm), else the file at
-/// `MOAI_DB_PATH`.
-fn open_db(config: &Config) -> Result<SwarmDb, SwarmDbError> {
-    match config.configured_db_url() {
-        Some(url) => SwarmDb::connect(url),
-        None => SwarmDb::open(config.configured_db_path()),
-    }
-}
-
-/// The guide's `update_metrics()`: gauges from SwarmDB, on every scrape.
-fn refresh_gauges(db: &SwarmDb) {
-    match db.count_active_agents() {
-        Ok(active) => gauge!(AGENTS_ACTIVE.name).set(active as f64),
-        Err(err) => tracing::error!(
-            error = &err as &dyn std::error::Error,
-            "Cannot count active agents"
-        ),
-    }
-    match db.get_database_size() {
-        Ok(bytes) => gauge!(DB_SIZE_BYTES.name).set(bytes as f64),
-        Err(err) => tracing::error!(
-            error = &err as &dyn std::error::Error,
-            "Cannot read the database size"
-        ),
-    }
 }

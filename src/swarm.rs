@@ -2,7 +2,6 @@
 //! step is an instrumented SwarmDB operation, logged inside a span carrying `agent_id` and
 //! `user_id`.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb, SwarmDbError};
@@ -13,12 +12,12 @@ use serde_json::json;
 const EVENT_RETENTION_DAYS: u32 = 7;
 
 pub struct Swarm {
-    db: Arc<SwarmDb>,
+    db: SwarmDb,
     size: u32,
 }
 
 impl Swarm {
-    pub fn new(db: Arc<SwarmDb>, size: u32) -> Self {
+    pub fn new(db: SwarmDb, size: u32) -> Self {
         Swarm { db, size }
     }
 

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use moai_instrument::{CATALOG, LOG_FILE_NAME, MetricKind};
+use moai_instrument::Config;
+use moai_instrument::catalog::{CATALOG, MetricKind};
 use serde_json::Value;
 use support::temp_dir;
 use tools::tool;
@@ -455,7 +456,7 @@ fn filebeat_and_logrotate_read_the_file_the_sdk_writes() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
-    let log_file = format!("/var/log/moai-flow/{LOG_FILE_NAME}");
+    let log_file = format!("/var/log/moai-flow/{}", Config::LOG_FILE_NAME);
     assert!(paths.contains(&log_file.as_str()), "{paths:?}");
     assert!(
         input["parsers"][0]["ndjson"]["target"] == "",
@@ -515,7 +516,7 @@ fn logrotate_loses_no_line_of_a_running_app() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     let rotated = std::fs::read(logs.join("moai-flow.log.1"))
         .expect("logrotate rotated the file (delaycompress)");
-    let current = std::fs::read(logs.join(LOG_FILE_NAME)).unwrap();
+    let current = std::fs::read(logs.join(Config::LOG_FILE_NAME)).unwrap();
     assert!(!rotated.is_empty() && !current.is_empty());
     let both = format!(
         "{}{}",

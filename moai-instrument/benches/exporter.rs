@@ -8,8 +8,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use moai_instrument::Config;
+use moai_instrument::catalog::EVENTS_TOTAL;
 use moai_instrument::metrics::counter;
-use moai_instrument::{Config, EVENTS_TOTAL};
 
 fn render(c: &mut Criterion) {
     let handle = Config::new()

@@ -1,10 +1,7 @@
 //! Every metric the SDK exports: name, type, labels and HELP text, in one place. Dashboards,
 //! alert rules and tests read names from here, never from copies.
-
-use metrics::{Key, Label};
-
-use crate::__private::{Callsite, callsites};
-use crate::recorder::{Kind, Registry};
+//!
+//! Data only: this module imports nothing of the SDK (the recorder reads it at installation).
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,41 +229,3 @@ pub const CATALOG: &[MetricSpec] = &[
     PROCESS_START_TIME_SECONDS,
     PROCESS_THREADS,
 ];
-
-/// Describes and claims the catalog (host code cannot take its names), sets
-/// `moai_flow_build_info`, and registers every instrumented callsite's series at 0, so `rate()`
-/// and the alerts work from the first scrape.
-pub(crate) fn register_all(registry: &Registry) {
-    for spec in CATALOG {
-        registry.describe(spec.name, spec.help);
-        registry.reserve(
-            spec.name,
-            match spec.kind {
-                MetricKind::Counter => Kind::Counter,
-                MetricKind::Gauge => Kind::Gauge,
-                MetricKind::Histogram => Kind::Histogram,
-            },
-        );
-    }
-    let version = Key::from_parts(
-        BUILD_INFO.name,
-        vec![Label::from_static_parts(
-            "version",
-            env!("CARGO_PKG_VERSION"),
-        )],
-    );
-    if let Some(gauge) = registry.gauge(&version) {
-        metrics::GaugeFn::set(&*gauge, 1.0);
-    }
-    for callsite in callsites() {
-        match callsite {
-            Callsite::Query(query) => {
-                let _ = registry.histogram(&query.duration_key());
-                let _ = registry.counter(&query.errors_key());
-            }
-            Callsite::Event(event) => {
-                let _ = registry.counter(&event.key());
-            }
-        }
-    }
-}

@@ -28,8 +28,33 @@ pub(crate) struct CheckSet {
     slots: Vec<Arc<Slot>>,
 }
 
+/// A check and when it applies: always, or while `active` says so (the SwarmDB checks, while the
+/// application has a database open). One that does not apply is neither run nor listed.
+pub(crate) struct Registered {
+    check: Arc<dyn HealthCheck>,
+    active: Option<fn() -> bool>,
+}
+
+impl Registered {
+    pub(crate) fn always(check: Arc<dyn HealthCheck>) -> Self {
+        Registered {
+            check,
+            active: None,
+        }
+    }
+
+    #[cfg_attr(not(feature = "swarmdb"), allow(dead_code))]
+    pub(crate) fn when(check: Arc<dyn HealthCheck>, active: fn() -> bool) -> Self {
+        Registered {
+            check,
+            active: Some(active),
+        }
+    }
+}
+
 struct Slot {
     check: Arc<dyn HealthCheck>,
+    active: Option<fn() -> bool>,
     state: Mutex<State>,
     finished: Condvar,
 }
@@ -41,13 +66,14 @@ struct State {
 }
 
 impl CheckSet {
-    pub(crate) fn new(checks: Vec<Arc<dyn HealthCheck>>) -> Self {
+    pub(crate) fn new(checks: Vec<Registered>) -> Self {
         CheckSet {
             slots: checks
                 .into_iter()
-                .map(|check| {
+                .map(|Registered { check, active }| {
                     Arc::new(Slot {
                         check,
+                        active,
                         state: Mutex::new(State::default()),
                         finished: Condvar::new(),
                     })
@@ -67,6 +93,7 @@ impl CheckSet {
         let selected: Vec<&Arc<Slot>> = self
             .slots
             .iter()
+            .filter(|s| s.active.is_none_or(|active| active()))
             .filter(|s| match probe {
                 None | Some(Probe::Readiness) => true,
                 Some(Probe::Liveness) => s.check.probe() == Probe::Liveness,
@@ -80,7 +107,7 @@ impl CheckSet {
             .iter()
             .map(|slot| {
                 let result = slot.result_for(asked, deadline);
-                let value = if result.healthy { 1.0 } else { 0.0 };
+                let value = if result.is_healthy() { 1.0 } else { 0.0 };
                 metrics::gauge!(HEALTH_CHECK_STATUS.name, "check" => slot.check.name().to_owned())
                     .set(value);
                 (slot.check.name().to_owned(), result)

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::error::InitError;
 use crate::health::HealthCheck;
-use crate::logging::{LogFormat, LogRotation};
+use crate::logging::{LogFormat, LogRotation, LogSettings};
 use crate::recorder::{self, Collector, HistogramLayout, MetricsHandle, RegistrySettings};
 
 /// The quantiles of the summary: the guide's alerts and dashboard read `quantile="0.95"`.
@@ -31,8 +31,6 @@ const DEFAULT_PROGRESS_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
 const DEFAULT_LOG_FILTER: &str = "info";
 const DEFAULT_LOG_DIR: &str = ".moai/logs";
-/// The log file's name inside the log directory.
-pub const LOG_FILE_NAME: &str = "moai-flow.log";
 /// Rotated log files kept, as the guide's logrotate `rotate 7`.
 const DEFAULT_LOG_FILES_KEPT: usize = 7;
 const DEFAULT_DB_PATH: &str = ".moai/memory/swarm.db";
@@ -167,6 +165,9 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The log file's name inside the log directory ([`Config::log_dir`]).
+    pub const LOG_FILE_NAME: &'static str = "moai-flow.log";
+
     /// The defaults, ignoring the environment.
     #[must_use]
     pub fn new() -> Self {
@@ -195,31 +196,26 @@ impl Config {
         Config::new().with_env(|name| std::env::var(name).ok())
     }
 
-    /// Applies `vars` as if they were the environment (tests set no process-wide variables).
-    #[doc(hidden)]
-    #[must_use]
-    pub fn with_test_env(self, vars: &[(&str, &str)]) -> Self {
-        match self.with_test_env_checked(vars) {
-            Ok(config) => config,
-            Err(err) => panic!("with_test_env: {err}"),
-        }
-    }
-
-    /// Like [`Config::with_test_env`], returning the error of a bad value.
-    #[doc(hidden)]
-    pub fn with_test_env_checked(self, vars: &[(&str, &str)]) -> Result<Self, InitError> {
-        self.with_env(|name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-    }
-
-    /// Applies the variables that `lookup` returns, for `from_env` and for tests.
-    pub(crate) fn with_env(
-        mut self,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, InitError> {
+    /// Applies the `MOAI_*` settings that `lookup` returns for a variable's name, as
+    /// [`Config::from_env`] does with the process's environment (which is
+    /// `Config::new().with_env(|name| std::env::var(name).ok())`). For settings kept elsewhere (a
+    /// file, a secret store) under the same names, and for tests, which then set no process-wide
+    /// variables.
+    ///
+    /// ```
+    /// use moai_instrument::Config;
+    ///
+    /// let vars = [("MOAI_METRICS_ADDR", "127.0.0.1:0"), ("MOAI_HISTOGRAM", "buckets")];
+    /// let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+    /// let config = Config::new().with_env(lookup)?;
+    /// # let _ = config;
+    /// assert!(Config::new().with_env(|_| Some("bogus".into())).is_err());
+    /// # Ok::<(), moai_instrument::InitError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`InitError::InvalidSetting`] naming the first variable whose value cannot be used.
+    pub fn with_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
         if let Some(addr) = lookup("MOAI_METRICS_ADDR") {
             self.metrics_addr = addr;
         }
@@ -465,11 +461,36 @@ impl Config {
         self
     }
 
-    /// Installs only the metrics recorder: no exporter, no logging. For hosts that serve
-    /// `/metrics` themselves (render with [`MetricsHandle::render`]) and for tests.
+    /// Installs only the metrics recorder: no exporter, no logging, no health checks. For hosts
+    /// that serve `/metrics` themselves (render with [`MetricsHandle::render`], which runs the
+    /// [`Config::on_scrape`] collectors and reads the SwarmDB gauges exactly as `init()` does)
+    /// and for tests.
+    ///
+    /// # Errors
+    /// As `init()` for the metrics settings; [`InitError::InvalidSetting`] for `health_check`
+    /// when checks were added, since nothing here would ever run them (use `init()`, or run them
+    /// yourself).
     pub fn install_recorder(self) -> Result<MetricsHandle, InitError> {
+        if !self.checks.is_empty() {
+            let names: Vec<&str> = self.checks.iter().map(|c| c.name()).collect();
+            return Err(InitError::invalid(
+                "health_check",
+                names.join(", "),
+                "install_recorder() serves no probes and runs no checks; use init(), or run them yourself",
+            ));
+        }
+        self.install_metrics()
+    }
+
+    /// The recorder and the settings that go with it, installed: shared by `init()` and
+    /// [`Config::install_recorder`], so each applies every metrics setting, once.
+    pub(crate) fn install_metrics(&self) -> Result<MetricsHandle, InitError> {
         let settings = self.registry_settings()?;
-        let handle = recorder::install(settings, self.collectors)?;
+        let mut collectors = self.collectors.clone();
+        collectors.push(Arc::new(crate::progress::export_age));
+        #[cfg(feature = "swarmdb")]
+        collectors.push(Arc::new(crate::swarmdb::monitoring::export_gauges));
+        let handle = recorder::install(settings, collectors)?;
         crate::__private::set_default_slow_query(self.slow_query);
         Ok(handle)
     }
@@ -513,18 +534,20 @@ impl Config {
         }
     }
 
-    pub(crate) fn log_settings(&self) -> (String, LogFormat, Option<PathBuf>, Option<usize>) {
-        let file = self.log_dir.as_ref().map(|dir| dir.join(LOG_FILE_NAME));
-        let kept = (self.log_rotation == LogRotation::Daily).then_some(self.log_files_kept);
-        (self.log_filter.clone(), self.log_format, file, kept)
+    pub(crate) fn log_settings(&self) -> LogSettings {
+        LogSettings {
+            filter: self.log_filter.clone(),
+            format: self.log_format,
+            file: self
+                .log_dir
+                .as_ref()
+                .map(|dir| dir.join(Config::LOG_FILE_NAME)),
+            files_kept: (self.log_rotation == LogRotation::Daily).then_some(self.log_files_kept),
+        }
     }
 
     pub(crate) fn configured_progress_timeout(&self) -> Duration {
         self.progress_timeout
-    }
-
-    pub(crate) fn slow_query(&self) -> Duration {
-        self.slow_query
     }
 
     pub(crate) fn registry_settings(&self) -> Result<RegistrySettings, InitError> {

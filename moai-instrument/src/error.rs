@@ -101,3 +101,45 @@ impl InitError {
         }
     }
 }
+
+/// An error and each of its sources, joined as `outer: cause: root cause`: how the SDK prints
+/// an error everywhere (the `exception` field of log lines, health messages, `moai-health`).
+/// Each error type of the SDK says its cause once, through `source()`, so printing only
+/// `Display` leaves the cause out; print this instead.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use super::error_chain;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("failed to insert event")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn error_chain_lists_every_source() {
+        let error = Outer(std::io::Error::other("disk full"));
+        assert_eq!(error_chain(&error), "failed to insert event: disk full");
+    }
+}

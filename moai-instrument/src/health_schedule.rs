@@ -62,7 +62,7 @@ fn run(checks: &CheckSet, interval: Duration, stop: &(Mutex<bool>, Condvar)) {
         let report = checks.run(None);
         last.resize(report.results.len(), None);
         for ((name, result), seen) in report.results.iter().zip(last.iter_mut()) {
-            match (*seen, result.healthy) {
+            match (*seen, result.is_healthy()) {
                 (Some(true) | None, false) => tracing::warn!(
                     target: "moai_instrument",
                     check = %name,
@@ -77,7 +77,7 @@ fn run(checks: &CheckSet, interval: Duration, stop: &(Mutex<bool>, Condvar)) {
                 ),
                 _ => {}
             }
-            *seen = Some(result.healthy);
+            *seen = Some(result.is_healthy());
         }
         let next = started + interval;
         let mut guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);

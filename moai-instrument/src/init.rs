@@ -9,15 +9,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::check_set::CheckSet;
+use crate::check_set::{CheckSet, Registered};
 use crate::config::Config;
 use crate::error::InitError;
 use crate::exporter::{Exporter, Routes};
-use crate::health::{HealthCheck, LOG_FILE_FAILING_WINDOW, LogFileCheck};
+use crate::health::HealthCheck;
 use crate::health_schedule::HealthSchedule;
 use crate::logging::{self, RotatingFile};
-use crate::progress::{self, ProgressCheck};
-use crate::recorder::{self, MetricsHandle};
+use crate::progress::ProgressCheck;
+use crate::recorder::MetricsHandle;
 
 /// Initializes everything from the defaults and the environment: `Config::from_env()?.init()`.
 ///
@@ -35,38 +35,57 @@ pub fn init() -> Result<Guard, InitError> {
 
 impl Config {
     /// Installs the recorder, the `tracing` subscriber (JSON lines on stdout and in the rotating
-    /// log file) and starts the exporter. Once per process: a second call is
-    /// [`InitError::AlreadyInitialized`].
+    /// log file) and starts the exporter and the periodic health checks. Once per process: a
+    /// second call is [`InitError::AlreadyInitialized`].
+    ///
+    /// The checks are the host's ([`Config::health_check`]), then the SDK's own: `log_file`
+    /// (when a file is written), `progress` (liveness, see
+    /// [`heartbeat`](crate::health::heartbeat)), and with the feature `swarmdb` the guide's checks
+    /// on the SwarmDB the application opens (see [`swarmdb`](crate::swarmdb#monitoring)).
+    ///
+    /// # Errors
+    /// [`InitError::InvalidSetting`] for a value that cannot be used (naming the setting), a host
+    /// check named like another check or one of the SDK's; [`InitError::LogFile`],
+    /// [`InitError::Bind`], [`InitError::AlreadyInitialized`], [`InitError::ForeignRecorder`],
+    /// [`InitError::Subscriber`], [`InitError::Thread`].
     pub fn init(self) -> Result<Guard, InitError> {
         if MetricsHandle::global().is_some() {
             return Err(InitError::AlreadyInitialized);
         }
-        let settings = self.registry_settings()?;
+        // Everything that can fail and be undone first: no thread started, no port kept.
+        self.registry_settings()?;
         let addr = self.resolved_metrics_addr()?;
         let authorization = self.authorization()?;
         let health_interval = self.checked_health_interval()?;
-        let (filter, format, file_path, files_kept) = self.log_settings();
-        let filter = logging::parse_filter(&filter)?;
-        let file = file_path
-            .map(|path| logging::open_file(&path, files_kept))
-            .transpose()?;
+        check_names(&self.checks)?;
+        let logs = self.log_settings().prepare()?;
         let listener = TcpListener::bind(addr).map_err(|source| InitError::bind(addr, source))?;
 
-        let mut collectors = self.collectors.clone();
-        collectors.push(Arc::new(progress::export_age));
-        let metrics = recorder::install(settings, collectors)?;
-        crate::__private::set_default_slow_query(self.slow_query());
-        let logging = logging::install(filter, format, file.clone())?;
-        let mut checks: Vec<Arc<dyn HealthCheck>> = self.checks.clone();
-        if file.is_some() {
-            checks.push(Arc::new(LogFileCheck {
-                sinks: logging.sinks.clone(),
-                hold: LOG_FILE_FAILING_WINDOW.max(health_interval * 2),
-            }));
-        }
-        checks.push(Arc::new(ProgressCheck {
+        let metrics = self.install_metrics()?;
+        let logging = logging::install(logs)?;
+        let mut checks: Vec<Registered> = self
+            .checks
+            .iter()
+            .map(|check| Registered::always(Arc::clone(check)))
+            .collect();
+        checks.extend(
+            logging
+                .health_check(health_interval * 2)
+                .map(Registered::always),
+        );
+        checks.push(Registered::always(Arc::new(ProgressCheck {
             timeout: self.configured_progress_timeout(),
-        }));
+        })));
+        #[cfg(feature = "swarmdb")]
+        checks.extend(crate::health::HealthChecker::sdk_checks().into_iter().map(
+            |(check, needs_db)| {
+                if needs_db {
+                    Registered::when(check, crate::swarmdb::monitoring::is_open)
+                } else {
+                    Registered::always(check)
+                }
+            },
+        ));
         let checks = Arc::new(CheckSet::new(checks));
         let routes = Routes {
             metrics: metrics.clone(),
@@ -79,18 +98,40 @@ impl Config {
             target: "moai_instrument",
             metrics_addr = %exporter.addr(),
             health_interval_secs = health_interval.as_secs_f64(),
-            log_file = file.as_ref().map(|f| f.path().display().to_string()),
+            log_file = logging.file_path().map(|path| path.display().to_string()),
             "moai-instrument started"
         );
         Ok(Guard {
             metrics,
             health: Some(health),
             exporter: Some(exporter),
-            file,
             log_file_path: logging.file_path(),
+            file: logging.file,
             sinks: logging.sinks,
         })
     }
+}
+
+/// Refuses host checks that share a name with another or with one of the SDK's: one name is one
+/// `check` label, one key in `/healthz`.
+fn check_names(checks: &[Arc<dyn HealthCheck>]) -> Result<(), InitError> {
+    let mut taken: Vec<String> = vec!["progress".into(), "log_file".into()];
+    #[cfg(feature = "swarmdb")]
+    taken.extend(crate::health::HealthChecker::sdk_check_names().map(String::from));
+    let sdk = taken.len();
+    for check in checks {
+        let name = check.name();
+        if let Some(at) = taken.iter().position(|t| *t == name) {
+            let reason = if at < sdk {
+                "the SDK runs a check of this name itself; name the host's check differently"
+            } else {
+                "two host checks have this name; each needs its own"
+            };
+            return Err(InitError::invalid("health_check", name, reason));
+        }
+        taken.push(name.to_owned());
+    }
+    Ok(())
 }
 
 /// Keeps the exporter running. Dropping it stops the exporter (the port is free again) and

@@ -12,7 +12,7 @@
 //! | `moai_flow_events_total{event_type}` | [`#[counted_event]`](counted_event) |
 //! | `moai_flow_build_info{version}` | set at installation |
 //!
-//! The full list, with types, labels and HELP texts, is [`CATALOG`].
+//! The full list, with types, labels and HELP texts, is [`catalog::CATALOG`].
 //!
 //! # Usage
 //!
@@ -60,6 +60,27 @@
 //! }
 //! ```
 //!
+//! With SwarmDB, opening it is the whole set-up: `moai_flow_agents_active` and
+//! `moai_flow_db_size_bytes` are read at every scrape, and the guide's five checks run on
+//! `/readyz`, `/healthz` and in `moai_flow_health_check_status` (see
+//! [`swarmdb`](swarmdb#monitoring)):
+//!
+//! ```no_run
+//! # #[cfg(feature = "swarmdb")]
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let _guard = moai_instrument::init()?;
+//!     let db = moai_instrument::swarmdb::SwarmDb::open(".moai/memory/swarm.db")?;
+//!     loop {
+//!         moai_instrument::health::heartbeat();
+//!         # let _ = &db;
+//!         // ... the swarm's work, through `db` ...
+//!         std::thread::sleep(std::time::Duration::from_millis(100));
+//!     }
+//! }
+//! # #[cfg(not(feature = "swarmdb"))]
+//! # fn main() {}
+//! ```
+//!
 //! Both attributes work on free fns, methods, generic fns, `async fn` (timing the awaited work)
 //! and `#[async_trait]` methods. They record through a drop guard, so early `return`, `?`,
 //! panics and futures dropped before completion are measured exactly once. Mistakes in their
@@ -92,9 +113,10 @@
 //!   line by at most 20 ms once, then costs nothing while it stays stalled; what it cannot take
 //!   is counted in `moai_instrument_log_lines_dropped_total{sink}`, never lost silently, and the
 //!   file only ever holds whole lines.
-//! - **Cargo feature `swarmdb`** (default): [`swarmdb::SwarmDb`], MoAI-Flow's SQLite store (bundled SQLite), the
-//!   [`HealthChecker`] with the guide's five checks, and the `moai-health` probe binary. Without
-//!   it the SDK builds no C code.
+//! - **Cargo feature `swarmdb`** (default): [`swarmdb::SwarmDb`], MoAI-Flow's SQLite store
+//!   (bundled SQLite), whose gauges and checks `init()` serves with no more code (below), the
+//!   [`health::HealthChecker`] for running the guide's checks by hand, and the `moai-health`
+//!   probe binary. Without it the SDK builds no C code.
 //! - **Cargo feature `postgres`** (off by default; implies `swarmdb`): the same SwarmDB API on a
 //!   PostgreSQL server (`MOAI_DB_URL`, `SwarmDb::connect`), so that replicas share one swarm;
 //!   `moai-health --db-url`. Without it nothing of PostgreSQL is built.
@@ -123,7 +145,7 @@
 //!   OpenMetrics parsers attribute to it: a gauge `g` claims `g`; a counter `c` or `c_total` claims
 //!   both `c` and `c_total`; a histogram `h` claims `h`, `h_sum`, `h_count` and `h_bucket` in either
 //!   mode. A new family whose claims meet an earlier family's is refused (a no-op handle) with one
-//!   WARN: first registered wins, and the [`CATALOG`]'s names are claimed at installation, so a
+//!   WARN: first registered wins, and the [`catalog::CATALOG`]'s names are claimed at installation, so a
 //!   host gauge `moai_flow_query_duration_seconds_count` is refused. One name never gets two
 //!   `# TYPE` lines.
 //! - **HELP**: every family has a `# HELP` line; one recorded without `describe_*` says so.
@@ -134,15 +156,13 @@
 // The SDK instruments its own SwarmDB with its macros, whose expansion names `::moai_instrument`.
 extern crate self as moai_instrument;
 
-mod catalog;
+pub mod catalog;
 mod check_set;
 mod clock;
 mod config;
 mod error;
 mod exporter;
-mod health;
-#[cfg(feature = "swarmdb")]
-mod health_checker;
+pub mod health;
 mod health_schedule;
 mod init;
 mod logging;
@@ -154,23 +174,10 @@ mod redact;
 pub mod swarmdb;
 mod timestamp;
 
-pub use catalog::{
-    AGENTS_ACTIVE, BUILD_INFO, CATALOG, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES,
-    ERRORS_TOTAL, EVENTS_TOTAL, HEALTH_CHECK_STATUS, LABEL_OVERFLOW_TOTAL, MEMORY_LIMIT_BYTES,
-    MetricKind, MetricSpec, PROCESS_CPU_SECONDS_TOTAL, PROCESS_RESIDENT_MEMORY_BYTES,
-    QUERY_DURATION_SECONDS,
-};
-pub use config::{Config, HistogramMode, LOG_FILE_NAME};
-pub use error::InitError;
-pub use health::{CheckResult, Detail, HealthCheck, HealthReport, HealthStatus, Probe};
-#[cfg(feature = "swarmdb")]
-pub use health_checker::{
-    CheckKind, HealthChecker, Thresholds, Usage, disk_usage, judge_agents, judge_database,
-    judge_query_p95, judge_usage, memory_usage, memory_usage_under,
-};
+pub use config::{Config, HistogramMode};
+pub use error::{InitError, error_chain};
 pub use init::{Guard, init};
-pub use logging::{LogFormat, LogRotation, error_chain};
-pub use progress::heartbeat;
+pub use logging::{LogFormat, LogRotation};
 pub use recorder::MetricsHandle;
 
 /// Times a fn into `moai_flow_query_duration_seconds{query_type}`.

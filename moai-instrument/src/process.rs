@@ -49,14 +49,8 @@ pub(crate) fn read() -> ProcessReading {
 }
 
 /// The same total the `memory` health check judges against, so the alert and the check agree.
-#[cfg(feature = "swarmdb")]
 fn memory_limit() -> Option<f64> {
-    crate::health_checker::memory_usage().map(|usage| usage.total as f64)
-}
-
-#[cfg(not(feature = "swarmdb"))]
-fn memory_limit() -> Option<f64> {
-    None
+    crate::health::memory_usage().map(|usage| usage.total as f64)
 }
 
 /// Sets the `process_*` series from a fresh reading.
@@ -176,7 +170,6 @@ mod tests {
         assert!(reading.open_fds.unwrap() >= 3.0);
         assert!(reading.max_fds.unwrap() >= reading.open_fds.unwrap());
         assert!(reading.threads.unwrap() >= 1.0);
-        #[cfg(feature = "swarmdb")]
         assert!(reading.memory_limit_bytes.unwrap() >= rss);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{http, sample, temp_dir};
+use moai_instrument::health::{CheckKind, HealthChecker};
 use moai_instrument::swarmdb::{EventType, NewEvent, OpenOptions, SwarmDb, SwarmDbError};
-use moai_instrument::{CheckKind, Config, Guard, HealthChecker, error_chain};
+use moai_instrument::{Config, Guard, error_chain};
 use serde_json::{Value, json};
 
 fn event(agent: &str) -> NewEvent {
@@ -93,9 +94,9 @@ fn a_lock_held_past_the_busy_timeout() {
     // database check, which proves writes, fails.
     let probe = HealthChecker::for_path(&path);
     let agents = probe.check(CheckKind::Agents);
-    assert!(agents.healthy, "{agents:?}");
+    assert!(agents.is_healthy(), "{agents:?}");
     let database = probe.check(CheckKind::Database);
-    assert!(!database.healthy, "{database:?}");
+    assert!(!database.is_healthy(), "{database:?}");
     assert!(database.message.contains("locked"), "{database:?}");
     lock.commit();
     let after = db.insert_event(&event("after")).unwrap();
@@ -118,9 +119,9 @@ fn the_file_deleted_while_open() {
     assert!(err.to_string().contains("was deleted or moved while open"));
     assert!(errors("get_database_size") >= 1.0);
     assert!(!error_lines("was deleted or moved while open").is_empty());
-    let check = HealthChecker::new(std::sync::Arc::new(db)).check(CheckKind::Database);
+    let check = HealthChecker::new(&db).check(CheckKind::Database);
     assert!(
-        !check.healthy && check.message.contains("deleted"),
+        !check.is_healthy() && check.message.contains("deleted"),
         "{check:?}"
     );
 }
@@ -143,7 +144,7 @@ fn a_corrupted_header() {
     );
     let check = HealthChecker::for_path(&path).check(CheckKind::Database);
     assert!(
-        !check.healthy && check.message.contains("corrupted"),
+        !check.is_healthy() && check.message.contains("corrupted"),
         "{check:?}"
     );
 }
@@ -209,12 +210,12 @@ fn child_with_a_file_size_limit() {
         match db.insert_event(&big) {
             Ok(id) => writeln!(out, "committed {id}").unwrap(),
             Err(err) => {
-                let check = HealthChecker::new(std::sync::Arc::new(db)).check(CheckKind::Database);
+                let check = HealthChecker::new(&db).check(CheckKind::Database);
                 let report = json!({
                     "error": error_chain(&err),
                     "errors_total": errors("insert_event"),
                     "error_lines": error_lines("Failed to insert_event").len(),
-                    "database_check_healthy": check.healthy,
+                    "database_check_healthy": check.is_healthy(),
                     "database_check": check.message,
                 });
                 writeln!(out, "failed {report}").unwrap();

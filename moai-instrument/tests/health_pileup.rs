@@ -5,22 +5,19 @@
 
 use moai_test_support as common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{http, temp_dir, thread_count};
+use moai_instrument::Config;
 use moai_instrument::swarmdb::SwarmDb;
-use moai_instrument::{Config, HealthChecker};
 
 #[test]
 fn a_locked_database_and_a_probe_flood_cost_bounded_threads_and_time() {
     let dir = temp_dir("health-pileup");
-    let db = Arc::new(SwarmDb::open(dir.join("swarm.db")).unwrap());
-    let guard = HealthChecker::new(Arc::clone(&db))
-        .health_checks()
-        .into_iter()
-        .fold(Config::new(), Config::health_check)
+    // Opening SwarmDB is all the wiring its checks need.
+    let db = SwarmDb::open(dir.join("swarm.db")).unwrap();
+    let guard = Config::new()
         .metrics_addr("127.0.0.1:0")
         .log_dir(None::<std::path::PathBuf>)
         .log_filter("error")

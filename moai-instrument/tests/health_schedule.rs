@@ -5,13 +5,13 @@
 
 use moai_test_support as common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Switch, http, sample, temp_dir};
+use moai_instrument::Config;
+use moai_instrument::health::{CheckResult, HealthCheck, HealthStatus};
 use moai_instrument::swarmdb::SwarmDb;
-use moai_instrument::{CheckResult, Config, HealthCheck, HealthChecker, HealthStatus};
 
 static HEALTHY: AtomicBool = AtomicBool::new(true);
 
@@ -52,14 +52,13 @@ fn wait_for_metrics(
 #[test]
 fn checks_run_on_their_own_period_and_scrapes_never_wait_for_them() {
     let dir = temp_dir("health-schedule");
-    let db = Arc::new(SwarmDb::open(dir.join("swarm.db")).unwrap());
-    let config = HealthChecker::new(Arc::clone(&db))
-        .health_checks()
-        .into_iter()
-        .fold(Config::new(), Config::health_check)
+    // Opening SwarmDB is all the wiring its checks need.
+    let db = SwarmDb::open(dir.join("swarm.db")).unwrap();
+    let config = Config::new()
         .metrics_addr("127.0.0.1:0")
         .log_dir(None::<std::path::PathBuf>)
-        .with_test_env(&[("MOAI_HEALTH_INTERVAL", "200ms")])
+        .with_env(common::env_of(&[("MOAI_HEALTH_INTERVAL", "200ms")]))
+        .expect("a valid interval")
         .health_check(Switch {
             name: "switch",
             on: &HEALTHY,
@@ -125,12 +124,15 @@ fn checks_run_on_their_own_period_and_scrapes_never_wait_for_them() {
     });
     let size = sample(&body, "moai_flow_db_volume_size_bytes").unwrap();
     let avail = sample(&body, "moai_flow_db_volume_avail_bytes").unwrap();
-    let disk = moai_instrument::disk_usage(db.path().unwrap()).unwrap();
+    let disk = moai_instrument::health::disk_usage(db.path().unwrap()).unwrap();
     assert_eq!(size, disk.total as f64);
     assert!(avail > 0.0 && avail <= size, "{avail} of {size}");
     let limit = sample(&body, "moai_flow_memory_limit_bytes").unwrap();
     let rss = sample(&body, "process_resident_memory_bytes").unwrap();
-    assert_eq!(limit, moai_instrument::memory_usage().unwrap().total as f64);
+    assert_eq!(
+        limit,
+        moai_instrument::health::memory_usage().unwrap().total as f64
+    );
     assert!(limit >= rss, "{limit} {rss}");
     for name in [
         "moai_flow_memory_limit_bytes",

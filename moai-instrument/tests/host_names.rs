@@ -17,8 +17,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use common::registrations::{Op, Registration, registration};
 use common::{install_log_capture, log_lines, promtool_lint, python_with_client};
+use moai_instrument::catalog::{CATALOG, MetricKind};
 use moai_instrument::metrics::{self, Label};
-use moai_instrument::{CATALOG, Config, HistogramMode, MetricKind, MetricsHandle};
+use moai_instrument::{Config, HistogramMode, MetricsHandle};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::Value;

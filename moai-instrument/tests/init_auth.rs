@@ -9,10 +9,11 @@ use moai_instrument::Config;
 #[test]
 fn metrics_require_the_bearer_token_and_probes_do_not() {
     let guard = Config::new()
-        .with_test_env(&[
+        .with_env(common::env_of(&[
             ("MOAI_METRICS_TOKEN", "s3cret-token"),
             ("MOAI_METRICS_ADDR", "127.0.0.1:0"),
-        ])
+        ]))
+        .expect("valid settings")
         .log_dir(Some(temp_dir("auth")))
         .init()
         .expect("init");

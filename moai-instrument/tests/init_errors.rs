@@ -7,7 +7,7 @@ use moai_test_support as common;
 use std::net::TcpListener;
 
 use common::{http, temp_dir, thread_count};
-use moai_instrument::{Config, InitError, LOG_FILE_NAME};
+use moai_instrument::{Config, InitError};
 
 fn config(dir: &std::path::Path) -> Config {
     Config::new()
@@ -79,7 +79,7 @@ fn misconfigurations_are_clear_errors_and_leak_nothing() {
         ("MOAI_HISTOGRAM", "tdigest"),
         ("MOAI_SLOW_QUERY_MS", "-5"),
     ] {
-        let err = match Config::new().with_test_env_checked(&[(var, value)]) {
+        let err = match Config::new().with_env(common::env_of(&[(var, value)])) {
             Err(err) => err,
             Ok(config) => config
                 .metrics_addr("127.0.0.1:0")
@@ -109,7 +109,7 @@ fn misconfigurations_are_clear_errors_and_leak_nothing() {
     assert_eq!(http(addr, "GET", "/livez", &[]).0, 200);
     tracing::info!(marker = "before-drop", "last line before the guard drops");
     let log_file = guard.log_file().unwrap().to_owned();
-    assert_eq!(log_file, dir.join("logs").join(LOG_FILE_NAME));
+    assert_eq!(log_file, dir.join("logs").join(Config::LOG_FILE_NAME));
     drop(guard);
     TcpListener::bind(addr).expect("the port is free once the guard is dropped");
     let text = std::fs::read_to_string(&log_file).unwrap();

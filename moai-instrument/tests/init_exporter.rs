@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use common::{http, promtool_check_metrics, sample, temp_dir, tool};
-use moai_instrument::{
-    CheckResult, Config, Guard, HealthCheck, HealthStatus, InitError, Probe, timed_query,
-};
+use moai_instrument::health::{CheckResult, HealthCheck, HealthStatus, Probe};
+use moai_instrument::{Config, Guard, InitError, timed_query};
 use serde_json::Value;
 
 static READY: AtomicBool = AtomicBool::new(true);
@@ -41,7 +40,7 @@ impl HealthCheck for AlwaysAlive {
     }
     fn check(&self) -> CheckResult {
         CheckResult::new(HealthStatus::Degraded, "alive but slow")
-            .with_detail("latency_ms", moai_instrument::Detail::Number(150.5))
+            .with_detail("latency_ms", moai_instrument::health::Detail::Number(150.5))
     }
 }
 

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Switch, temp_dir};
-use moai_instrument::{CheckResult, Config, HealthCheck, HealthStatus, Probe};
+use moai_instrument::Config;
+use moai_instrument::health::{CheckResult, HealthCheck, HealthStatus, Probe};
 
 static READY: AtomicBool = AtomicBool::new(true);
 

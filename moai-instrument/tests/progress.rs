@@ -32,7 +32,7 @@ fn livez_follows_the_heartbeat() {
         "{metrics}"
     );
 
-    moai_instrument::heartbeat();
+    moai_instrument::health::heartbeat();
     assert_eq!(livez().0, 200);
     std::thread::sleep(Duration::from_millis(2000));
     let (status, _, body) = livez();
@@ -44,7 +44,7 @@ fn livez_follows_the_heartbeat() {
     let age = sample(&metrics, "moai_flow_last_progress_age_seconds").unwrap();
     assert!((1.9..10.0).contains(&age), "{age}");
 
-    moai_instrument::heartbeat();
+    moai_instrument::health::heartbeat();
     // Check results are shared for a second: the next run sees the heartbeat.
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(livez().0, 200, "progress again: live again");

@@ -7,11 +7,11 @@ use moai_test_support as common;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use moai_instrument::health::{CheckKind, HealthChecker, HealthStatus};
 use moai_instrument::swarmdb::{
     AgentStatus, ErrorKind, EventFilter, EventType, MemoryType, NewEvent, Rejection,
     SCHEMA_VERSION, SwarmDb, SwarmDbError,
 };
-use moai_instrument::{CheckKind, HealthChecker, HealthStatus};
 use serde_json::{Value, json};
 
 /// SQL run directly on the case's database; returns the first column of the first row as text.
@@ -503,9 +503,7 @@ fn fixture_round_trip(db: &SwarmDb, _raw: &Raw) {
 fn health_checks(db: &SwarmDb, _raw: &Raw) {
     db.register_agent("a-1", "x", AgentStatus::Running, &json!({}))
         .unwrap();
-    // SAFETY of sharing: SwarmDb is Sync; the checker holds its own Arc.
-    let shared = Arc::new(reopen(db));
-    let checker = HealthChecker::new(shared);
+    let checker = HealthChecker::new(db);
     for kind in [
         CheckKind::Database,
         CheckKind::Agents,

@@ -167,9 +167,9 @@ fn default_threshold_is_100ms() {
 fn exposition_has_help_type_and_build_info() {
     let exposition = metrics().render();
     for spec in [
-        moai_instrument::EVENTS_TOTAL,
-        moai_instrument::ERRORS_TOTAL,
-        moai_instrument::QUERY_DURATION_SECONDS,
+        moai_instrument::catalog::EVENTS_TOTAL,
+        moai_instrument::catalog::ERRORS_TOTAL,
+        moai_instrument::catalog::QUERY_DURATION_SECONDS,
     ] {
         assert!(
             exposition.contains(&format!("# HELP {} {}\n", spec.name, spec.help)),

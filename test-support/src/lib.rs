@@ -22,6 +22,7 @@ pub use http::{encode, get, http};
 pub use locked_db::LockedDatabase;
 pub use process::{Reaped, free_port, temp_dir, wait_for};
 pub use recorder::{
-    Switch, install_log_capture, log_lines, metrics, metrics_with, resident_mb, thread_count, value,
+    Switch, env_of, install_log_capture, log_lines, metrics, metrics_with, resident_mb,
+    thread_count, value,
 };
 pub use tools::{promtool_check_metrics, promtool_lint, python_with_client, run_with_stdin, tool};

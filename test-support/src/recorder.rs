@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::exposition::sample;
-use moai_instrument::{CheckResult, Config, Detail, HealthCheck, HealthStatus, MetricsHandle};
+use moai_instrument::health::{CheckResult, Detail, HealthCheck, HealthStatus};
+use moai_instrument::{Config, MetricsHandle};
 
 /// The process's recorder, installed on first use with the given config.
 pub fn metrics_with(config: impl FnOnce() -> Config) -> &'static MetricsHandle {
@@ -101,4 +102,14 @@ impl HealthCheck for Switch {
                 .with_detail("switched_off", Detail::Flag(true))
         }
     }
+}
+
+/// A lookup for [`Config::with_env`] that finds only `vars`: the environment a test means,
+/// without setting process-wide variables.
+pub fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }

@@ -239,23 +239,8 @@ impl<F: FnMut(&'static str, String)> Visit for JsonValues<F> {
         (self.0)(field.name(), rendered);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        (self.0)(field.name(), json_string(&error_chain(value)));
+        (self.0)(field.name(), json_string(&crate::error::error_chain(value)));
     }
-}
-
-/// An error and each of its sources, joined as `outer: cause: root cause`: how the SDK prints
-/// an error everywhere (the `exception` field of log lines, health messages, `moai-health`).
-/// Each error type of the SDK says its cause once, through `source()`, so printing only
-/// `Display` leaves the cause out; print this instead.
-#[must_use]
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(chain, ": {cause}");
-        source = cause.source();
-    }
-    chain
 }
 
 fn level_name(level: &Level) -> &'static str {
@@ -370,24 +355,5 @@ mod tests {
         let mut out = String::new();
         push_json_string(&mut out, "a\"b\\c\nd\u{0}e\u{1b}f\u{7f}ü");
         assert_eq!(out, r#""a\"b\\c\nd\u0000e\u001bf\u007fü""#);
-    }
-
-    #[derive(Debug)]
-    struct Outer(std::io::Error);
-    impl fmt::Display for Outer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("failed to insert event")
-        }
-    }
-    impl std::error::Error for Outer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-
-    #[test]
-    fn error_chain_lists_every_source() {
-        let error = Outer(std::io::Error::other("disk full"));
-        assert_eq!(error_chain(&error), "failed to insert event: disk full");
     }
 }

@@ -1,13 +1,14 @@
 //! Logging: `tracing` events as JSON lines on stdout (or a human format) and in the rotating
 //! file, filtered by `RUST_LOG`.
 
+mod file_check;
 mod json;
 mod queue;
 mod rotating_file;
 mod sinks;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,14 +16,13 @@ use std::time::SystemTime;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 
+use file_check::LogFileCheck;
 use json::JsonLayer;
-pub use json::error_chain;
-#[cfg_attr(not(feature = "swarmdb"), allow(unused_imports))]
-pub(crate) use json::push_json_string;
 pub(crate) use rotating_file::RotatingFile;
 pub(crate) use sinks::Sinks;
 
 use crate::error::InitError;
+use crate::health::HealthCheck;
 
 /// The format of log lines on stdout; the file is always JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,8 +56,9 @@ pub enum LogRotation {
     /// The SDK, daily, keeping [`Config::log_files_kept`](crate::Config::log_files_kept) old files.
     #[default]
     Daily,
-    /// An outside tool such as logrotate with `copytruncate` (`deploy/logrotate/moai-flow`): the
-    /// SDK only appends.
+    /// An outside tool such as logrotate (`deploy/logrotate/moai-flow`): it renames the file, and
+    /// the SDK notices the rename and reopens the path, losing no line (no `copytruncate`, which
+    /// loses the lines written between its copy and its truncation).
     External,
 }
 
@@ -77,26 +78,52 @@ impl FromStr for LogRotation {
     }
 }
 
-/// Parses a `RUST_LOG`-style filter: `info`, or `warn,moai_flow=debug`.
-pub(crate) fn parse_filter(filter: &str) -> Result<Targets, InitError> {
-    Targets::from_str(filter).map_err(|e| {
-        InitError::invalid(
-            "RUST_LOG",
-            filter,
-            format!("expected `level` or `target=level,...` ({e})"),
-        )
-    })
+/// The log settings of a [`Config`](crate::Config), resolved.
+pub(crate) struct LogSettings {
+    /// `RUST_LOG`-style: `info`, or `warn,moai_flow=debug`.
+    pub(crate) filter: String,
+    /// The format on stdout (the file is always JSON).
+    pub(crate) format: LogFormat,
+    /// The log file, if one is written.
+    pub(crate) file: Option<PathBuf>,
+    /// Rotated files kept; `None` when an outside tool rotates.
+    pub(crate) files_kept: Option<usize>,
 }
 
-/// Opens the log file, creating its directory, with `keep` rotated files (`None`: rotated by an
-/// outside tool).
-pub(crate) fn open_file(path: &Path, keep: Option<usize>) -> Result<Arc<RotatingFile>, InitError> {
-    RotatingFile::open(path, keep, SystemTime::now)
-        .map(Arc::new)
-        .map_err(|source| InitError::LogFile {
-            path: path.to_owned(),
-            source,
+/// Logging checked and its file open, not yet installed: what `init()` can still undo.
+pub(crate) struct PreparedLogging {
+    filter: Targets,
+    format: LogFormat,
+    file: Option<Arc<RotatingFile>>,
+}
+
+impl LogSettings {
+    /// Parses the filter and opens the log file (creating its directory).
+    pub(crate) fn prepare(&self) -> Result<PreparedLogging, InitError> {
+        let filter = Targets::from_str(&self.filter).map_err(|e| {
+            InitError::invalid(
+                "RUST_LOG",
+                &self.filter,
+                format!("expected `level` or `target=level,...` ({e})"),
+            )
+        })?;
+        let file = match &self.file {
+            Some(path) => Some(
+                RotatingFile::open(path, self.files_kept, SystemTime::now)
+                    .map(Arc::new)
+                    .map_err(|source| InitError::LogFile {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(PreparedLogging {
+            filter,
+            format: self.format,
+            file,
         })
+    }
 }
 
 /// What logging needs from the rest of `init()`: the sinks (for the health check) and the file
@@ -110,6 +137,16 @@ impl Logging {
     pub(crate) fn file_path(&self) -> Option<PathBuf> {
         self.file.as_ref().map(|f| f.path().to_owned())
     }
+
+    /// The `log_file` check when a file is written: failing while lines are dropped and for
+    /// `hold` after the last drop (at least a minute).
+    pub(crate) fn health_check(&self, hold: std::time::Duration) -> Option<Arc<dyn HealthCheck>> {
+        self.file.as_ref()?;
+        Some(Arc::new(LogFileCheck {
+            sinks: self.sinks.clone(),
+            hold: file_check::LOG_FILE_FAILING_WINDOW.max(hold),
+        }))
+    }
 }
 
 /// A subscriber that formats every event as the JSON line and hands it to `write` (for
@@ -122,11 +159,12 @@ pub(crate) fn json_subscriber(
 }
 
 /// Installs the global `tracing` subscriber.
-pub(crate) fn install(
-    filter: Targets,
-    format: LogFormat,
-    file: Option<Arc<RotatingFile>>,
-) -> Result<Logging, InitError> {
+pub(crate) fn install(prepared: PreparedLogging) -> Result<Logging, InitError> {
+    let PreparedLogging {
+        filter,
+        format,
+        file,
+    } = prepared;
     let json_to_stdout = format == LogFormat::Json;
     let sinks = Sinks::new(json_to_stdout, file.clone()).map_err(|source| InitError::Thread {
         name: "log writer",

@@ -5,6 +5,7 @@ mod cells;
 mod histogram;
 mod log_linear;
 mod names;
+mod preload;
 mod registry;
 mod render;
 mod totals;
@@ -143,7 +144,7 @@ pub(crate) fn install(
         None => InitError::ForeignRecorder,
     })?;
     crate::clock::warm_up();
-    crate::catalog::register_all(&registry);
+    preload::register_catalog(&registry);
     // Published last: callsites start caching handles only once everything above is in place.
     let _ = INSTALLED.set(Arc::clone(&registry));
     Ok(MetricsHandle { registry })
@@ -153,7 +154,7 @@ pub(crate) fn install(
 /// installation: for tests that need a fresh registry per case ([`MetricsHandle::in_scope`]).
 pub(crate) fn detached(settings: RegistrySettings, collectors: Vec<Collector>) -> MetricsHandle {
     let registry = Arc::new(Registry::new(settings, collectors));
-    crate::catalog::register_all(&registry);
+    preload::register_catalog(&registry);
     MetricsHandle { registry }
 }
 

@@ -38,10 +38,31 @@
 //!   without writing to its schema, and reports a missing one by its path.
 //! - **Instrumented**: every operation is a `#[timed_query]` under its own name (the `query_type`
 //!   label), and `insert_event` counts `moai_flow_events_total{event_type}`.
+//!
+//! # Monitoring
+//!
+//! A program that calls [`init`](crate::init) and opens SwarmDB ([`SwarmDb::open`], or
+//! [`SwarmDb::connect`] on PostgreSQL) gets, with no other call:
+//!
+//! - `moai_flow_agents_active` and `moai_flow_db_size_bytes`, read at every scrape (and every
+//!   [`MetricsHandle::render`](crate::MetricsHandle::render));
+//! - the guide's five checks on `/readyz`, `/healthz` and in `moai_flow_health_check_status`
+//!   (`database`, `disk_space`, `memory`, `query_performance`, `agents`), the liveness check
+//!   `swarmdb` on `/livez`, and, in SQLite mode, `moai_flow_db_volume_*` from the `disk_space`
+//!   check.
+//!
+//! Which database: the first one the process opened that is still open (opening it before or
+//! after `init()` alike). Opening a second one changes nothing while the first is open; when the
+//! first closes (its last clone drops) the next one still open takes over at the next scrape.
+//! Databases opened with [`OpenOptions::existing_only`] (probes) are never monitored. With none
+//! open, the database checks (`database`, `disk_space`, `agents`, `swarmdb`) are not run and
+//! not listed, `memory` and `query_performance` still are, and the two gauges are not set: absent
+//! until a database is opened, their last values after it closes.
 
 mod encoding;
 mod error;
 mod migrate;
+pub(crate) mod monitoring;
 #[cfg(feature = "postgres")]
 mod pg_schema;
 #[cfg(feature = "postgres")]
@@ -54,7 +75,7 @@ mod sqlite;
 mod types;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
@@ -135,7 +156,10 @@ impl OpenOptions {
             self.busy_timeout,
             self.existing_only,
         )?;
-        Ok(SwarmDb::new(Backend::Sqlite(Box::new(backend))))
+        Ok(SwarmDb::new(
+            Backend::Sqlite(Box::new(backend)),
+            !self.existing_only,
+        ))
     }
 
     /// Connects to SwarmDB on the PostgreSQL server at `url`
@@ -155,7 +179,10 @@ impl OpenOptions {
     pub fn open_url(self, url: &str) -> Result<SwarmDb> {
         let backend =
             postgres::PostgresBackend::connect(url, self.busy_timeout, self.existing_only)?;
-        Ok(SwarmDb::new(Backend::Postgres(backend)))
+        Ok(SwarmDb::new(
+            Backend::Postgres(backend),
+            !self.existing_only,
+        ))
     }
 }
 
@@ -171,7 +198,7 @@ enum Backend {
 /// noted when it says the storage is in trouble.
 macro_rules! dispatch {
     ($db:expr, $b:ident => $call:expr) => {
-        $db.noted(match &$db.backend {
+        $db.noted(match &$db.shared.backend {
             Backend::Sqlite($b) => $call,
             #[cfg(feature = "postgres")]
             Backend::Postgres($b) => $call,
@@ -179,8 +206,18 @@ macro_rules! dispatch {
     };
 }
 
-/// A SwarmDB database. Share it between threads with an `Arc`.
+/// A SwarmDB database: a handle that threads share by cloning it (clones are one database, with
+/// its connections; it closes when the last clone drops), or through an `Arc`.
+///
+/// The first one the application opens is also the one the SDK monitors (see
+/// [Monitoring](self#monitoring)).
+#[derive(Clone)]
 pub struct SwarmDb {
+    shared: Arc<Shared>,
+}
+
+/// What the clones of one [`SwarmDb`] share.
+struct Shared {
     backend: Backend,
     /// The last failure that says the storage itself is in trouble (full, read-only, I/O,
     /// corrupt), for the health check: a probe that happens to succeed must not hide it.
@@ -196,11 +233,19 @@ impl std::fmt::Debug for SwarmDb {
 }
 
 impl SwarmDb {
-    fn new(backend: Backend) -> Self {
-        SwarmDb {
-            backend,
-            storage_failure: Mutex::new(None),
+    /// A handle on `backend`; an application's database (not a probe's) becomes a candidate for
+    /// monitoring.
+    fn new(backend: Backend, monitored: bool) -> Self {
+        let db = SwarmDb {
+            shared: Arc::new(Shared {
+                backend,
+                storage_failure: Mutex::new(None),
+            }),
+        };
+        if monitored {
+            monitoring::opened(&db);
         }
+        db
     }
 
     /// Opens the database at `path` for the application: creates missing parent directories, the
@@ -222,10 +267,32 @@ impl SwarmDb {
         OpenOptions::new().open_url(url)
     }
 
+    /// The database a [`Config`](crate::Config) names: on PostgreSQL when it has a URL
+    /// ([`Config::db_url`](crate::Config::db_url), `MOAI_DB_URL`), else the file
+    /// ([`Config::db_path`](crate::Config::db_path), `MOAI_DB_PATH`, default
+    /// `.moai/memory/swarm.db`), opened for the application as [`SwarmDb::open`] and
+    /// [`SwarmDb::connect`] do.
+    ///
+    /// # Errors
+    /// As [`SwarmDb::open`] and [`SwarmDb::connect`]; [`SwarmDbError::InvalidUrl`] for a URL
+    /// in a build without the feature `postgres`.
+    pub fn from_config(config: &crate::Config) -> Result<Self> {
+        match config.configured_db_url() {
+            #[cfg(feature = "postgres")]
+            Some(url) => SwarmDb::connect(url),
+            #[cfg(not(feature = "postgres"))]
+            Some(url) => Err(SwarmDbError::InvalidUrl {
+                url: crate::redact::redact_url(url),
+                reason: "this build has no PostgreSQL backend (cargo feature `postgres`)".into(),
+            }),
+            None => SwarmDb::open(config.configured_db_path()),
+        }
+    }
+
     /// The database file; `None` on PostgreSQL.
     #[must_use]
     pub fn path(&self) -> Option<&Path> {
-        match &self.backend {
+        match &self.shared.backend {
             Backend::Sqlite(b) => Some(b.path()),
             #[cfg(feature = "postgres")]
             Backend::Postgres(_) => None,
@@ -235,7 +302,7 @@ impl SwarmDb {
     /// The file or server, as errors and logs name it (never with a password).
     #[must_use]
     pub fn location(&self) -> &Location {
-        match &self.backend {
+        match &self.shared.backend {
             Backend::Sqlite(b) => b.location(),
             #[cfg(feature = "postgres")]
             Backend::Postgres(b) => b.location(),
@@ -486,7 +553,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Unsupported`] on PostgreSQL.
     #[timed_query(query_type = "backup")]
     pub fn backup(&self, dest: impl AsRef<Path>) -> Result<()> {
-        match &self.backend {
+        match &self.shared.backend {
             Backend::Sqlite(b) => self.noted(b.backup(dest.as_ref())),
             #[cfg(feature = "postgres")]
             Backend::Postgres(b) => Err(SwarmDbError::Unsupported {
@@ -525,7 +592,8 @@ impl SwarmDb {
     /// cause. The `database` health check fails while it is recent, whatever its own probe finds.
     #[must_use]
     pub fn last_storage_failure(&self) -> Option<(Duration, String)> {
-        self.storage_failure
+        self.shared
+            .storage_failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
@@ -544,10 +612,11 @@ impl SwarmDb {
             )
         {
             *self
+                .shared
                 .storage_failure
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) =
-                Some((Instant::now(), crate::error_chain(error)));
+                Some((Instant::now(), crate::error::error_chain(error)));
         }
         result
     }

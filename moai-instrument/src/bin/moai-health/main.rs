@@ -23,7 +23,9 @@ mod remote;
 
 use std::process::ExitCode;
 
-use moai_instrument::{CheckResult, HealthChecker, HealthReport, HealthStatus};
+use moai_instrument::health::{
+    CheckResult, HealthChecker, HealthReport, HealthStatus, LIVENESS_CHECK,
+};
 
 const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] \
                      [--db PATH | --db-url URL]\n       \
@@ -244,25 +246,18 @@ fn check_here(args: &Args) -> Result<HealthReport, String> {
     let (checker, shown) = checker(args)?;
     Ok(match args.mode {
         Mode::Basic => HealthReport {
-            results: vec![("swarmdb".into(), checker.check_basic())],
+            results: vec![("basic".into(), checker.check_basic())],
         },
         Mode::Live => {
             let mut opens = checker.check_opens();
-            if opens.healthy {
+            if opens.is_healthy() {
                 opens.message = format!("SwarmDB opens at {shown}");
             }
             HealthReport {
-                results: vec![("database_open".into(), opens)],
+                results: vec![(LIVENESS_CHECK.into(), opens)],
             }
         }
-        Mode::Ready => {
-            let results = checker
-                .check_all()
-                .into_iter()
-                .map(|(n, r)| (n.to_owned(), r))
-                .collect();
-            HealthReport { results }
-        }
+        Mode::Ready => checker.check_all(),
     })
 }
 
@@ -285,8 +280,8 @@ fn print(args: &Args, report: &HealthReport) {
         }
         Mode::Ready => {
             for (name, result) in &report.results {
-                println!("{} {name}: {}", mark(result.healthy), result.message);
-                if !result.healthy {
+                println!("{} {name}: {}", mark(result.is_healthy()), result.message);
+                if !result.is_healthy() {
                     println!("   Details: {}", result.details_text());
                 }
             }

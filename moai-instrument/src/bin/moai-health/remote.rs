@@ -2,7 +2,7 @@
 //! (`/healthz`, or `/livez` for the liveness and startup modes), so the answer is the app's own
 //! state (its connection, its recorded p95) rather than a second process's view of the database.
 
-use moai_instrument::{CheckResult, Detail, HealthReport, HealthStatus};
+use moai_instrument::health::{CheckResult, Detail, HealthReport, HealthStatus};
 use serde_json::Value;
 
 use crate::http;
@@ -51,11 +51,8 @@ fn check_result(check: &Value) -> CheckResult {
         Some("degraded") => HealthStatus::Degraded,
         _ => HealthStatus::Unhealthy,
     };
+    // Whether it passes follows from the status (a degraded check passes), as in the app.
     let mut result = CheckResult::new(status, check["message"].as_str().unwrap_or(""));
-    // The app's own verdict wins over the status word (a degraded check passes).
-    if let Some(healthy) = check["healthy"].as_bool() {
-        result.healthy = healthy;
-    }
     if let Some(details) = check["details"].as_object() {
         for (key, value) in details {
             let detail = match value {

@@ -2,19 +2,16 @@
 //! `agents`, each `{healthy, status, message, details}` with the Key Metrics thresholds, each run
 //! under a time limit so that a locked or hung database cannot hang a probe.
 
-mod readings;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
-
+use super::readings::{Usage, disk_usage, memory_usage};
+use super::{CheckResult, Detail, HealthCheck, HealthReport, HealthStatus, Probe};
 use crate::catalog::{DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES, QUERY_DURATION_SECONDS};
-use crate::health::{CheckResult, Detail, HealthCheck, HealthStatus, Probe};
 use crate::recorder::MetricsHandle;
-use crate::swarmdb::{OpenOptions, SwarmDb};
+use crate::swarmdb::{OpenOptions, SwarmDb, monitoring};
 
 /// The guide's Key Metrics thresholds, and the limits of the checks themselves.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +61,10 @@ pub enum CheckKind {
     DiskSpace,
     /// The container (or machine) has memory left.
     Memory,
-    /// Recent query latency (p95) is within target.
+    /// Query latency within target: in an application, the highest p95 among the query types
+    /// of `moai_flow_query_duration_seconds` this process recorded (over the summary window, 30
+    /// to 60 s, in summary mode; from the cumulative buckets in bucket mode); in a process that
+    /// recorded none (a probe), the slowest of five `count_active_agents` calls timed now.
     QueryPerformance,
     /// Active agents, and whether any are stale.
     Agents,
@@ -80,6 +80,16 @@ impl CheckKind {
         CheckKind::Agents,
     ];
 
+    /// Whether the check reads the database (or its disk); `memory` and `query_performance` do
+    /// not need one open.
+    #[must_use]
+    pub fn needs_database(self) -> bool {
+        matches!(
+            self,
+            CheckKind::Database | CheckKind::DiskSpace | CheckKind::Agents
+        )
+    }
+
     /// `database`, `disk_space`, `memory`, `query_performance`, `agents`.
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -93,11 +103,17 @@ impl CheckKind {
     }
 }
 
-/// Where the checker finds SwarmDB: an open handle shared with the application, or a path (or
-/// PostgreSQL URL) it opens on each check (the probe binary), with a short busy timeout.
+/// The name of the liveness check (SwarmDB opens and answers a read), on `/livez` and in
+/// `moai-health --live`.
+pub const LIVENESS_CHECK: &str = "swarmdb";
+
+/// Where the checker finds SwarmDB: an open handle shared with the application, the database the
+/// SDK monitors (whichever the application opened first), or a path (or PostgreSQL URL) it opens
+/// on each check (the probe binary), with a short busy timeout.
 #[derive(Clone)]
 enum Source {
-    Shared(Arc<SwarmDb>),
+    Shared(SwarmDb),
+    Monitored,
     Path(PathBuf),
     #[cfg(feature = "postgres")]
     Url(String),
@@ -121,11 +137,21 @@ impl std::fmt::Debug for HealthChecker {
 }
 
 impl HealthChecker {
-    /// Checks the application's own open SwarmDB.
+    /// Checks the application's own open SwarmDB, through a clone of its handle. (`init()`
+    /// already runs these checks on the database the application opened; this is for running
+    /// them by hand, as the guide's scripts do.)
     #[must_use]
-    pub fn new(db: Arc<SwarmDb>) -> Self {
+    pub fn new(db: &SwarmDb) -> Self {
         HealthChecker {
-            source: Source::Shared(db),
+            source: Source::Shared(db.clone()),
+            thresholds: Arc::new(Thresholds::default()),
+        }
+    }
+
+    /// Checks the database the SDK monitors, looked up at each check: `init()`'s checks.
+    pub(crate) fn monitored() -> Self {
+        HealthChecker {
+            source: Source::Monitored,
             thresholds: Arc::new(Thresholds::default()),
         }
     }
@@ -157,12 +183,16 @@ impl HealthChecker {
         self
     }
 
-    /// The database file checked; `None` for SwarmDB on PostgreSQL.
+    /// The database file checked; `None` for SwarmDB on PostgreSQL (and for the monitored
+    /// database while the application has none open).
     #[must_use]
-    pub fn db_path(&self) -> Option<&Path> {
+    pub fn db_path(&self) -> Option<PathBuf> {
         match &self.source {
-            Source::Shared(db) => db.path(),
-            Source::Path(path) => Some(path),
+            Source::Shared(db) => db.path().map(Path::to_owned),
+            Source::Monitored => {
+                monitoring::monitored().and_then(|db| db.path().map(Path::to_owned))
+            }
+            Source::Path(path) => Some(path.clone()),
             #[cfg(feature = "postgres")]
             Source::Url(_) => None,
         }
@@ -173,8 +203,8 @@ impl HealthChecker {
     }
 
     /// The file, or on PostgreSQL the working directory (its logs): the disk this process needs.
-    fn disk_path(&self) -> &Path {
-        self.db_path().unwrap_or(Path::new("."))
+    fn disk_path(&self) -> PathBuf {
+        self.db_path().unwrap_or_else(|| PathBuf::from("."))
     }
 
     /// Runs one check under the time limit.
@@ -187,52 +217,60 @@ impl HealthChecker {
     }
 
     /// Runs all five checks at once, each under its time limit: the whole run takes at most about
-    /// one time limit.
+    /// one time limit. The report lists them in the guide's order ([`CheckKind::ALL`]).
     #[must_use]
-    pub fn check_all(&self) -> Vec<(&'static str, CheckResult)> {
+    pub fn check_all(&self) -> HealthReport {
         std::thread::scope(|scope| {
             let running: Vec<_> = CheckKind::ALL
                 .iter()
                 .map(|&kind| (kind.name(), scope.spawn(move || self.check(kind))))
                 .collect();
-            running
+            let results = running
                 .into_iter()
                 .map(|(name, handle)| {
                     let result = handle.join().unwrap_or_else(|_| {
                         CheckResult::new(HealthStatus::Unhealthy, format!("{name} check panicked"))
                     });
-                    (name, result)
+                    (name.to_owned(), result)
                 })
-                .collect()
+                .collect();
+            HealthReport { results }
         })
     }
 
-    /// The checks as [`HealthCheck`]s for [`Config::health_check`](crate::Config::health_check):
-    /// the five of the guide gate readiness; `swarmdb` (SwarmDB opens and answers) gates
-    /// liveness, as the guide's liveness probe does. Liveness stays that narrow on purpose: a
-    /// restart cures a stuck process, not a full disk.
-    #[must_use]
-    pub fn health_checks(&self) -> Vec<Box<dyn HealthCheck>> {
-        let mut checks: Vec<Box<dyn HealthCheck>> = CheckKind::ALL
+    /// `init()`'s checks on the monitored database, each with whether it needs a database open:
+    /// the five of the guide gate readiness; [`LIVENESS_CHECK`] (SwarmDB opens and answers)
+    /// gates liveness, as the guide's liveness probe does. Liveness stays that narrow on purpose:
+    /// a restart cures a stuck process, not a full disk.
+    pub(crate) fn sdk_checks() -> Vec<(Arc<dyn HealthCheck>, bool)> {
+        let checker = HealthChecker::monitored();
+        let mut checks: Vec<(Arc<dyn HealthCheck>, bool)> = CheckKind::ALL
             .iter()
             .map(|&kind| {
-                Box::new(NamedCheck {
-                    checker: self.clone(),
+                let check: Arc<dyn HealthCheck> = Arc::new(NamedCheck {
+                    checker: checker.clone(),
                     kind,
-                }) as Box<dyn HealthCheck>
+                });
+                (check, kind.needs_database())
             })
             .collect();
-        checks.push(Box::new(Liveness {
-            checker: self.clone(),
-        }));
+        checks.push((Arc::new(Liveness { checker }), true));
         checks
+    }
+
+    /// The names of `init()`'s checks, which a host's own checks may not take.
+    pub(crate) fn sdk_check_names() -> impl Iterator<Item = &'static str> {
+        CheckKind::ALL
+            .iter()
+            .map(|kind| kind.name())
+            .chain([LIVENESS_CHECK])
     }
 
     /// SwarmDB opens and answers a read, under the time limit: the liveness probe.
     #[must_use]
     pub fn check_opens(&self) -> CheckResult {
         let checker = self.clone();
-        run_limited("swarmdb", self.thresholds.check_timeout, move || {
+        run_limited(LIVENESS_CHECK, self.thresholds.check_timeout, move || {
             checker.opens_now()
         })
     }
@@ -288,7 +326,7 @@ impl HealthChecker {
                     format!("Database error: {e}"),
                 )),
             },
-            CheckKind::DiskSpace => match disk_usage(self.disk_path()) {
+            CheckKind::DiskSpace => match disk_usage(&self.disk_path()) {
                 Ok(usage) => {
                     // On PostgreSQL the database's volume is the server's, not this disk.
                     if !self.is_postgres() {
@@ -324,8 +362,6 @@ impl HealthChecker {
         }
     }
 
-    /// The recorded p95 of this process's queries when there are any; otherwise (a separate
-    /// probe process) the p95 of a few `get_active_agents` calls timed now.
     fn query_performance(&self) -> CheckResult {
         let recorded = MetricsHandle::global()
             .and_then(|m| m.worst_quantile(QUERY_DURATION_SECONDS.name, 0.95));
@@ -333,6 +369,13 @@ impl HealthChecker {
             return judge_query_p95(Duration::from_secs_f64(p95.max(0.0)), &self.thresholds)
                 .with_detail("source", Detail::Text("recorded".into()))
                 .with_detail("slowest_query_type", Detail::Text(query_type));
+        }
+        if matches!(self.source, Source::Monitored) && !monitoring::is_open() {
+            return CheckResult::new(
+                HealthStatus::Healthy,
+                "No queries recorded in this process yet, and no SwarmDB open to time one",
+            )
+            .with_detail("source", Detail::Text("none".into()));
         }
         let probed = self.with_db(|db| {
             // One untimed call first: on PostgreSQL it waits for the pool's first connection,
@@ -367,6 +410,10 @@ impl HealthChecker {
     fn with_db<T>(&self, f: impl FnOnce(&SwarmDb) -> Result<T, String>) -> Result<T, String> {
         match &self.source {
             Source::Shared(db) => f(db),
+            Source::Monitored => match monitoring::monitored() {
+                Some(db) => f(&db),
+                None => Err("no SwarmDB is open in this process".to_owned()),
+            },
             #[cfg(feature = "postgres")]
             Source::Url(url) => {
                 let busy = self.thresholds.check_timeout.mul_f64(0.75);
@@ -437,7 +484,7 @@ fn record_volume(usage: &Usage) {
 }
 
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    crate::logging::error_chain(error)
+    crate::error::error_chain(error)
 }
 
 struct NamedCheck {
@@ -463,7 +510,7 @@ struct Liveness {
 
 impl HealthCheck for Liveness {
     fn name(&self) -> &str {
-        "swarmdb"
+        LIVENESS_CHECK
     }
 
     fn probe(&self) -> Probe {
@@ -603,7 +650,7 @@ mod tests {
         );
         let failing = judge_usage("Disk", &usage(90), t.disk_warn, t.disk_fail);
         assert_eq!(
-            (failing.status, failing.healthy),
+            (failing.status, failing.is_healthy()),
             (HealthStatus::Unhealthy, false)
         );
         assert_eq!(failing.message, "Disk usage 90.0% of 100 B (filesystem)");
@@ -638,7 +685,10 @@ mod tests {
         );
         assert_eq!(judge_database(1 << 20, &t).message, "Database OK (1.0 MB)");
         let big = judge_database(11 * 1024 * 1024 * 1024, &t);
-        assert_eq!((big.status, big.healthy), (HealthStatus::Degraded, true));
+        assert_eq!(
+            (big.status, big.is_healthy()),
+            (HealthStatus::Degraded, true)
+        );
         assert_eq!(big.message, "Database size 11.0 GB exceeds 10.0 GB");
         assert_eq!(judge_agents(4, 0, &t).message, "4 active agents");
         assert_eq!(judge_agents(4, 1, &t).status, HealthStatus::Degraded);
