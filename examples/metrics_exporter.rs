@@ -1,5 +1,6 @@
-//! The guide's Flask metrics exporter, in Rust: the four metrics, with `update_metrics()` reading
-//! SwarmDB (`MOAI_DB_PATH`, default `.moai/memory/swarm.db`) on every scrape of `/metrics`,
+//! The guide's Flask metrics exporter, in Rust: the four metrics, with the gauges of its
+//! `update_metrics()` read by the SDK from SwarmDB (`MOAI_DB_PATH`, default
+//! `.moai/memory/swarm.db`, or `MOAI_DB_URL`) on every scrape of `/metrics`,
 //! served on port 9090 (or `MOAI_METRICS_ADDR`). Meanwhile it records an agent's life every
 //! 100 ms through SwarmDB's instrumented operations, so the event and latency series move.
 //!
@@ -7,24 +8,11 @@
 //! `--seconds N` (default: runs until interrupted).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moai_instrument::catalog::{AGENTS_ACTIVE, DB_SIZE_BYTES};
-use moai_instrument::metrics::gauge;
 use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
 use moai_instrument::{Config, error_chain};
 use serde_json::json;
-
-/// The guide's `update_metrics()`: refresh the gauges from the database.
-fn update_metrics(db: &SwarmDb) {
-    if let Ok(active) = db.count_active_agents() {
-        gauge!(AGENTS_ACTIVE.name).set(active as f64);
-    }
-    if let Ok(size) = db.get_database_size() {
-        gauge!(DB_SIZE_BYTES.name).set(size as f64);
-    }
-}
 
 fn main() -> ExitCode {
     let seconds: Option<u64> = std::env::args()
@@ -38,27 +26,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let db_path = config.configured_db_path().to_owned();
-    let db: Arc<std::sync::OnceLock<SwarmDb>> = Arc::new(std::sync::OnceLock::new());
-    let scraped = Arc::clone(&db);
-    let guard = match config
-        .on_scrape(move || {
-            if let Some(db) = scraped.get() {
-                update_metrics(db);
-            }
-        })
-        .init()
-    {
+    // The guide's `update_metrics()` needs no code here: the SDK reads the gauges from the
+    // SwarmDB this program opens, at every scrape.
+    let guard = match config.clone().init() {
         Ok(guard) => guard,
         Err(e) => {
-            // `Display`, not `Debug`: e.g. "cannot listen on 0.0.0.0:9090 (MOAI_METRICS_ADDR):
-            // address already in use: ...".
-            eprintln!("metrics_exporter: {e}");
+            // e.g. "cannot listen on 0.0.0.0:9090 (MOAI_METRICS_ADDR): address already in use".
+            eprintln!("metrics_exporter: {}", error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
-    let db = match SwarmDb::open(&db_path) {
-        Ok(opened) => db.get_or_init(|| opened),
+    let db = match SwarmDb::from_config(&config) {
+        Ok(db) => db,
         Err(e) => {
             eprintln!("metrics_exporter: {}", error_chain(&e));
             return ExitCode::FAILURE;

@@ -18,7 +18,7 @@ fn flag() -> &'static Arc<AtomicBool> {
 }
 
 /// Installs the handlers for SIGTERM, SIGINT, SIGQUIT and SIGHUP.
-pub fn install() -> std::io::Result<()> {
+pub(crate) fn install() -> std::io::Result<()> {
     for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP] {
         signal_hook::flag::register(signal, Arc::clone(flag()))?;
     }
@@ -26,6 +26,6 @@ pub fn install() -> std::io::Result<()> {
 }
 
 /// Whether a stop was requested.
-pub fn stop_requested() -> bool {
+pub(crate) fn stop_requested() -> bool {
     flag().load(Ordering::SeqCst)
 }

@@ -11,18 +11,18 @@ use serde_json::json;
 /// job did.
 const EVENT_RETENTION_DAYS: u32 = 7;
 
-pub struct Swarm {
+pub(crate) struct Swarm {
     db: SwarmDb,
     size: u32,
 }
 
 impl Swarm {
-    pub fn new(db: SwarmDb, size: u32) -> Self {
+    pub(crate) fn new(db: SwarmDb, size: u32) -> Self {
         Swarm { db, size }
     }
 
     /// One step for agent `step % size`: spawn it, start it, or finish it (every 7th run fails).
-    pub fn step(&self, step: u64) {
+    pub(crate) fn step(&self, step: u64) {
         let id = format!("agent-{}", step % u64::from(self.size));
         let user = format!("user-{}", step % 3);
         let span = tracing::info_span!("agent_step", agent_id = %id, user_id = %user);
@@ -46,7 +46,7 @@ impl Swarm {
 
     /// A failing operation on purpose (an update of an agent that was never registered): it is
     /// counted in `moai_flow_errors_total{operation="update_agent_status"}` and logged at ERROR.
-    pub fn fail_once(&self) {
+    pub(crate) fn fail_once(&self) {
         let _ = self
             .db
             .update_agent_status("agent-never-registered", AgentStatus::Running, None);

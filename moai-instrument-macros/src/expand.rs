@@ -11,18 +11,24 @@ use syn::{Block, Ident, LitStr};
 use crate::args::{CountedArgs, EventType, TimedArgs};
 use crate::target_fn::TargetFn;
 
+/// The opening both macros share: the item checked to be a fn, then the arguments parsed; the
+/// first mistake becomes the compile error beside the unchanged item.
+fn parse<A: syn::parse::Parse>(
+    macro_name: &str,
+    args: TokenStream,
+    item: TokenStream,
+) -> Result<(TargetFn, A), TokenStream> {
+    let target = TargetFn::parse(item.clone(), macro_name).map_err(|e| error_beside(e, &item))?;
+    let args = syn::parse2(args).map_err(|e| error_beside(e, &item))?;
+    Ok((target, args))
+}
+
 pub(crate) fn timed_query(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut target = match TargetFn::parse(item.clone(), "timed_query") {
-        Ok(target) => target,
-        Err(err) => return error_beside(err, item),
+    let (mut target, args): (TargetFn, TimedArgs) = match parse("timed_query", args, item) {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
     };
-    let args: TimedArgs = match syn::parse2(args) {
-        Ok(args) => args,
-        Err(err) => return error_beside(err, item),
-    };
-    let query_type = args
-        .query_type
-        .unwrap_or_else(|| LitStr::new(&target.name(), target.sig.ident.span()));
+    let query_type = args.query_type.unwrap_or_else(|| target.name_literal());
     let slow_ms = match args.slow_ms {
         Some(ms) => quote!(::core::option::Option::Some(#ms)),
         None => quote!(::core::option::Option::None),
@@ -106,16 +112,12 @@ pub(crate) fn timed_query(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 pub(crate) fn counted_event(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut target = match TargetFn::parse(item.clone(), "counted_event") {
-        Ok(target) => target,
-        Err(err) => return error_beside(err, item),
-    };
-    let args: CountedArgs = match syn::parse2(args) {
-        Ok(args) => args,
-        Err(err) => return error_beside(err, item),
+    let (mut target, args): (TargetFn, CountedArgs) = match parse("counted_event", args, item) {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
     };
     let count = match args.event_type {
-        EventType::FnName => literal_event(&LitStr::new(&target.name(), target.sig.ident.span())),
+        EventType::FnName => literal_event(&target.name_literal()),
         EventType::Literal(lit) => literal_event(&lit),
         // Spanned on the user's expression, so a type that is not `AsRef<str>` is reported there.
         EventType::Expr(expr) => quote_spanned! {expr.span()=>
@@ -150,7 +152,7 @@ fn literal_event(event_type: &LitStr) -> TokenStream {
 
 /// The compile error next to the unchanged item, so the user sees this one error and not a cascade
 /// of follow-ups about a missing fn.
-fn error_beside(err: syn::Error, item: TokenStream) -> TokenStream {
+fn error_beside(err: syn::Error, item: &TokenStream) -> TokenStream {
     let err = err.into_compile_error();
     quote!(#err #item)
 }

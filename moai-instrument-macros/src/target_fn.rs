@@ -66,6 +66,11 @@ impl TargetFn {
             .map_or_else(|| name.clone(), str::to_owned)
     }
 
+    /// [`TargetFn::name`] as a string literal spanned on the fn's name.
+    pub(crate) fn name_literal(&self) -> syn::LitStr {
+        syn::LitStr::new(&self.name(), self.sig.ident.span())
+    }
+
     /// The async block an `#[async_trait]` expansion returns, `Box::pin(async move { .. })` as the
     /// last statement of a plain fn. The attribute must wrap that block, not the fn, or it would
     /// time the creation of the future instead of the awaited work.

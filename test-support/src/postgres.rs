@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use crate::tools::postgres_tool;
 
-/// The superuser's name and password (password authentication over TCP, as in production).
+/// The superuser's name (password authentication over TCP, as in production).
 pub const USER: &str = "moai";
+/// The superuser's password.
 pub const PASSWORD: &str = "moai-test-pw";
 
+/// A running server, stopped (by its PID) and its directory removed when dropped.
 pub struct Postgres {
     dir: PathBuf,
     port: u16,
@@ -208,6 +210,7 @@ impl Postgres {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
     }
 
+    /// The server's directory (data, socket, log).
     pub fn dir(&self) -> &Path {
         &self.dir
     }

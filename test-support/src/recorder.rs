@@ -20,6 +20,7 @@ pub fn metrics_with(config: impl FnOnce() -> Config) -> &'static MetricsHandle {
     })
 }
 
+/// The process's recorder with the default settings.
 pub fn metrics() -> &'static MetricsHandle {
     metrics_with(Config::new)
 }
@@ -86,7 +87,9 @@ pub fn thread_count() -> usize {
 /// A readiness check that a test switches: healthy (`on`) while `on` is set, else unhealthy
 /// (`switched off by the test`, detail `switched_off: True`).
 pub struct Switch {
+    /// The check's name.
     pub name: &'static str,
+    /// Healthy while set.
     pub on: &'static AtomicBool,
 }
 

@@ -8,15 +8,22 @@ use proptest::prelude::*;
 /// What host code does with one name: the facade's three kinds.
 #[derive(Debug, Clone)]
 pub enum Op {
+    /// `counter!(..).increment(n)`.
     Count(u64),
+    /// `gauge!(..).set(x)`.
     Set(f64),
+    /// `histogram!(..).record(x)` for each value.
     Observe(Vec<f64>),
 }
 
+/// One registration: a name, its labels, and what is recorded.
 #[derive(Debug, Clone)]
 pub struct Registration {
+    /// The metric name as the host gives it.
     pub name: String,
+    /// Label keys and values as given.
     pub labels: Vec<(String, String)>,
+    /// What is recorded.
     pub op: Op,
 }
 

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-pub use moai_test_support::servers::*;
-pub use moai_test_support::sinks;
-pub use moai_test_support::*;
+pub(crate) use moai_test_support::servers::*;
+pub(crate) use moai_test_support::sinks;
+pub(crate) use moai_test_support::*;
 
 /// The `moai-health` binary that `cargo test --workspace` builds beside `moai-flow` (a binary of
 /// another package, which `CARGO_BIN_EXE_*` does not name).
-pub fn moai_health() -> PathBuf {
+pub(crate) fn moai_health() -> PathBuf {
     let path = std::path::Path::new(env!("CARGO_BIN_EXE_moai-flow")).with_file_name("moai-health");
     assert!(
         path.exists(),
@@ -24,13 +24,13 @@ pub fn moai_health() -> PathBuf {
 
 /// Starts `moai-flow` with `args`, its exporter on `addr` (`127.0.0.1:0` for any free port), its
 /// database and logs in `dir`: the running app (killed when dropped) and the address it serves.
-pub fn start_app(dir: &std::path::Path, addr: &str, args: &[&str]) -> (Reaped, String) {
+pub(crate) fn start_app(dir: &std::path::Path, addr: &str, args: &[&str]) -> (Reaped, String) {
     start_app_with(dir, addr, args, &[])
 }
 
 /// [`start_app`] with more environment variables (`MOAI_DB_URL` for SwarmDB on PostgreSQL,
 /// which the app takes over the file).
-pub fn start_app_with(
+pub(crate) fn start_app_with(
     dir: &std::path::Path,
     addr: &str,
     args: &[&str],
@@ -63,14 +63,14 @@ pub fn start_app_with(
 }
 
 /// Stops the app with SIGTERM, as a service manager would, and waits for a clean exit.
-pub fn stop_app(app: &mut Reaped) {
+pub(crate) fn stop_app(app: &mut Reaped) {
     // SAFETY: signalling our own child process by its pid.
     unsafe { libc::kill(app.0.id() as libc::pid_t, libc::SIGTERM) };
     assert!(app.0.wait().unwrap().success(), "the app exits cleanly");
 }
 
 /// The shipped `deploy/` file `name`.
-pub fn deploy_file(name: &str) -> PathBuf {
+pub(crate) fn deploy_file(name: &str) -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("deploy")
         .join(name)
@@ -78,7 +78,7 @@ pub fn deploy_file(name: &str) -> PathBuf {
 
 /// Runs `deploy/alertmanager-preflight.sh` on `config` with the secrets in `secrets_dir`, writing
 /// `out`: its exit code and what it printed.
-pub fn preflight(
+pub(crate) fn preflight(
     config: &std::path::Path,
     secrets_dir: &std::path::Path,
     out: &std::path::Path,

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::http::{self, Answer};
 
 /// Where the parts are; the defaults are the guide's ports.
-pub struct Targets {
+pub(crate) struct Targets {
     pub metrics_url: String,
     pub prometheus: String,
     pub alertmanager: String,
@@ -62,7 +62,7 @@ fn fail(what: &'static str, text: impl Into<String>, next: impl Into<String>) ->
 }
 
 /// Runs every check, prints the findings, and tells whether all passed.
-pub fn run(targets: &Targets) -> bool {
+pub(crate) fn run(targets: &Targets) -> bool {
     let sections = [
         ("Metrics appear", metrics_appear(targets)),
         ("Alerts fire", alerts_fire(targets)),

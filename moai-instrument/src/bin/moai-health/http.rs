@@ -9,14 +9,14 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// A status code and the body as text.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: String,
 }
 
 /// `GET url`, with `Authorization: Bearer <token>` when a token is given. `Err` says why no
 /// answer came (refused, timed out, bad URL), in one line.
-pub fn get(url: &str, bearer: Option<&str>) -> Result<Answer, String> {
+pub(crate) fn get(url: &str, bearer: Option<&str>) -> Result<Answer, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .http_status_as_error(false)
@@ -53,6 +53,6 @@ fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `base` without a trailing `/`, then `path`.
-pub fn join(base: &str, path: &str) -> String {
+pub(crate) fn join(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
 }

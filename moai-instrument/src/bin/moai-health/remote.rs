@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::http;
 
 /// The app's full report from `/healthz`.
-pub fn report(base: &str) -> Result<HealthReport, String> {
+pub(crate) fn report(base: &str) -> Result<HealthReport, String> {
     let url = http::join(base, "/healthz");
     let answer = http::get(&url, None).map_err(|e| format!("cannot reach {url}: {e}"))?;
     if answer.status != 200 && answer.status != 503 {
@@ -31,7 +31,7 @@ pub fn report(base: &str) -> Result<HealthReport, String> {
 }
 
 /// The liveness answer from `/livez`: healthy on 200, else the failing checks it names.
-pub fn live(base: &str) -> Result<CheckResult, String> {
+pub(crate) fn live(base: &str) -> Result<CheckResult, String> {
     let url = http::join(base, "/livez");
     let answer = http::get(&url, None).map_err(|e| format!("cannot reach {url}: {e}"))?;
     let text = answer.body.trim().to_owned();
