@@ -534,7 +534,7 @@ fn logrotate_loses_no_line_of_a_running_app() {
 }
 
 /// PostgreSQL mode: three replicas on one server, the URL from a Secret (no password in the
-/// file), the probes on the same environment, and the guide's `postgresql` exporter on :9187.
+/// file), the probes on the app's endpoints, and the guide's `postgresql` exporter on :9187.
 #[test]
 fn kubernetes_postgres_mode_takes_the_url_from_a_secret() {
     let text = std::fs::read_to_string(deploy("k8s/postgres.yaml")).unwrap();
@@ -554,10 +554,19 @@ fn kubernetes_postgres_mode_takes_the_url_from_a_secret() {
     assert_eq!(url["valueFrom"]["secretKeyRef"]["name"], "moai-flow-db");
     assert!(url.get("value").is_none(), "the URL is inline");
     assert!(!env.iter().any(|e| e["name"] == "MOAI_DB_PATH"));
-    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-        let command = container[probe]["exec"]["command"].as_sequence().unwrap();
-        assert_eq!(command[0], "/usr/local/bin/moai-health", "{probe}");
+    // The same probes as the SQLite mode: the app's own endpoints on its metrics port.
+    for (probe, path) in [
+        ("livenessProbe", "/livez"),
+        ("readinessProbe", "/readyz"),
+        ("startupProbe", "/livez"),
+    ] {
+        let http = &container[probe]["httpGet"];
+        assert_eq!(http["path"], path, "{probe}");
+        assert_eq!(http["port"], "metrics", "{probe}");
+        assert!(container[probe].get("exec").is_none(), "{probe}");
     }
+    assert_eq!(container["ports"][0]["name"], "metrics");
+    assert_eq!(container["ports"][0]["containerPort"], 9090);
     let exporter = &docs[2]["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(exporter["ports"][0]["containerPort"], 9187);
     assert_eq!(
