@@ -584,24 +584,18 @@ fn check_container(
         "{}",
         context("runAsNonRoot")
     );
-    assert_eq!(
-        security["runAsUser"].as_u64(),
-        Some(u64::from(image.uid)),
-        "{}",
-        context("runAsUser")
-    );
-    assert_eq!(
-        security["runAsGroup"].as_u64(),
-        Some(u64::from(image.gid)),
-        "{}",
-        context("runAsGroup")
-    );
-    assert_eq!(
-        security["fsGroup"].as_u64(),
-        Some(u64::from(image.gid)),
-        "{}",
-        context("fsGroup")
-    );
+    for (field, id) in [
+        ("runAsUser", image.uid),
+        ("runAsGroup", image.gid),
+        ("fsGroup", image.gid),
+    ] {
+        assert_eq!(
+            security[field].as_u64(),
+            Some(u64::from(id)),
+            "{}",
+            context(field)
+        );
+    }
 
     // The command and its flags: a binary of the image, flags it accepts.
     let command = strings(&container["command"]);
