@@ -5,6 +5,7 @@
 //! `cargo run --release -- [--agents N] [--rate EVENTS_PER_SEC] [--duration-secs S]`; settings
 //! come from the environment (`MOAI_METRICS_ADDR`, `MOAI_LOG_DIR`, ...; see the README).
 
+mod cli;
 mod signals;
 mod swarm;
 
@@ -14,50 +15,8 @@ use std::time::{Duration, Instant};
 use moai_instrument::Config;
 use moai_instrument::swarmdb::SwarmDb;
 
+use cli::parse_args;
 use swarm::Swarm;
-
-struct Args {
-    agents: u32,
-    rate: u32,
-    duration: Option<Duration>,
-    /// Stop stepping after this many steps, but keep serving (stable counters for checks).
-    steps: Option<u64>,
-    /// Failing operations per second, to see the error alerts fire.
-    error_rate: u32,
-}
-
-const USAGE: &str = "usage: moai-flow [--agents N] [--rate STEPS_PER_SEC] [--duration-secs S] \
-                     [--steps N] [--error-rate FAILURES_PER_SEC]";
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        agents: 20,
-        rate: 50,
-        duration: None,
-        steps: None,
-        error_rate: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| format!("{name} needs a whole number"))
-        };
-        match flag.as_str() {
-            "--agents" => args.agents = value("--agents")?.clamp(1, 100_000) as u32,
-            "--rate" => args.rate = value("--rate")?.clamp(1, 1_000_000) as u32,
-            "--duration-secs" => {
-                args.duration = Some(Duration::from_secs(value("--duration-secs")?))
-            }
-            "--steps" => args.steps = Some(value("--steps")?),
-            "--error-rate" => args.error_rate = value("--error-rate")?.min(10_000) as u32,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}; try --help")),
-        }
-    }
-    Ok(args)
-}
 
 fn main() -> ExitCode {
     // First: a SIGTERM from here on ends the process through the clean shutdown below.

@@ -377,6 +377,26 @@ fn dashboard_is_importable_and_queries_only_exported_metrics() {
     }
 }
 
+/// The probes of the app in both manifests, and the path each asks.
+const PROBES: [(&str, &str); 3] = [
+    ("livenessProbe", "/livez"),
+    ("readinessProbe", "/readyz"),
+    ("startupProbe", "/livez"),
+];
+
+/// Each of [`PROBES`] is an `httpGet` of its path on the named `metrics` port, not a command.
+fn assert_http_probes(container: &serde_yaml_ng::Value) {
+    for (probe, path) in PROBES {
+        let http = &container[probe]["httpGet"];
+        assert_eq!(http["path"], path, "{probe}");
+        assert_eq!(
+            http["port"], "metrics",
+            "{probe} uses the named metrics port"
+        );
+        assert!(container[probe].get("exec").is_none(), "{probe}");
+    }
+}
+
 #[test]
 fn kubernetes_probes_ask_the_app_on_paths_it_serves() {
     let text = std::fs::read_to_string(deploy("k8s/deployment.yaml")).unwrap();
@@ -422,17 +442,8 @@ fn kubernetes_probes_ask_the_app_on_paths_it_serves() {
     // The kubelet's requests, against the running app: each path answers 200 within its timeout.
     let dir = temp_dir("k8s-probes");
     let (_app, addr) = support::start_app(&dir, "127.0.0.1:0", &["--agents", "3", "--rate", "20"]);
-    for (probe, path) in [
-        ("livenessProbe", "/livez"),
-        ("readinessProbe", "/readyz"),
-        ("startupProbe", "/livez"),
-    ] {
-        let http = &container[probe]["httpGet"];
-        assert_eq!(http["path"], path, "{probe}");
-        assert_eq!(
-            http["port"], "metrics",
-            "{probe} uses the named metrics port"
-        );
+    assert_http_probes(container);
+    for (probe, path) in PROBES {
         let timeout = container[probe]["timeoutSeconds"].as_u64().unwrap();
         let started = std::time::Instant::now();
         let (status, body) = support::get(&addr, path).unwrap();
@@ -534,7 +545,7 @@ fn logrotate_loses_no_line_of_a_running_app() {
 }
 
 /// PostgreSQL mode: three replicas on one server, the URL from a Secret (no password in the
-/// file), the probes on the same environment, and the guide's `postgresql` exporter on :9187.
+/// file), the probes on the app's endpoints, and the guide's `postgresql` exporter on :9187.
 #[test]
 fn kubernetes_postgres_mode_takes_the_url_from_a_secret() {
     let text = std::fs::read_to_string(deploy("k8s/postgres.yaml")).unwrap();
@@ -554,10 +565,10 @@ fn kubernetes_postgres_mode_takes_the_url_from_a_secret() {
     assert_eq!(url["valueFrom"]["secretKeyRef"]["name"], "moai-flow-db");
     assert!(url.get("value").is_none(), "the URL is inline");
     assert!(!env.iter().any(|e| e["name"] == "MOAI_DB_PATH"));
-    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-        let command = container[probe]["exec"]["command"].as_sequence().unwrap();
-        assert_eq!(command[0], "/usr/local/bin/moai-health", "{probe}");
-    }
+    // The same probes as the SQLite mode: the app's own endpoints on its metrics port.
+    assert_http_probes(container);
+    assert_eq!(container["ports"][0]["name"], "metrics");
+    assert_eq!(container["ports"][0]["containerPort"], 9090);
     let exporter = &docs[2]["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(exporter["ports"][0]["containerPort"], 9187);
     assert_eq!(

@@ -122,11 +122,39 @@ fn a_locked_database_is_answered_within_five_seconds() {
 }
 
 #[test]
-fn usage_errors_exit_two() {
-    for args in [&["--bogus"][..], &["--live", "--ready"][..], &["--db"][..]] {
+fn usage_errors_exit_two_naming_the_flag() {
+    for (args, cause) in [
+        (&["--bogus"][..], "invalid option '--bogus'"),
+        (
+            &["--live", "--ready"][..],
+            "at most one of --live, --startup, --ready",
+        ),
+        (&["--db"][..], "--db needs a file path"),
+        (
+            &["--url", "localhost:9090"][..],
+            "--url needs an http:// URL",
+        ),
+        (&["--json=yes"][..], "'--json'"),
+    ] {
         let (code, text, _) = run(args);
-        assert_eq!(code, Some(2), "{args:?}");
+        assert_eq!(code, Some(2), "{args:?}: {text}");
+        assert!(text.starts_with("moai-health: "), "{args:?}: {text}");
+        assert!(text.contains(cause), "{args:?}: {text}");
         assert!(text.contains("usage: moai-health"), "{text}");
     }
-    assert_eq!(run(&["--help"]).0, Some(0));
+}
+
+#[test]
+fn help_prints_the_usage_on_stdout_and_exits_zero() {
+    for flag in ["--help", "-h"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_moai-health"))
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.starts_with("usage: moai-health"), "{stdout}");
+        assert!(stdout.contains("--diagnose"), "{stdout}");
+        assert!(output.stderr.is_empty(), "{flag}");
+    }
 }

@@ -1,7 +1,7 @@
 //! A real PostgreSQL server for a test: `initdb` and `pg_ctl` of Debian's `postgresql` package in
 //! a temporary directory, listening on a free loopback port only, stopped and removed when the
 //! guard drops, pass or fail. The server refuses to run as root: when the tests run as root it
-//! runs as the unprivileged user `moai-pg` (`MOAI_PG_USER` to change; `.ci/run` creates it).
+//! runs as the unprivileged user `moai-pg` (`MOAI_PG_USER` to change; `.ci/install-test-tools` creates it).
 //! Shared by the SDK's tests and the workspace's end-to-end tests.
 
 use std::path::{Path, PathBuf};
@@ -25,8 +25,8 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Starts a new server; `None` (after a loud skip message) when PostgreSQL is not installed
-    /// and `MOAI_REQUIRE_TOOLS` is not `1`.
+    /// Starts a new server; a missing PostgreSQL fails the test with the command that installs
+    /// it (never `None`).
     pub fn start(name: &str) -> Option<Postgres> {
         let initdb = postgres_tool("initdb")?;
         let bin = initdb.parent().expect("bin dir").to_owned();
@@ -56,7 +56,7 @@ impl Postgres {
                 .expect("chown runs");
             assert!(
                 chown.status.success(),
-                "cannot give {} to the user {user} (create it: useradd --system --no-create-home {user}; .ci/run does): {}",
+                "cannot give {} to the user {user} (create it: useradd --system --no-create-home {user}; .ci/install-test-tools does): {}",
                 pg.dir.display(),
                 String::from_utf8_lossy(&chown.stderr)
             );

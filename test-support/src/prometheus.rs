@@ -25,8 +25,8 @@ pub struct Prometheus {
 
 impl Prometheus {
     /// Starts Prometheus scraping `target` as the job `job` every second, and waits until it
-    /// serves its API. `None` after a loud skip when `prometheus` is not installed (a failure
-    /// with `MOAI_REQUIRE_TOOLS=1`).
+    /// serves its API. A missing `prometheus` fails the test with the command that
+    /// installs it (never `None`).
     pub fn start(job: &str, target: SocketAddr) -> Option<Prometheus> {
         let binary = tool("prometheus")?;
         let dir = temp_dir(&format!("prometheus-{job}"));

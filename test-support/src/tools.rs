@@ -4,22 +4,29 @@
 
 use std::io::Write;
 
-/// The path of an external tool such as `promtool`, or `None` after a loud skip message. With
-/// `MOAI_REQUIRE_TOOLS=1` (as in CI) a missing tool fails the test instead.
+/// The path of an external tool such as `promtool`: on PATH, else in `/usr/sbin` or `/sbin`
+/// (where Debian keeps `logrotate`, and which a user's PATH often lacks). A missing tool fails
+/// the test with the command that installs it; never `None` (the `Option` keeps the callers'
+/// `let Some(..) else` unchanged).
 pub fn tool(name: &str) -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
-    });
-    if found.is_none() {
-        missing(name, "is not on PATH", "prometheus");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file());
+    match found {
+        Some(path) => Some(path),
+        None => missing(
+            name,
+            "is not on PATH, in /usr/sbin or in /sbin",
+            package_of(name),
+        ),
     }
-    found
 }
 
 /// A PostgreSQL server program (`initdb`, `pg_ctl`, `psql`) of Debian's `postgresql` package,
-/// which keeps them off PATH in `/usr/lib/postgresql/<major>/bin`; 15 first.
+/// which keeps them off PATH in `/usr/lib/postgresql/<major>/bin`; 15 first. A missing program
+/// fails the test with the command that installs it; never `None`.
 pub fn postgres_tool(name: &str) -> Option<std::path::PathBuf> {
     let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -28,20 +35,30 @@ pub fn postgres_tool(name: &str) -> Option<std::path::PathBuf> {
         .map(|e| e.path().join("bin"))
         .collect();
     dirs.sort_by_key(|d| !d.starts_with("/usr/lib/postgresql/15"));
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
-    if found.is_none() {
-        missing(name, "is not in /usr/lib/postgresql/*/bin", "postgresql");
+    match dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+        Some(path) => Some(path),
+        None => missing(name, "is not in /usr/lib/postgresql/*/bin", "postgresql"),
     }
-    found
 }
 
-/// A missing tool: a failure under `MOAI_REQUIRE_TOOLS=1`, else a loud skip message.
-fn missing(name: &str, where_: &str, package: &str) {
-    if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!("{name} is required (MOAI_REQUIRE_TOOLS=1) but {where_}");
+/// The Debian package that installs the tool `name`, as `.ci/install-test-tools` maps it.
+fn package_of(name: &str) -> &str {
+    match name {
+        "promtool" => "prometheus",
+        "amtool" => "prometheus-alertmanager",
+        "prlimit" | "runuser" => "util-linux",
+        "chattr" => "e2fsprogs",
+        other => other,
     }
-    eprintln!(
-        "\n*** SKIPPED: {name} {where_}; install it (apt-get install {package}) to run this test ***\n"
+}
+
+/// Fails the test for a missing tool, with the commands that install it: a test that cannot run
+/// must not pass.
+fn missing(name: &str, where_: &str, package: &str) -> ! {
+    panic!(
+        "{name} {where_}: this test needs it. Install what the tests need with \
+         `.ci/install-test-tools` (from the repository's root), or this tool alone with \
+         `sudo apt-get install -y {package}`"
     );
 }
 
@@ -120,22 +137,20 @@ pub fn run_with_stdin(
     )
 }
 
-/// `python3` with the Prometheus project's Python client (`prometheus_client`), or `None` after a
-/// loud skip message (a failure with `MOAI_REQUIRE_TOOLS=1`).
+/// `python3` with the Prometheus project's Python client (`prometheus_client`). Either missing
+/// fails the test with the command that installs it; never `None`.
 pub fn python_with_client() -> Option<std::path::PathBuf> {
     let python = tool("python3")?;
     let ok = std::process::Command::new(&python)
         .args(["-c", "import prometheus_client"])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("MOAI_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("python3 has no prometheus_client (pip install prometheus_client)");
-        }
-        eprintln!(
-            "\n*** SKIPPED: python3 has no prometheus_client; pip install prometheus_client ***\n"
-        );
-        return None;
-    }
+    assert!(
+        ok,
+        "{} cannot import prometheus_client: this test needs it. Install what the tests need \
+         with `.ci/install-test-tools` (from the repository's root), or this package alone with \
+         `python3 -m pip install prometheus_client`",
+        python.display()
+    );
     Some(python)
 }

@@ -17,6 +17,7 @@
 //! asked), 2 usage error. It answers within 5 s even when the database is locked (the guide's
 //! readiness timeout): every check and every request has its own time limit.
 
+mod cli;
 mod diagnose;
 mod http;
 mod remote;
@@ -27,122 +28,7 @@ use moai_instrument::health::{
     CheckResult, HealthChecker, HealthReport, HealthStatus, LIVENESS_CHECK,
 };
 
-const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] \
-                     [--db PATH | --db-url URL]\n       \
-                     moai-health --url http://HOST:PORT [--live | --startup | --ready] [--json]\n       \
-                     moai-health --diagnose [--metrics-url URL] [--prometheus URL] \
-                     [--alertmanager URL] [--grafana URL]";
-const DEFAULT_DB: &str = ".moai/memory/swarm.db";
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
-    Basic,
-    Live,
-    Ready,
-}
-
-struct Args {
-    mode: Mode,
-    json: bool,
-    db: String,
-    /// A PostgreSQL URL: SwarmDB on the server instead of the file.
-    db_url: Option<String>,
-    /// Ask the running app at this base URL instead of opening the database.
-    url: Option<String>,
-    /// Run the Troubleshooting checks against these parts.
-    diagnose: Option<diagnose::Targets>,
-}
-
-fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        mode: Mode::Basic,
-        json: false,
-        db: std::env::var("MOAI_DB_PATH").unwrap_or_else(|_| DEFAULT_DB.into()),
-        db_url: std::env::var("MOAI_DB_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty()),
-        url: None,
-        diagnose: None,
-    };
-    let mut targets = diagnose::Targets::default();
-    let mut diagnose_flags = Vec::new();
-    let mut mode_given = false;
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| {
-            args.next()
-                .filter(|v| !v.starts_with("--"))
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        let mode = match arg.as_str() {
-            "--live" | "--startup" => Mode::Live,
-            "--ready" => Mode::Ready,
-            "--json" => {
-                parsed.json = true;
-                continue;
-            }
-            "--db" => {
-                parsed.db = value("--db")?;
-                parsed.db_url = None;
-                continue;
-            }
-            "--db-url" => {
-                parsed.db_url = Some(
-                    args.next()
-                        .filter(|p| !p.starts_with("--"))
-                        .ok_or("--db-url needs a postgres:// URL")?,
-                );
-                continue;
-            }
-            "--url" => {
-                parsed.url = Some(http_url("--url", value("--url")?)?);
-                continue;
-            }
-            "--diagnose" => {
-                parsed.diagnose = Some(diagnose::Targets::default());
-                continue;
-            }
-            flag @ ("--metrics-url" | "--prometheus" | "--alertmanager" | "--grafana") => {
-                let url = http_url(flag, value(flag)?)?;
-                match flag {
-                    "--metrics-url" => targets.metrics_url = url,
-                    "--prometheus" => targets.prometheus = url,
-                    "--alertmanager" => targets.alertmanager = url,
-                    _ => targets.grafana = Some(url),
-                }
-                diagnose_flags.push(flag.to_owned());
-                continue;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        };
-        if mode_given {
-            return Err("give at most one of --live, --startup, --ready".into());
-        }
-        (parsed.mode, mode_given) = (mode, true);
-    }
-    if parsed.diagnose.is_some() {
-        if mode_given || parsed.url.is_some() || parsed.json {
-            return Err(
-                "--diagnose takes only --metrics-url, --prometheus, --alertmanager, --grafana"
-                    .into(),
-            );
-        }
-        parsed.diagnose = Some(targets);
-    } else if let Some(flag) = diagnose_flags.first() {
-        return Err(format!("{flag} goes with --diagnose"));
-    }
-    Ok(parsed)
-}
-
-/// `value` when it is an `http://` or `https://` URL.
-fn http_url(flag: &str, value: String) -> Result<String, String> {
-    if value.starts_with("http://") || value.starts_with("https://") {
-        Ok(value)
-    } else {
-        Err(format!("{flag} needs an http:// URL, not {value:?}"))
-    }
-}
+use cli::{Args, Mode};
 
 /// The checker for the database the arguments name, and how to name it in the output (a URL
 /// without its password).
@@ -169,14 +55,11 @@ fn mark(healthy: bool) -> &'static str {
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
+    let args = match cli::parse_args() {
         Ok(args) => args,
-        Err(problem) => {
-            if !problem.is_empty() {
-                eprintln!("moai-health: {problem}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(if problem.is_empty() { 0 } else { 2 });
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
         }
     };
     if let Some(targets) = &args.diagnose {

@@ -1,0 +1,224 @@
+//! `moai-health`'s command line, through `lexopt` (see the workspace's Cargo.toml for why not
+//! clap). `--flag value` and `--flag=value` both work; `--help` prints the usage on stdout and
+//! exits 0; anything else wrong is an error naming the flag and the cause, for an exit status of 2.
+
+use std::ffi::OsString;
+
+use crate::diagnose;
+
+pub const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] \
+                     [--db PATH | --db-url URL]\n       \
+                     moai-health --url http://HOST:PORT [--live | --startup | --ready] [--json]\n       \
+                     moai-health --diagnose [--metrics-url URL] [--prometheus URL] \
+                     [--alertmanager URL] [--grafana URL]
+
+  (no mode)          basic check: \"✅ Healthy - N active agents\"
+  --live, --startup  liveness and startup probes: SwarmDB opens
+  --ready            the comprehensive check, one line per check
+  --json             the report as JSON
+  --db PATH          the SwarmDB file (default: MOAI_DB_PATH, else .moai/memory/swarm.db)
+  --db-url URL       SwarmDB on PostgreSQL, postgres://... (default: MOAI_DB_URL when set)
+  --url URL          ask the running app at URL (its /healthz, or /livez for --live)
+  --diagnose         the guide's Troubleshooting checks, against --metrics-url, --prometheus,
+                     --alertmanager and --grafana (defaults: the guide's ports on localhost)
+  -h, --help         print this and exit
+
+Exit status: 0 healthy, 1 unhealthy (or the app could not be asked), 2 usage error.";
+const DEFAULT_DB: &str = ".moai/memory/swarm.db";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    Basic,
+    Live,
+    Ready,
+}
+
+pub struct Args {
+    pub mode: Mode,
+    pub json: bool,
+    pub db: String,
+    /// A PostgreSQL URL: SwarmDB on the server instead of the file.
+    pub db_url: Option<String>,
+    /// Ask the running app at this base URL instead of opening the database.
+    pub url: Option<String>,
+    /// Run the Troubleshooting checks against these parts.
+    pub diagnose: Option<diagnose::Targets>,
+}
+
+/// What the command line asks for.
+enum Parsed {
+    Run(Args),
+    Help,
+}
+
+/// The process's arguments (and `MOAI_DB_PATH` / `MOAI_DB_URL` for the database). `--help`
+/// prints the usage on stdout and exits 0 here; `Err` is the message for stderr (the cause, then
+/// the usage), for an exit status of 2.
+pub fn parse_args() -> Result<Args, String> {
+    let db = std::env::var("MOAI_DB_PATH").unwrap_or_else(|_| DEFAULT_DB.into());
+    let db_url = std::env::var("MOAI_DB_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    match parse(std::env::args_os().skip(1), db, db_url) {
+        Ok(Parsed::Run(args)) => Ok(args),
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        Err(err) => Err(format!("moai-health: {err}\n{USAGE}")),
+    }
+}
+
+/// `db` and `db_url` are the defaults from the environment.
+fn parse(
+    args: impl IntoIterator<Item = OsString>,
+    db: String,
+    db_url: Option<String>,
+) -> Result<Parsed, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut parsed = Args {
+        mode: Mode::Basic,
+        json: false,
+        db,
+        db_url,
+        url: None,
+        diagnose: None,
+    };
+    let mut targets = diagnose::Targets::default();
+    let mut diagnose_flags = Vec::new();
+    let mut mode_given = false;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        let mode = match arg {
+            Long("live") | Long("startup") => Mode::Live,
+            Long("ready") => Mode::Ready,
+            Long("json") => {
+                parsed.json = true;
+                continue;
+            }
+            Long("db") => {
+                parsed.db = value(&mut parser, "--db", "a file path")?;
+                parsed.db_url = None;
+                continue;
+            }
+            Long("db-url") => {
+                parsed.db_url = Some(value(&mut parser, "--db-url", "a postgres:// URL")?);
+                continue;
+            }
+            Long("url") => {
+                parsed.url = Some(http_url(&mut parser, "--url")?);
+                continue;
+            }
+            Long("diagnose") => {
+                parsed.diagnose = Some(diagnose::Targets::default());
+                continue;
+            }
+            Long(name @ ("metrics-url" | "prometheus" | "alertmanager" | "grafana")) => {
+                // Owned: `name` borrows the parser, which reads the value next.
+                let flag = format!("--{name}");
+                let url = http_url(&mut parser, &flag)?;
+                match &flag[2..] {
+                    "metrics-url" => targets.metrics_url = url,
+                    "prometheus" => targets.prometheus = url,
+                    "alertmanager" => targets.alertmanager = url,
+                    _ => targets.grafana = Some(url),
+                }
+                diagnose_flags.push(flag);
+                continue;
+            }
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            _ => return Err(arg.unexpected()),
+        };
+        if mode_given {
+            return Err("give at most one of --live, --startup, --ready".into());
+        }
+        (parsed.mode, mode_given) = (mode, true);
+    }
+    if parsed.diagnose.is_some() {
+        if mode_given || parsed.url.is_some() || parsed.json {
+            return Err(
+                "--diagnose takes only --metrics-url, --prometheus, --alertmanager, --grafana"
+                    .into(),
+            );
+        }
+        parsed.diagnose = Some(targets);
+    } else if let Some(flag) = diagnose_flags.first() {
+        return Err(format!("{flag} goes with --diagnose").into());
+    }
+    Ok(Parsed::Run(parsed))
+}
+
+/// The flag's value, `what` naming what it should be. A value that is itself a flag (`--db
+/// --json`) is refused: the value was forgotten, and the flag would otherwise be lost.
+fn value(parser: &mut lexopt::Parser, flag: &str, what: &str) -> Result<String, lexopt::Error> {
+    let value = parser.value().map_err(|_| format!("{flag} needs {what}"))?;
+    match value.into_string() {
+        Ok(text) if text.starts_with("--") => {
+            Err(format!("{flag} needs {what}, not the flag {text}").into())
+        }
+        Ok(text) => Ok(text),
+        Err(raw) => Err(format!("{flag} needs {what}, not the non-UTF-8 {raw:?}").into()),
+    }
+}
+
+/// The flag's value when it is an `http://` or `https://` URL.
+fn http_url(parser: &mut lexopt::Parser, flag: &str) -> Result<String, lexopt::Error> {
+    let url = value(parser, flag, "an http:// URL")?;
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url)
+    } else {
+        Err(format!("{flag} needs an http:// URL, not {url:?}").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Args, String> {
+        let db_url = Some("postgres://env".to_owned());
+        match parse(args.iter().map(OsString::from), "env.db".into(), db_url) {
+            Ok(Parsed::Run(args)) => Ok(args),
+            Ok(Parsed::Help) => Err("help".into()),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    #[test]
+    fn modes_database_and_urls() {
+        let args = run(&[]).unwrap();
+        assert_eq!((args.mode, args.json), (Mode::Basic, false));
+        assert_eq!(args.db_url.as_deref(), Some("postgres://env"));
+        let args = run(&["--startup", "--db=other.db", "--json"]).unwrap();
+        assert_eq!((args.mode, args.json), (Mode::Live, true));
+        assert_eq!((args.db.as_str(), args.db_url), ("other.db", None));
+        let args = run(&["--ready", "--url", "http://127.0.0.1:9090"]).unwrap();
+        assert_eq!(args.mode, Mode::Ready);
+        assert_eq!(args.url.as_deref(), Some("http://127.0.0.1:9090"));
+        let args = run(&["--diagnose", "--grafana", "http://g:3000"]).unwrap();
+        let targets = args.diagnose.unwrap();
+        assert_eq!(targets.grafana.as_deref(), Some("http://g:3000"));
+        assert_eq!(targets.prometheus, "http://localhost:9091");
+    }
+
+    #[test]
+    fn help_and_errors_name_the_flag_and_cause() {
+        assert_eq!(run(&["--ready", "-h"]).err().as_deref(), Some("help"));
+        for (args, expected) in [
+            (&["--bogus"][..], "--bogus"),
+            (&["--db"], "--db needs a file path"),
+            (&["--db", "--json"], "not the flag --json"),
+            (&["--db-url"], "--db-url needs a postgres:// URL"),
+            (&["--url", "localhost:9090"], "--url needs an http:// URL"),
+            (&["--live", "--ready"], "at most one"),
+            (
+                &["--prometheus", "http://p"],
+                "--prometheus goes with --diagnose",
+            ),
+            (&["--diagnose", "--json"], "--diagnose takes only"),
+        ] {
+            let err = run(args).map(|_| ()).unwrap_err();
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
+    }
+}
