@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use crate::diagnose;
 
-pub const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] \
+pub(crate) const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] \
                      [--db PATH | --db-url URL]\n       \
                      moai-health --url http://HOST:PORT [--live | --startup | --ready] [--json]\n       \
                      moai-health --diagnose [--metrics-url URL] [--prometheus URL] \
@@ -27,13 +27,13 @@ Exit status: 0 healthy, 1 unhealthy (or the app could not be asked), 2 usage err
 const DEFAULT_DB: &str = ".moai/memory/swarm.db";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Basic,
     Live,
     Ready,
 }
 
-pub struct Args {
+pub(crate) struct Args {
     pub mode: Mode,
     pub json: bool,
     pub db: String,
@@ -54,7 +54,7 @@ enum Parsed {
 /// The process's arguments (and `MOAI_DB_PATH` / `MOAI_DB_URL` for the database). `--help`
 /// prints the usage on stdout and exits 0 here; `Err` is the message for stderr (the cause, then
 /// the usage), for an exit status of 2.
-pub fn parse_args() -> Result<Args, String> {
+pub(crate) fn parse_args() -> Result<Args, String> {
     let db = std::env::var("MOAI_DB_PATH").unwrap_or_else(|_| DEFAULT_DB.into());
     let db_url = std::env::var("MOAI_DB_URL")
         .ok()
