@@ -15,7 +15,7 @@ thread_local! {
 fuzz_target!(|data: &[u8]| {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        let subscriber = moai_instrument::__private::json_subscriber(|line| {
+        let subscriber = moai_instrument::__test_support::json_subscriber(|line| {
             OUT.with_borrow_mut(|out| out.extend_from_slice(line))
         });
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber");

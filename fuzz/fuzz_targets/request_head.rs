@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|head: &[u8]| {
-    if let Some((method, path)) = moai_instrument::__private::parse_request_head(head) {
+    if let Some((method, path)) = moai_instrument::__test_support::parse_request_head(head) {
         assert!(
             !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()),
             "{method:?}"

@@ -59,7 +59,7 @@ fn json_logs(c: &mut Criterion) {
             "Agent spawned successfully"
         );
     };
-    let ours = moai_instrument::__private::json_subscriber(|line| {
+    let ours = moai_instrument::__test_support::json_subscriber(|line| {
         black_box(line);
     });
     tracing::subscriber::with_default(ours, || {

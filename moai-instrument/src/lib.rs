@@ -206,6 +206,11 @@ pub use moai_instrument_macros::counted_event;
 /// The `metrics` facade, in the one version the SDK records with.
 pub use metrics;
 
+/// Hooks for the SDK's own benchmarks, tests and fuzz targets. Not public API.
+#[doc(hidden)]
+#[path = "test_support.rs"]
+pub mod __test_support;
+
 /// Support for the macros' generated code. Not public API.
 #[doc(hidden)]
 #[path = "private/mod.rs"]

@@ -16,7 +16,7 @@ static LINES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 fn install() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let subscriber = moai_instrument::__private::json_subscriber(|line| {
+        let subscriber = moai_instrument::__test_support::json_subscriber(|line| {
             // A slow sink: every line costs 20 µs, as a congested disk or pipe would.
             let until = Instant::now() + Duration::from_micros(20);
             while Instant::now() < until {}

@@ -415,14 +415,7 @@ fn session_state(db: &SwarmDb, _raw: &Raw) {
 
 /// The fixture's records written through the API read back exactly, on each backend.
 fn fixture_round_trip(db: &SwarmDb, _raw: &Raw) {
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/moai-flow-2.0.0/manifest.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let manifest = common::fixture::manifest();
     for (id, agent) in manifest["agents"].as_object().unwrap() {
         let status: AgentStatus = agent["status"].as_str().unwrap().parse().unwrap();
         db.register_agent(
@@ -455,49 +448,7 @@ fn fixture_round_trip(db: &SwarmDb, _raw: &Raw) {
         db.store_memory(session, kind, key, &m["value"], None)
             .unwrap();
     }
-    for (id, agent) in manifest["agents"].as_object().unwrap() {
-        let found = db.get_agent(id).unwrap().unwrap();
-        assert_eq!(found.status.as_str(), agent["status"]);
-        assert_eq!(found.metadata, agent["metadata"], "{id}");
-    }
-    let events = db
-        .get_events(&EventFilter {
-            limit: Some(100_000),
-            ..Default::default()
-        })
-        .unwrap();
-    for e in manifest["events"].as_array().unwrap() {
-        let found = events.iter().find(|x| x.event_id == e["event_id"]).unwrap();
-        assert_eq!(found.timestamp, e["timestamp"]);
-        assert_eq!(found.metadata, e["metadata"], "{}", e["event_id"]);
-        assert_eq!(found.agent_id, e["agent_id"]);
-    }
-    for m in manifest["memory_latest"].as_array().unwrap() {
-        let kind: MemoryType = m["memory_type"].as_str().unwrap().parse().unwrap();
-        let value = db
-            .get_memory(
-                m["session_id"].as_str().unwrap(),
-                kind,
-                m["key"].as_str().unwrap(),
-            )
-            .unwrap();
-        assert_eq!(value.as_ref(), Some(&m["value"]));
-    }
-    let mut active: Vec<String> = db
-        .get_active_agents()
-        .unwrap()
-        .into_iter()
-        .map(|a| a.agent_id)
-        .collect();
-    active.sort();
-    let mut expected: Vec<String> = manifest["active_agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
-    assert_eq!(active, expected);
+    common::fixture::assert_holds_the_manifest(db, &manifest);
 }
 
 fn health_checks(db: &SwarmDb, _raw: &Raw) {

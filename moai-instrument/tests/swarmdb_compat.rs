@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::fixture::{assert_holds_the_manifest, fixture_copy, fixture_dir, manifest};
 use common::temp_dir;
 use moai_instrument::error_chain;
 use moai_instrument::swarmdb::{
@@ -19,26 +20,6 @@ use moai_instrument::swarmdb::{
 };
 use rusqlite::Connection;
 use serde_json::{Value, json};
-
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/moai-flow-2.0.0")
-}
-
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(fixture_dir().join("manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A writable copy of the fixture (the original stays read-only input).
-fn fixture_copy(name: &str) -> PathBuf {
-    let path = temp_dir(name).join("swarm.db");
-    std::fs::copy(fixture_dir().join("swarm.db"), &path).unwrap();
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&path, perms).unwrap();
-    path
-}
 
 /// Every table's `PRAGMA table_info` and every index's `index_list`/`index_info`, as text rows.
 fn schema_shape(conn: &Connection) -> BTreeMap<String, Vec<String>> {
@@ -158,15 +139,10 @@ fn the_fixture_reads_back_exactly_then_takes_writes() {
     let manifest = manifest();
     let db = SwarmDb::open(&path).expect("MoAI-Flow's own database opens");
 
-    let agents = manifest["agents"].as_object().unwrap();
-    for (id, expected) in agents {
-        let agent = db
-            .get_agent(id)
-            .unwrap()
-            .unwrap_or_else(|| panic!("agent {id}"));
-        assert_eq!(agent.agent_type, expected["agent_type"], "{id}");
-        assert_eq!(agent.status.as_str(), expected["status"], "{id}");
-        assert_eq!(agent.metadata, expected["metadata"], "{id}");
+    assert_holds_the_manifest(&db, &manifest);
+    // What the shared reading leaves out: the counts, the times, and the order.
+    for (id, _) in manifest["agents"].as_object().unwrap() {
+        let agent = db.get_agent(id).unwrap().unwrap();
         assert!(agent.spawn_time > UNIX_EPOCH + Duration::from_secs(1_700_000_000));
         assert_eq!(
             agent.complete_time.is_some(),
@@ -174,56 +150,16 @@ fn the_fixture_reads_back_exactly_then_takes_writes() {
             "{id}: complete_time is set when the agent finished"
         );
     }
-    let mut active: Vec<String> = db
-        .get_active_agents()
-        .unwrap()
-        .into_iter()
-        .map(|a| a.agent_id)
-        .collect();
-    active.sort();
-    let mut expected_active: Vec<String> = manifest["active_agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
-    expected_active.sort();
-    assert_eq!(active, expected_active);
     assert_eq!(db.count_active_agents().unwrap(), 8);
-
-    let expected_events = manifest["events"].as_array().unwrap();
     let events = db
         .get_events(&EventFilter {
             limit: Some(1000),
             ..EventFilter::default()
         })
         .unwrap();
-    assert_eq!(events.len(), expected_events.len());
-    let by_id: BTreeMap<&str, _> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
-    for expected in expected_events {
-        let event = by_id[expected["event_id"].as_str().unwrap()];
-        assert_eq!(event.event_type.as_str(), expected["event_type"]);
-        assert_eq!(event.agent_id, expected["agent_id"]);
-        assert_eq!(
-            event.timestamp, expected["timestamp"],
-            "stored text, as given"
-        );
-        assert_eq!(event.metadata, expected["metadata"]);
-    }
+    assert_eq!(events.len(), manifest["events"].as_array().unwrap().len());
     // Newest first, by the stored timestamp text, as the original orders them.
     assert!(events.windows(2).all(|w| w[0].timestamp >= w[1].timestamp));
-
-    for expected in manifest["memory_latest"].as_array().unwrap() {
-        let memory_type: MemoryType = expected["memory_type"].as_str().unwrap().parse().unwrap();
-        let value = db
-            .get_memory(
-                expected["session_id"].as_str().unwrap(),
-                memory_type,
-                expected["key"].as_str().unwrap(),
-            )
-            .unwrap();
-        assert_eq!(value.as_ref(), Some(&expected["value"]), "{expected}");
-    }
 
     // Writes go in beside MoAI-Flow's rows and read back.
     let id = db

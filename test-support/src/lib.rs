@@ -6,6 +6,7 @@
 //! callers.
 
 pub mod exposition;
+pub mod fixture;
 pub mod http;
 pub mod locked_db;
 pub mod postgres;

@@ -1,5 +1,11 @@
 //! Just enough HTTP/1.x for scrapers and probes: a `GET` request line and headers read under a
 //! size and time limit, and a complete response with `Connection: close`.
+//!
+//! Hand-written rather than an HTTP server crate: the exporter lives inside the host's process,
+//! where an async runtime or a thread per connection is not ours to add, and its one reader
+//! thread polls every connection's head at once (`reader.rs`), so 500 idle or slow clients cannot
+//! starve a scrape (`tests/hostile_clients.rs`). A request head is all it parses; the fuzz target
+//! `request_head` checks that it never panics.
 
 use std::io::{self, Write};
 use std::time::Duration;

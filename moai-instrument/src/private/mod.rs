@@ -15,19 +15,3 @@ pub use query_guard::QueryGuard;
 
 pub(crate) use callsite::callsites;
 pub(crate) use query_guard::set_default_slow_query;
-
-/// The SDK's JSON formatter as a `tracing` subscriber writing each line to `write`, without
-/// installing anything (benchmarks compare it with other formatters).
-pub fn json_subscriber(
-    write: impl Fn(&[u8]) + Send + Sync + 'static,
-) -> impl tracing::Subscriber + Send + Sync {
-    crate::logging::json_subscriber(write)
-}
-
-/// Parses an HTTP request head as the exporter does; `Some((method, path))` when accepted. For the
-/// fuzz target: it must never panic, and what it accepts must be well formed.
-pub fn parse_request_head(head: &[u8]) -> Option<(String, String)> {
-    crate::exporter::parse_head(head)
-        .ok()
-        .map(|r| (r.method, r.path))
-}

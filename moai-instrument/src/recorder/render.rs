@@ -2,6 +2,10 @@
 //! sample, families sorted by name and series by labels so that output is stable between scrapes.
 //! Names and label keys are already in their exposition form (`names`, at registration), so
 //! nothing here can make two families of one name or repeat a label.
+//!
+//! Hand-written because it reads this recorder's own cells (windowed summaries, striped totals),
+//! which no exposition crate's encoder takes; its speed against the Prometheus project's Python
+//! client is in BENCHMARKS.md ("Scrape render time").
 
 use std::fmt::Write as _;
 
