@@ -12,6 +12,16 @@ use moai_instrument::swarmdb::{AgentStatus, OpenOptions, SwarmDb};
 use moai_instrument::{Config, InitError};
 use serde_json::{Value, json};
 
+/// The checks an open SwarmDB brings: the guide's five and the liveness check.
+const SWARMDB_CHECKS: [&str; 6] = [
+    "database",
+    "disk_space",
+    "memory",
+    "query_performance",
+    "agents",
+    "swarmdb",
+];
+
 static ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 fn metrics(addr: std::net::SocketAddr) -> String {
@@ -125,14 +135,7 @@ fn init_and_open_are_the_whole_set_up() {
     let size = a.get_database_size().unwrap() as f64;
     assert_eq!(sample(&body, "moai_flow_db_size_bytes"), Some(size));
     let report = health(addr);
-    for name in [
-        "database",
-        "disk_space",
-        "memory",
-        "query_performance",
-        "agents",
-        "swarmdb",
-    ] {
+    for name in SWARMDB_CHECKS {
         assert_eq!(
             report["checks"][name]["healthy"], true,
             "{name} in {report}"
@@ -149,14 +152,7 @@ fn init_and_open_are_the_whole_set_up() {
     // progress and swarmdb.
     assert!(live.contains("2 checks"), "{live}");
     let body = metrics(addr);
-    for check in [
-        "database",
-        "disk_space",
-        "memory",
-        "query_performance",
-        "agents",
-        "swarmdb",
-    ] {
+    for check in SWARMDB_CHECKS {
         assert_eq!(
             sample(
                 &body,
