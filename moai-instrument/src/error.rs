@@ -105,14 +105,18 @@ impl InitError {
 /// An error and each of its sources, joined as `outer: cause: root cause`: how the SDK prints
 /// an error everywhere (the `exception` field of log lines, health messages, `moai-health`).
 /// Each error type of the SDK says its cause once, through `source()`, so printing only
-/// `Display` leaves the cause out; print this instead.
+/// `Display` leaves the cause out; print this instead. A cause whose text the chain already holds
+/// (libraries whose `Display` repeats their source) is not written again.
 #[must_use]
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
         source = cause.source();
     }
     chain
@@ -141,5 +145,24 @@ mod tests {
     fn error_chain_lists_every_source() {
         let error = Outer(std::io::Error::other("disk full"));
         assert_eq!(error_chain(&error), "failed to insert event: disk full");
+    }
+
+    #[derive(Debug)]
+    struct Repeats(std::io::Error);
+    impl fmt::Display for Repeats {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "request failed: {}", self.0)
+        }
+    }
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_text_is_said_once() {
+        let error = Repeats(std::io::Error::other("connection refused"));
+        assert_eq!(error_chain(&error), "request failed: connection refused");
     }
 }

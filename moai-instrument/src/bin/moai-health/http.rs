@@ -26,30 +26,15 @@ pub(crate) fn get(url: &str, bearer: Option<&str>) -> Result<Answer, String> {
     if let Some(token) = bearer {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
-    let mut response = request.call().map_err(|e| one_line(&e))?;
+    let mut response = request.call().map_err(|e| moai_instrument::error_chain(&e))?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_string()
-        .map_err(|e| one_line(&e))?;
+        .map_err(|e| moai_instrument::error_chain(&e))?;
     Ok(Answer { status, body })
-}
-
-/// The error and its causes on one line, each once.
-fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// `base` without a trailing `/`, then `path`.
