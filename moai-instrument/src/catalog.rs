@@ -132,7 +132,7 @@ pub const LOG_LINES_DROPPED_TOTAL: MetricSpec = MetricSpec {
 };
 
 /// `moai_flow_last_progress_age_seconds`: seconds since the host last called
-/// [`heartbeat`](crate::heartbeat); absent until the first call.
+/// [`heartbeat`](crate::health::heartbeat); absent until the first call.
 pub const LAST_PROGRESS_AGE_SECONDS: MetricSpec = MetricSpec {
     name: "moai_flow_last_progress_age_seconds",
     kind: MetricKind::Gauge,

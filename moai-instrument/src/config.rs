@@ -331,7 +331,7 @@ impl Config {
         self
     }
 
-    /// `/livez` fails when the host has called [`heartbeat`](crate::heartbeat) before but not
+    /// `/livez` fails when the host has called [`heartbeat`](crate::health::heartbeat) before but not
     /// for this long (default 60 s): its work loop is stuck. Hosts that never call it are judged
     /// by their other liveness checks only.
     #[must_use]
