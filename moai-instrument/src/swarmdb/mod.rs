@@ -27,9 +27,13 @@
 //!
 //! # Features
 //!
-//! - **Durable**: WAL with `synchronous = FULL`; every write commits on its own and is on disk
-//!   when it returns, so a crash loses nothing acknowledged. A busy timeout makes a call wait for
-//!   another process's lock instead of failing at once.
+//! - **Durable**: WAL with `synchronous = FULL`; every write is on disk when it returns, so a
+//!   crash loses nothing acknowledged. Concurrent writes share one transaction and one fsync
+//!   (group commit), each in a savepoint of its own: a failing write is undone and reported alone.
+//!   Write transactions take the lock up front (`BEGIN IMMEDIATE`), and a busy timeout makes a
+//!   call wait for another process's lock instead of failing at once.
+//! - **Reads never wait for writes**: on SQLite they run on read-only connections of their own
+//!   (WAL lets them read the last commit meanwhile); on PostgreSQL on a pool of their own.
 //! - **Opening never guesses**: a new file gets the original's schema; an older MoAI-Flow file is
 //!   upgraded as MoAI-Flow upgrades it (missing tables created, version recorded); the SDK's own
 //!   pre-compatibility layout is converted row for row in one transaction; anything else, and a
@@ -41,6 +45,7 @@
 
 mod encoding;
 mod error;
+mod group_commit;
 mod migrate;
 #[cfg(feature = "postgres")]
 mod pg_schema;
@@ -262,6 +267,36 @@ impl SwarmDb {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         dispatch!(self, b => b.insert_event(&event_id, event, &metadata))?;
         Ok(event_id)
+    }
+
+    /// Records several events in one transaction (one fsync): all of them, or none when one is
+    /// refused. Returns their `event_id`s in order (each the given one, or a new UUID v4). Stored
+    /// as [`SwarmDb::insert_event`] stores each; counts each in
+    /// `moai_flow_events_total{event_type}`, like that call.
+    ///
+    /// # Errors
+    /// As [`SwarmDb::insert_event`], for the first event refused: then nothing is stored.
+    #[timed_query(query_type = "insert_events")]
+    pub fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<String>> {
+        let reject = self.rejected("insert_events");
+        for event in events {
+            crate::__private::count_event(event.event_type.as_str());
+        }
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            check_timestamp(&event.timestamp).map_err(&reject)?;
+            let metadata = metadata_text(&event.metadata).map_err(&reject)?;
+            let event_id = event
+                .event_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            rows.push((event_id, event, metadata));
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, b => b.insert_events(&rows))?;
+        Ok(rows.into_iter().map(|(event_id, _, _)| event_id).collect())
     }
 
     /// Events matching `filter`, newest first by timestamp (ties: the later insert first).

@@ -176,8 +176,7 @@ impl PostgresBackend {
     ) -> Result<()> {
         self.execute(
             "insert_event",
-            "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            INSERT_EVENT,
             &[
                 &event_id,
                 &event.event_type.as_str(),
@@ -188,6 +187,29 @@ impl PostgresBackend {
             ],
         )
         .map(drop)
+    }
+
+    /// Every event in one transaction: all stored, or none.
+    pub(crate) fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
+        let mut conn = self.conn("insert_events")?;
+        let error = self.query_error("insert_events");
+        let mut tx = conn.transaction().map_err(&error)?;
+        let insert = tx.prepare(INSERT_EVENT).map_err(&error)?;
+        for (event_id, event, metadata) in rows {
+            tx.execute(
+                &insert,
+                &[
+                    event_id,
+                    &event.event_type.as_str(),
+                    &event.agent_id,
+                    &event.agent_type,
+                    &event.timestamp,
+                    metadata,
+                ],
+            )
+            .map_err(&error)?;
+        }
+        tx.commit().map_err(&error)
     }
 
     pub(crate) fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
@@ -494,6 +516,9 @@ const STALE: &str = "status IN ('spawned', 'running') AND last_updated < $1";
 fn stale_cutoff(cutoff: SystemTime) -> String {
     iso_timestamp(cutoff)
 }
+
+const INSERT_EVENT: &str = "INSERT INTO agent_events \
+     (event_id, event_type, agent_id, agent_type, timestamp, metadata) VALUES ($1, $2, $3, $4, $5, $6)";
 
 const EVENT_SELECT: &str = "SELECT id, event_id, event_type, agent_id, agent_type, timestamp, \
      metadata, created_at FROM agent_events";
