@@ -5,27 +5,63 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use metrics::{CounterFn, GaugeFn};
 
 use super::atomic_f64::AtomicF64;
+use super::stripes::{self, Padded, STRIPES};
 
-pub(crate) struct CounterCell(AtomicU64);
+/// A counter striped by thread (see `stripes`): its value is the sum of the stripes plus `base`,
+/// which only [`CounterFn::absolute`] raises.
+pub(crate) struct CounterCell {
+    stripes: [Padded<AtomicU64>; STRIPES],
+    base: AtomicU64,
+}
 
 impl CounterCell {
     pub(crate) fn new() -> Self {
-        CounterCell(AtomicU64::new(0))
+        CounterCell {
+            stripes: std::array::from_fn(|_| Padded(AtomicU64::new(0))),
+            base: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.base
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.striped())
+    }
+
+    fn striped(&self) -> u64 {
+        self.stripes
+            .iter()
+            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
     }
 }
 
 impl CounterFn for CounterCell {
+    #[inline]
     fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::Relaxed);
+        self.stripes[stripes::this_thread()]
+            .0
+            .fetch_add(value, Ordering::Relaxed);
     }
 
     fn absolute(&self, value: u64) {
-        // Never goes backwards, whatever order racing callers arrive in.
-        self.0.fetch_max(value, Ordering::Relaxed);
+        // Raises the total to `value`, never lowers it: `base` only grows, by compare-and-swap,
+        // so racing callers never add twice; increments racing in only make it larger.
+        let mut base = self.base.load(Ordering::Relaxed);
+        loop {
+            let striped = self.striped();
+            if value <= base.wrapping_add(striped) {
+                return;
+            }
+            match self.base.compare_exchange_weak(
+                base,
+                value - striped,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => base = now,
+            }
+        }
     }
 }
 
@@ -52,5 +88,39 @@ impl GaugeFn for GaugeCell {
 
     fn set(&self, value: f64) {
         self.0.store(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn striped_counts_from_many_threads_add_up_exactly() {
+        let cell = CounterCell::new();
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        cell.increment(1);
+                    }
+                });
+            }
+        });
+        assert_eq!(cell.get(), 60_000);
+    }
+
+    #[test]
+    fn absolute_raises_but_never_lowers_and_increments_add_on_top() {
+        let cell = CounterCell::new();
+        cell.increment(5);
+        cell.absolute(3);
+        assert_eq!(cell.get(), 5);
+        cell.absolute(100);
+        assert_eq!(cell.get(), 100);
+        cell.increment(2);
+        assert_eq!(cell.get(), 102);
+        cell.absolute(101);
+        assert_eq!(cell.get(), 102);
     }
 }

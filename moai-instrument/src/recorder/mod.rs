@@ -7,6 +7,7 @@ mod log_linear;
 mod names;
 mod registry;
 mod render;
+mod stripes;
 mod totals;
 
 use std::sync::{Arc, OnceLock, Weak};
