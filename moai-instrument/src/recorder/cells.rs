@@ -1,5 +1,6 @@
 //! Counter and gauge storage behind the `metrics` handles.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::{CounterFn, GaugeFn};
@@ -7,19 +8,27 @@ use metrics::{CounterFn, GaugeFn};
 use super::atomic_f64::AtomicF64;
 use super::stripes::{self, Padded, STRIPES};
 
-/// A counter striped by thread (see `stripes`): its value is the sum of the stripes plus `base`,
-/// which only [`CounterFn::absolute`] raises.
+/// A counter. One atomic, unless a callsite of the macros asks for stripes ([`CounterCell::stripe`]):
+/// then each thread increments its own stripe (see `stripes`) and the value is `base` plus their
+/// sum. Counters that host code records stay one cache line, so a scrape of many of them reads
+/// one line each.
 pub(crate) struct CounterCell {
-    stripes: [Padded<AtomicU64>; STRIPES],
     base: AtomicU64,
+    stripes: OnceLock<Box<[Padded<AtomicU64>; STRIPES]>>,
 }
 
 impl CounterCell {
     pub(crate) fn new() -> Self {
         CounterCell {
-            stripes: std::array::from_fn(|_| Padded(AtomicU64::new(0))),
             base: AtomicU64::new(0),
+            stripes: OnceLock::new(),
         }
+    }
+
+    /// Gives the counter per-thread stripes from now on (for the macros' hot path).
+    pub(crate) fn stripe(&self) {
+        self.stripes
+            .get_or_init(|| Box::new(std::array::from_fn(|_| Padded(AtomicU64::new(0)))));
     }
 
     pub(crate) fn get(&self) -> u64 {
@@ -29,18 +38,23 @@ impl CounterCell {
     }
 
     fn striped(&self) -> u64 {
-        self.stripes
-            .iter()
-            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
+        self.stripes.get().map_or(0, |stripes| {
+            stripes
+                .iter()
+                .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
+        })
     }
 }
 
 impl CounterFn for CounterCell {
     #[inline]
     fn increment(&self, value: u64) {
-        self.stripes[stripes::this_thread()]
-            .0
-            .fetch_add(value, Ordering::Relaxed);
+        match self.stripes.get() {
+            Some(stripes) => stripes[stripes::this_thread()]
+                .0
+                .fetch_add(value, Ordering::Relaxed),
+            None => self.base.fetch_add(value, Ordering::Relaxed),
+        };
     }
 
     fn absolute(&self, value: u64) {
@@ -98,6 +112,8 @@ mod tests {
     #[test]
     fn striped_counts_from_many_threads_add_up_exactly() {
         let cell = CounterCell::new();
+        cell.increment(10);
+        cell.stripe();
         std::thread::scope(|s| {
             for _ in 0..6 {
                 s.spawn(|| {
@@ -107,12 +123,13 @@ mod tests {
                 });
             }
         });
-        assert_eq!(cell.get(), 60_000);
+        assert_eq!(cell.get(), 60_010);
     }
 
     #[test]
     fn absolute_raises_but_never_lowers_and_increments_add_on_top() {
         let cell = CounterCell::new();
+        cell.stripe();
         cell.increment(5);
         cell.absolute(3);
         assert_eq!(cell.get(), 5);

@@ -101,6 +101,14 @@ impl MetricsHandle {
         render::render(&self.registry)
     }
 
+    /// The exposition alone, without the scrape-time collectors and the `/proc` reads that
+    /// [`MetricsHandle::render`] runs first (benchmarks time the two separately).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn render_exposition_only(&self) -> String {
+        render::render(&self.registry)
+    }
+
     /// Runs `f` with this handle's recorder as the `metrics` recorder of the current thread
     /// instead of the global one (for handles of [`Config::detached_recorder`](crate::Config)).
     #[doc(hidden)]
