@@ -27,13 +27,21 @@ type Result<T> = std::result::Result<T, SwarmDbError>;
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
-/// Connections per process: enough for the application's threads, the scrape and the health
-/// checks at once, few enough that three replicas stay far below the server's default 100.
+/// Connections per process for writes: enough for the application's writing threads at once
+/// (the server's own group commit shares WAL flushes among them).
 const POOL_SIZE: u32 = 10;
+
+/// Connections per process for reads, apart from the writes': the scrape's gauges and the health
+/// checks never queue behind writers that hold every write connection. With the writes' pool,
+/// 13 per replica: three replicas stay far below the server's default `max_connections` of 100.
+const READ_POOL_SIZE: u32 = 3;
 
 pub(crate) struct PostgresBackend {
     location: Location,
+    /// Writes, and reads inside a write's transaction.
     pool: Pool,
+    /// Reads.
+    readers: Pool,
     outage: Arc<Outage>,
     checkout_timeout: Duration,
 }
@@ -149,16 +157,20 @@ impl PostgresBackend {
         }
         drop(client);
         let outage = Arc::new(Outage::default());
-        let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            .connection_timeout(timeout)
-            .error_handler(Box::new(SharedOutage(Arc::clone(&outage))))
-            .connection_customizer(Box::new(ClearOutage(Arc::clone(&outage))))
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        let pool = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(timeout)
+                .error_handler(Box::new(SharedOutage(Arc::clone(&outage))))
+                .connection_customizer(Box::new(ClearOutage(Arc::clone(&outage))))
+                .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls))
+        };
+        let (pool, readers) = (pool(POOL_SIZE), pool(READ_POOL_SIZE));
         Ok(PostgresBackend {
             location,
             pool,
+            readers,
             outage,
             checkout_timeout: timeout,
         })
@@ -441,7 +453,7 @@ impl PostgresBackend {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
-        let mut conn = self.conn(operation)?;
+        let mut conn = self.conn_from(&self.readers, operation)?;
         conn.query(sql, params).map_err(self.query_error(operation))
     }
 
@@ -457,8 +469,13 @@ impl PostgresBackend {
             .map_err(self.query_error(operation))
     }
 
-    /// A pooled connection, or at once the cause of an ongoing outage.
+    /// A connection of the writes' pool, or at once the cause of an ongoing outage.
     fn conn(&self, operation: &'static str) -> Result<Conn> {
+        self.conn_from(&self.pool, operation)
+    }
+
+    /// A connection of `pool`, or at once the cause of an ongoing outage.
+    fn conn_from(&self, pool: &Pool, operation: &'static str) -> Result<Conn> {
         let fail = |kind: ErrorKind, text: String| SwarmDbError::Query {
             operation,
             db: self.location.clone(),
@@ -469,11 +486,11 @@ impl PostgresBackend {
             .get()
             .filter(|(at, _, _)| at.elapsed() < self.checkout_timeout);
         if let Some((_, kind, text)) = &recent_failure
-            && self.pool.state().idle_connections == 0
+            && pool.state().idle_connections == 0
         {
             return Err(fail(*kind, text.clone()));
         }
-        self.pool.get().map_err(|e| match self.outage.get() {
+        pool.get().map_err(|e| match self.outage.get() {
             Some((_, kind, text)) => fail(kind, text),
             None => fail(
                 ErrorKind::Busy,
