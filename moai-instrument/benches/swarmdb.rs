@@ -139,12 +139,15 @@ impl Storm {
     }
 }
 
+/// A read timed during a `Storm`.
+type Read = fn(&SwarmDb);
+
 /// Reads during a `Storm`: criterion's mean per call, and the p50 and p99 of every call criterion
 /// timed, printed.
 fn reads_during_writes(c: &mut Criterion) {
     let storm: std::cell::OnceCell<Storm> = std::cell::OnceCell::new();
     let mut group = c.benchmark_group("swarmdb_reads_during_writes");
-    let reads: [(&str, fn(&SwarmDb)); 2] = [
+    let reads: [(&str, Read); 2] = [
         ("count_active_agents", |db| {
             black_box(db.count_active_agents().unwrap());
         }),
