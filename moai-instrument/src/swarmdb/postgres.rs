@@ -15,6 +15,7 @@ use postgres::types::ToSql;
 use postgres::{NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::backend::Backend;
 use super::encoding::{iso_timestamp, unix_seconds};
 use super::error::{DbError, ErrorKind, Location, SwarmDbError};
 use super::pg_schema;
@@ -175,17 +176,27 @@ impl PostgresBackend {
             checkout_timeout: timeout,
         })
     }
+}
 
-    pub(crate) fn location(&self) -> &Location {
+impl Backend for PostgresBackend {
+    fn location(&self) -> &Location {
         &self.location
     }
 
-    pub(crate) fn insert_event(
-        &self,
-        event_id: &str,
-        event: &NewEvent,
-        metadata: &str,
-    ) -> Result<()> {
+    fn path(&self) -> Option<&std::path::Path> {
+        None
+    }
+
+    /// The server's own tools back it up (`pg_dump`, or base backups with WAL archiving).
+    fn backup(&self, _dest: &std::path::Path) -> Result<()> {
+        Err(SwarmDbError::Unsupported {
+            operation: "backup",
+            db: self.location.clone(),
+            instead: "back up the server with pg_dump (or base backups with WAL archiving)",
+        })
+    }
+
+    fn insert_event(&self, event_id: &str, event: &NewEvent, metadata: &str) -> Result<()> {
         self.execute(
             "insert_event",
             INSERT_EVENT,
@@ -202,7 +213,7 @@ impl PostgresBackend {
     }
 
     /// Every event in one transaction: all stored, or none.
-    pub(crate) fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
+    fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
         let mut conn = self.conn("insert_events")?;
         let error = self.query_error("insert_events");
         let mut tx = conn.transaction().map_err(&error)?;
@@ -224,7 +235,7 @@ impl PostgresBackend {
         tx.commit().map_err(&error)
     }
 
-    pub(crate) fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
+    fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
         let rows = self.query(
             "get_events",
             &format!(
@@ -241,7 +252,7 @@ impl PostgresBackend {
         rows.iter().map(event_from_row).collect()
     }
 
-    pub(crate) fn register_agent(
+    fn register_agent(
         &self,
         agent_id: &str,
         agent_type: &str,
@@ -272,7 +283,7 @@ impl PostgresBackend {
         .map(drop)
     }
 
-    pub(crate) fn update_agent_status(
+    fn update_agent_status(
         &self,
         agent_id: &str,
         status: AgentStatus,
@@ -297,7 +308,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
+    fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
         let rows = self.query(
             "get_agent",
             &format!("{AGENT_SELECT} WHERE agent_id = $1"),
@@ -306,7 +317,7 @@ impl PostgresBackend {
         rows.first().map(agent_from_row).transpose()
     }
 
-    pub(crate) fn get_active_agents(&self) -> Result<Vec<Agent>> {
+    fn get_active_agents(&self) -> Result<Vec<Agent>> {
         let rows = self.query(
             "get_active_agents",
             &format!(
@@ -317,7 +328,7 @@ impl PostgresBackend {
         rows.iter().map(agent_from_row).collect()
     }
 
-    pub(crate) fn count_active_agents(&self) -> Result<u64> {
+    fn count_active_agents(&self) -> Result<u64> {
         self.count(
             "count_active_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
@@ -325,7 +336,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
+    fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
         self.count(
             "count_stale_agents",
             &format!("SELECT COUNT(*) FROM agent_registry WHERE {STALE}"),
@@ -333,7 +344,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn store_memory(
+    fn store_memory(
         &self,
         session_id: &str,
         memory_type: &str,
@@ -358,12 +369,7 @@ impl PostgresBackend {
         .map(drop)
     }
 
-    pub(crate) fn get_memory(
-        &self,
-        session_id: &str,
-        memory_type: &str,
-        key: &str,
-    ) -> Result<Option<String>> {
+    fn get_memory(&self, session_id: &str, memory_type: &str, key: &str) -> Result<Option<String>> {
         let rows = self.query(
             "get_memory",
             "SELECT value FROM session_memory
@@ -374,7 +380,7 @@ impl PostgresBackend {
         Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
-    pub(crate) fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
+    fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
         self.execute(
             "cleanup_old_events",
             "DELETE FROM agent_events WHERE timestamp < $1",
@@ -382,7 +388,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
+    fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
         self.execute(
             "cleanup",
             &format!("UPDATE agent_registry SET status = 'error', last_updated = $2 WHERE {STALE}"),
@@ -391,7 +397,7 @@ impl PostgresBackend {
     }
 
     /// `pg_database_size(current_database())`: the whole database on the server, in bytes.
-    pub(crate) fn get_database_size(&self) -> Result<u64> {
+    fn get_database_size(&self) -> Result<u64> {
         self.count(
             "get_database_size",
             "SELECT pg_database_size(current_database())",
@@ -399,7 +405,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn vacuum(&self) -> Result<()> {
+    fn vacuum(&self) -> Result<()> {
         let mut conn = self.conn("vacuum")?;
         conn.batch_execute("VACUUM")
             .map_err(self.query_error("vacuum"))
@@ -407,7 +413,7 @@ impl PostgresBackend {
 
     /// A 16 KB `schema_info` row under the SDK's own key, written and removed in one
     /// transaction: no row or sequence value of MoAI-Flow's tables is used.
-    pub(crate) fn write_probe(&self) -> Result<()> {
+    fn write_probe(&self) -> Result<()> {
         let mut conn = self.conn("write_probe")?;
         let error = self.query_error("write_probe");
         let mut tx = conn.transaction().map_err(&error)?;
@@ -423,7 +429,7 @@ impl PostgresBackend {
 
     /// PostgreSQL checks its own pages (checksums, WAL); what a client can check is that the
     /// server answers a read of the schema.
-    pub(crate) fn quick_check(&self) -> Result<Option<String>> {
+    fn quick_check(&self) -> Result<Option<String>> {
         let version = self.query(
             "quick_check",
             "SELECT value FROM schema_info WHERE key = 'version'",
@@ -435,7 +441,9 @@ impl PostgresBackend {
             None => Some("schema_info has no version row".to_owned()),
         })
     }
+}
 
+impl PostgresBackend {
     fn count(
         &self,
         operation: &'static str,

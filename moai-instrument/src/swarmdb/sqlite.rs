@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::backend::Backend;
 use super::encoding::iso_timestamp;
 use super::encoding::unix_seconds;
 use super::error::{Location, SwarmDbError};
@@ -143,28 +144,25 @@ impl SqliteBackend {
             readers,
         })
     }
+}
 
-    pub(crate) fn location(&self) -> &Location {
+impl Backend for SqliteBackend {
+    fn location(&self) -> &Location {
         &self.location
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 
-    pub(crate) fn insert_event(
-        &self,
-        event_id: &str,
-        event: &NewEvent,
-        metadata: &str,
-    ) -> Result<()> {
+    fn insert_event(&self, event_id: &str, event: &NewEvent, metadata: &str) -> Result<()> {
         self.writer
             .write(|conn| insert_event(conn, event_id, event, metadata))
             .map_err(self.query_error("insert_event"))
     }
 
     /// Every event in one transaction: all stored, or none.
-    pub(crate) fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
+    fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
         self.writer
             .write(|conn| {
                 rows.iter().try_for_each(|(event_id, event, metadata)| {
@@ -174,7 +172,7 @@ impl SqliteBackend {
             .map_err(self.query_error("insert_events"))
     }
 
-    pub(crate) fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
+    fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
         self.read(|conn| {
             conn.prepare_cached(&format!(
                 "{} WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR event_type = ?2)
@@ -194,7 +192,7 @@ impl SqliteBackend {
         .map_err(self.query_error("get_events"))
     }
 
-    pub(crate) fn register_agent(
+    fn register_agent(
         &self,
         agent_id: &str,
         agent_type: &str,
@@ -220,7 +218,7 @@ impl SqliteBackend {
         Ok(())
     }
 
-    pub(crate) fn update_agent_status(
+    fn update_agent_status(
         &self,
         agent_id: &str,
         status: AgentStatus,
@@ -245,7 +243,7 @@ impl SqliteBackend {
         )
     }
 
-    pub(crate) fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
+    fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
         self.read(|conn| {
             conn.prepare_cached(&format!("{} WHERE agent_id = ?1", Agent::SELECT))?
                 .query_row([agent_id], Agent::from_row)
@@ -254,7 +252,7 @@ impl SqliteBackend {
         .map_err(self.query_error("get_agent"))
     }
 
-    pub(crate) fn get_active_agents(&self) -> Result<Vec<Agent>> {
+    fn get_active_agents(&self) -> Result<Vec<Agent>> {
         self.read(|conn| {
             conn.prepare_cached(&format!(
                 "{} WHERE status IN ('spawned', 'running') ORDER BY spawn_time DESC",
@@ -266,7 +264,7 @@ impl SqliteBackend {
         .map_err(self.query_error("get_active_agents"))
     }
 
-    pub(crate) fn count_active_agents(&self) -> Result<u64> {
+    fn count_active_agents(&self) -> Result<u64> {
         self.count(
             "count_active_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
@@ -274,7 +272,7 @@ impl SqliteBackend {
         )
     }
 
-    pub(crate) fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
+    fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
         self.count(
             "count_stale_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')
@@ -283,7 +281,7 @@ impl SqliteBackend {
         )
     }
 
-    pub(crate) fn store_memory(
+    fn store_memory(
         &self,
         session_id: &str,
         memory_type: &str,
@@ -301,12 +299,7 @@ impl SqliteBackend {
         Ok(())
     }
 
-    pub(crate) fn get_memory(
-        &self,
-        session_id: &str,
-        memory_type: &str,
-        key: &str,
-    ) -> Result<Option<String>> {
+    fn get_memory(&self, session_id: &str, memory_type: &str, key: &str) -> Result<Option<String>> {
         let text: Option<Option<String>> = self
             .read(|conn| {
                 conn.prepare_cached(
@@ -321,7 +314,7 @@ impl SqliteBackend {
         Ok(text.flatten())
     }
 
-    pub(crate) fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
+    fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
         self.execute(
             "cleanup_old_events",
             "DELETE FROM agent_events WHERE timestamp < ?1",
@@ -329,7 +322,7 @@ impl SqliteBackend {
         )
     }
 
-    pub(crate) fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
+    fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
         self.execute(
             "cleanup",
             "UPDATE agent_registry SET status = 'error', last_updated = ?1
@@ -340,7 +333,7 @@ impl SqliteBackend {
     }
 
     /// `page_count * page_size` of the main file plus the write-ahead log.
-    pub(crate) fn get_database_size(&self) -> Result<u64> {
+    fn get_database_size(&self) -> Result<u64> {
         // SQLite keeps writing to a file deleted under it; the size check is where that shows.
         match std::fs::metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -380,7 +373,7 @@ impl SqliteBackend {
     }
 
     /// `VACUUM INTO dest`: a consistent copy in one read transaction.
-    pub(crate) fn backup(&self, dest: &Path) -> Result<()> {
+    fn backup(&self, dest: &Path) -> Result<()> {
         let dest = dest.to_string_lossy().into_owned();
         self.writer
             .exclusive(|conn| conn.execute("VACUUM INTO ?1", [dest]))
@@ -388,14 +381,14 @@ impl SqliteBackend {
             .map_err(self.query_error("backup"))
     }
 
-    pub(crate) fn vacuum(&self) -> Result<()> {
+    fn vacuum(&self) -> Result<()> {
         self.writer
             .exclusive(|conn| conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);"))
             .map_err(self.query_error("vacuum"))
     }
 
     /// Both statements in the caller's savepoint of the shared transaction: atomic together.
-    pub(crate) fn write_probe(&self) -> Result<()> {
+    fn write_probe(&self) -> Result<()> {
         self.writer
             .write(|conn| {
                 conn.execute(
@@ -412,14 +405,16 @@ impl SqliteBackend {
             .map_err(self.query_error("write_probe"))
     }
 
-    pub(crate) fn quick_check(&self) -> Result<Option<String>> {
+    fn quick_check(&self) -> Result<Option<String>> {
         let verdict: String = self
             .writer
             .exclusive(|conn| conn.query_row("PRAGMA quick_check", [], |r| r.get(0)))
             .map_err(self.query_error("quick_check"))?;
         Ok((verdict != "ok").then_some(verdict))
     }
+}
 
+impl SqliteBackend {
     /// One statement in the shared write transaction; the rows it changed.
     fn execute(
         &self,
