@@ -1,7 +1,10 @@
 //! Scrape render time for 1, 100, 1,000 and 10,000 series, and JSON log lines per second beside
-//! tracing-subscriber's own JSON formatter on the same events.
+//! tracing-subscriber's own JSON formatter on the same events. Two render groups: `render` is
+//! `MetricsHandle::render()`, all that `/metrics` does (scrape-time collectors and the `/proc`
+//! reads of the process metrics, then the exposition); `render_exposition` is the exposition
+//! alone, in the same run.
 //!
-//! `cargo bench -p moai-instrument --bench exporter`. Python's `generate_latest()` on the same
+//! `cargo bench -p moai-instrument --bench exporter`, or `-- render` for both render groups. Python's `generate_latest()` on the same
 //! series is measured by `benches/generate_latest.py`; both figures are in BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -31,9 +34,14 @@ fn render(c: &mut Criterion) {
             series += 1;
         }
         group.throughput(Throughput::Elements(target as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(target), &target, |b, _| {
+        group.bench_with_input(BenchmarkId::new("full", target), &target, |b, _| {
             b.iter(|| black_box(handle.render()))
         });
+        group.bench_with_input(
+            BenchmarkId::new("exposition_only", target),
+            &target,
+            |b, _| b.iter(|| black_box(handle.render_exposition_only())),
+        );
     }
     group.finish();
 }

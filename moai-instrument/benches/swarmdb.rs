@@ -1,11 +1,16 @@
-//! SwarmDB: `insert_event` per second, each call durable on its own (WAL, `synchronous = FULL`,
-//! one commit per call, as in the original), and `get_active_agents` / `count_active_agents`
-//! latency with 100,000 agents registered.
+//! SwarmDB: durable `insert_event` per second from 1 and 8 writer threads (WAL,
+//! `synchronous = FULL`: each call on disk when it returns), against the pre-group-commit path
+//! (one connection behind a mutex, one commit and fsync per call) in the same run; read latency
+//! (mean, and p99 printed) during an 8-writer storm; and `get_active_agents` /
+//! `count_active_agents` latency with 100,000 agents registered.
 //!
-//! `cargo bench -p moai-instrument --bench swarmdb`
+//! `cargo bench -p moai-instrument --bench swarmdb`, or one group: `-- swarmdb_writers`,
+//! `-- swarmdb_reads_during_writes`, `-- swarmdb_100k_agents`.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use moai_instrument::swarmdb::{EventType, NewEvent, SwarmDb};
@@ -15,6 +20,172 @@ fn fresh(name: &str) -> SwarmDb {
     let dir = std::env::temp_dir().join(format!("moai-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     SwarmDb::open(dir.join("swarm.db")).expect("open")
+}
+
+/// Writer threads in the concurrent cases.
+const WRITERS: u64 = 8;
+
+/// `iters` calls of `f` spread over `threads` threads started together; the wall time, so the
+/// figure per iteration is the time per call of all threads together (throughput's inverse).
+fn spread(threads: u64, iters: u64, f: &(dyn Fn() + Sync)) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let share = iters / threads + u64::from(t < iters % threads);
+            s.spawn(move || {
+                for _ in 0..share {
+                    f();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// The write path before group commit, for comparison in the same run: one connection behind a
+/// mutex, each insert its own transaction and fsync (WAL, `synchronous = FULL`), same statement.
+struct OneCommitPerCall(Mutex<rusqlite::Connection>);
+
+impl OneCommitPerCall {
+    fn open(name: &str) -> Self {
+        let db = fresh(name);
+        let conn = rusqlite::Connection::open(db.path().unwrap()).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        OneCommitPerCall(Mutex::new(conn))
+    }
+
+    fn insert(&self) {
+        let id = uuid_like();
+        self.0
+            .lock()
+            .unwrap()
+            .prepare_cached(
+                "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
+                 VALUES (?1, 'spawn', 'agent-1', 'expert-backend', '2026-11-29T12:00:00.000000', '{\"task\": \"t-1\"}')",
+            )
+            .unwrap()
+            .execute([id])
+            .unwrap();
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{:036}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn writers(c: &mut Criterion) {
+    let event = NewEvent::now(
+        EventType::Spawn,
+        "agent-1",
+        "expert-backend",
+        json!({"task": "t-1"}),
+    );
+    let before = OneCommitPerCall::open("writers-before");
+    let db = fresh("writers");
+    let mut group = c.benchmark_group("swarmdb_writers");
+    group.throughput(Throughput::Elements(1));
+    for threads in [1, WRITERS] {
+        group.bench_function(format!("one_commit_per_call/{threads}_writers"), |b| {
+            b.iter_custom(|iters| spread(threads, iters, &|| before.insert()))
+        });
+        group.bench_function(
+            format!("insert_event_group_commit/{threads}_writers"),
+            |b| {
+                b.iter_custom(|iters| {
+                    spread(threads, iters, &|| {
+                        black_box(db.insert_event(&event).unwrap());
+                    })
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// `WRITERS` threads inserting durably without pause into a database of 100,000 agents, started
+/// on first use only, so that filtering this group out costs nothing.
+struct Storm {
+    db: &'static SwarmDb,
+    stop: &'static AtomicBool,
+    writers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Storm {
+    fn start() -> Storm {
+        let db: &'static SwarmDb = Box::leak(Box::new(registry("reads-during-writes", 1_000)));
+        let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let event = NewEvent::now(EventType::Spawn, "agent-1", "expert-backend", json!({}));
+        let writers = (0..WRITERS)
+            .map(|_| {
+                let event = event.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        db.insert_event(&event).unwrap();
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        Storm { db, stop, writers }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.writers.into_iter().for_each(|w| w.join().unwrap());
+    }
+}
+
+/// A read timed during a `Storm`.
+type Read = fn(&SwarmDb);
+
+/// Reads during a `Storm`: criterion's mean per call, and the p50 and p99 of every call criterion
+/// timed, printed.
+fn reads_during_writes(c: &mut Criterion) {
+    let storm: std::cell::OnceCell<Storm> = std::cell::OnceCell::new();
+    let mut group = c.benchmark_group("swarmdb_reads_during_writes");
+    let reads: [(&str, Read); 2] = [
+        ("count_active_agents", |db| {
+            black_box(db.count_active_agents().unwrap());
+        }),
+        ("get_database_size", |db| {
+            black_box(db.get_database_size().unwrap());
+        }),
+    ];
+    for (name, read) in reads {
+        let mut times: Vec<Duration> = Vec::new();
+        group.bench_function(format!("{name}/{WRITERS}_writers"), |b| {
+            let db = storm.get_or_init(Storm::start).db;
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    read(db);
+                    let took = start.elapsed();
+                    times.push(took);
+                    total += took;
+                }
+                total
+            })
+        });
+        if !times.is_empty() {
+            times.sort();
+            println!(
+                "{name} during {WRITERS}-writer storm: p50 {:?}, p99 {:?}, max {:?} ({} calls)",
+                times[times.len() / 2],
+                times[times.len() * 99 / 100],
+                times[times.len() - 1],
+                times.len()
+            );
+        }
+    }
+    group.finish();
+    if let Some(storm) = storm.into_inner() {
+        storm.stop();
+    }
 }
 
 fn insert_event(c: &mut Criterion) {
@@ -75,5 +246,11 @@ fn active_agents(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, insert_event, active_agents);
+criterion_group!(
+    benches,
+    insert_event,
+    writers,
+    reads_during_writes,
+    active_agents
+);
 criterion_main!(benches);

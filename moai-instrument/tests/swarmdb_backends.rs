@@ -23,6 +23,7 @@ type Case = fn(&SwarmDb, &Raw);
 const CASES: &[(&str, Case)] = &[
     ("schema_version", schema_version),
     ("events", events),
+    ("event_batches", event_batches),
     ("agents", agents),
     ("memory", memory),
     ("cleanup", cleanup),
@@ -186,6 +187,41 @@ fn events(db: &SwarmDb, raw: &Raw) {
             ..
         })
     ));
+}
+
+/// `insert_events`: one transaction, all the events or none.
+fn event_batches(db: &SwarmDb, raw: &Raw) {
+    let batch: Vec<NewEvent> = (0..20)
+        .map(|i| event(EventType::Spawn, &format!("b-{i}"), "2026-01-01T00:00:01"))
+        .collect();
+    let ids = db.insert_events(&batch).unwrap();
+    assert_eq!(ids.len(), 20);
+    assert_eq!(raw("SELECT COUNT(*) FROM agent_events"), "20");
+    assert_eq!(
+        raw(&format!(
+            "SELECT agent_id FROM agent_events WHERE event_id = '{}'",
+            ids[7]
+        )),
+        "b-7"
+    );
+    // A repeated id in the middle of the next batch: nothing of it is stored.
+    let mut refused: Vec<NewEvent> = (0..5)
+        .map(|i| event(EventType::Spawn, &format!("c-{i}"), "2026-01-01T00:00:02"))
+        .collect();
+    refused[3].event_id = Some(ids[0].clone());
+    let err = db.insert_events(&refused).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SwarmDbError::Query {
+                operation: "insert_events",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), Some(ErrorKind::Constraint));
+    assert_eq!(raw("SELECT COUNT(*) FROM agent_events"), "20");
 }
 
 fn agents(db: &SwarmDb, raw: &Raw) {

@@ -62,7 +62,7 @@ impl QueryCallsite {
         let registry = recorder::installed()?;
         Some(self.handles.get_or_init(|| QueryHandles {
             duration: registry.histogram(&self.duration_key()),
-            errors: registry.counter(&self.errors_key()),
+            errors: striped(registry.counter(&self.errors_key())),
         }))
     }
 }
@@ -96,10 +96,21 @@ impl EventCallsite {
         let Some(registry) = recorder::installed() else {
             return;
         };
-        if let Some(counter) = self.counter.get_or_init(|| registry.counter(&self.key())) {
+        if let Some(counter) = self
+            .counter
+            .get_or_init(|| striped(registry.counter(&self.key())))
+        {
             counter.increment(1);
         }
     }
+}
+
+/// A callsite's counter, striped per thread: the callsite may run on many threads at once.
+fn striped(counter: Option<Arc<CounterCell>>) -> Option<Arc<CounterCell>> {
+    if let Some(counter) = &counter {
+        counter.stripe();
+    }
+    counter
 }
 
 /// Counts an event whose type comes from the arguments: a registry lookup per call, bounded by

@@ -6,11 +6,12 @@
 //! `_count` are totals since start, as Prometheus expects. In bucket mode it keeps cumulative
 //! counts per `le` boundary, which `histogram_quantile` can aggregate across replicas.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use metrics::HistogramFn;
 
 use super::log_linear::{self, Window};
+use super::stripes::{self, Line, PER_LINE, STRIPES};
 use super::totals::Totals;
 
 /// How every histogram of a recorder is exported.
@@ -30,10 +31,11 @@ enum Shape {
         windows: Box<[Window; 2]>,
         current: AtomicUsize,
     },
-    /// Non-cumulative counts per bound; the last slot is `+Inf`.
+    /// Non-cumulative counts per bound, the last slot `+Inf`; `lines` lines per stripe (see
+    /// [`BucketCounts`]).
     Buckets {
         bounds: Box<[f64]>,
-        counts: Box<[AtomicU64]>,
+        counts: BucketCounts,
     },
 }
 
@@ -60,7 +62,7 @@ impl HistogramCell {
             },
             HistogramLayout::Buckets { bounds } => Shape::Buckets {
                 bounds: bounds.clone().into_boxed_slice(),
-                counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+                counts: BucketCounts::new(bounds.len() + 1),
             },
         };
         HistogramCell {
@@ -69,20 +71,22 @@ impl HistogramCell {
         }
     }
 
+    #[inline]
     fn observe(&self, value: f64, n: u64) {
         if value.is_nan() {
             return;
         }
+        let stripe = stripes::this_thread();
         match &self.shape {
             Shape::Summary { windows, current } => {
-                windows[current.load(Ordering::Relaxed) & 1].record(value, n);
+                windows[current.load(Ordering::Relaxed) & 1].record(stripe, value, n);
             }
             Shape::Buckets { bounds, counts } => {
                 let slot = bounds.partition_point(|&bound| bound < value);
-                counts[slot].fetch_add(n, Ordering::Relaxed);
+                counts.add(stripe, slot, n);
             }
         }
-        self.totals.add(value, n);
+        self.totals.add(stripe, value, n);
     }
 
     /// Starts a new window period: the older window is emptied and becomes the current one, so
@@ -105,7 +109,7 @@ impl HistogramCell {
                 (!value.is_nan()).then_some(value)
             }
             Shape::Buckets { bounds, counts } => {
-                let counts: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+                let counts = counts.totals();
                 let total: u64 = counts.iter().sum();
                 if total == 0 {
                     return None;
@@ -148,9 +152,9 @@ impl HistogramCell {
                 let mut running = 0;
                 let mut cumulative: Vec<(f64, u64)> = bounds
                     .iter()
-                    .zip(counts.iter())
+                    .zip(counts.totals())
                     .map(|(&bound, c)| {
-                        running += c.load(Ordering::Relaxed);
+                        running += c;
                         (bound, running.min(count))
                     })
                     .collect();
@@ -169,6 +173,44 @@ impl HistogramCell {
                 }
             }
         }
+    }
+}
+
+/// Bucket counts striped by thread: each stripe's slots on lines of their own.
+struct BucketCounts {
+    slots: usize,
+    lines_per_stripe: usize,
+    lines: Box<[Line]>,
+}
+
+impl BucketCounts {
+    fn new(slots: usize) -> Self {
+        let lines_per_stripe = slots.div_ceil(PER_LINE);
+        BucketCounts {
+            slots,
+            lines_per_stripe,
+            lines: stripes::zeroed_lines(lines_per_stripe * STRIPES),
+        }
+    }
+
+    #[inline]
+    fn add(&self, stripe: usize, slot: usize, n: u64) {
+        let line = (stripe % STRIPES) * self.lines_per_stripe + slot / PER_LINE;
+        self.lines[line].0[slot % PER_LINE].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Each slot's count, summed over the stripes.
+    fn totals(&self) -> Vec<u64> {
+        (0..self.slots)
+            .map(|slot| {
+                (0..STRIPES)
+                    .map(|stripe| {
+                        let line = stripe * self.lines_per_stripe + slot / PER_LINE;
+                        self.lines[line].0[slot % PER_LINE].load(Ordering::Relaxed)
+                    })
+                    .sum()
+            })
+            .collect()
     }
 }
 

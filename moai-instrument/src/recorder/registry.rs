@@ -3,8 +3,9 @@
 //! Lookups take a read lock; only the first registration of a series takes the write lock. The
 //! macros cache their handles per callsite, so the hot path never comes here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,9 @@ pub(crate) enum Series {
 
 pub(crate) struct Family {
     pub(crate) kind: Kind,
-    pub(crate) series: HashMap<Key, Series>,
+    /// Ordered by labels (every key of a family has its name), so the exposition is written in
+    /// a stable order without sorting at each scrape.
+    pub(crate) series: BTreeMap<Key, Series>,
 }
 
 pub(crate) struct Registry {
@@ -58,6 +61,8 @@ pub(crate) struct Registry {
     last_rotation: Mutex<Instant>,
     /// Run before each render, to refresh gauges from the application's state.
     collectors: Vec<Collector>,
+    /// Bytes of the last exposition: the next render's buffer starts that large.
+    last_render_len: AtomicUsize,
 }
 
 impl Registry {
@@ -69,6 +74,7 @@ impl Registry {
             warned: Mutex::default(),
             last_rotation: Mutex::new(Instant::now()),
             collectors,
+            last_render_len: AtomicUsize::new(0),
         }
     }
 
@@ -88,13 +94,18 @@ impl Registry {
         all.insert(names::metric_name(name).into_owned(), help.to_owned());
     }
 
-    /// The HELP text of the family `name` (in exposition form), if one was described.
-    pub(crate) fn help(&self, name: &str) -> Option<String> {
-        self.help
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
+    /// Runs `f` over the HELP texts by family name while holding their read lock (for
+    /// rendering).
+    pub(crate) fn with_help<T>(&self, f: impl FnOnce(&HashMap<String, String>) -> T) -> T {
+        f(&self.help.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn last_render_len(&self) -> usize {
+        self.last_render_len.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_last_render_len(&self, len: usize) {
+        self.last_render_len.store(len, Ordering::Relaxed);
     }
 
     pub(crate) fn counter(&self, key: &Key) -> Option<Arc<CounterCell>> {
@@ -374,7 +385,7 @@ impl Families {
             .entry(name.to_owned())
             .or_insert_with(|| Family {
                 kind,
-                series: HashMap::new(),
+                series: BTreeMap::new(),
             }))
     }
 }

@@ -27,9 +27,13 @@
 //!
 //! # Features
 //!
-//! - **Durable**: WAL with `synchronous = FULL`; every write commits on its own and is on disk
-//!   when it returns, so a crash loses nothing acknowledged. A busy timeout makes a call wait for
-//!   another process's lock instead of failing at once.
+//! - **Durable**: WAL with `synchronous = FULL`; every write is on disk when it returns, so a
+//!   crash loses nothing acknowledged. Concurrent writes share one transaction and one fsync
+//!   (group commit), each in a savepoint of its own: a failing write is undone and reported alone.
+//!   Write transactions take the lock up front (`BEGIN IMMEDIATE`), and a busy timeout makes a
+//!   call wait for another process's lock instead of failing at once.
+//! - **Reads never wait for writes**: on SQLite they run on read-only connections of their own
+//!   (WAL lets them read the last commit meanwhile); on PostgreSQL on a pool of their own.
 //! - **Opening never guesses**: a new file gets the original's schema; an older MoAI-Flow file is
 //!   upgraded as MoAI-Flow upgrades it (missing tables created, version recorded); the SDK's own
 //!   pre-compatibility layout is converted row for row in one transaction; anything else, and a
@@ -59,8 +63,10 @@
 //! not listed, `memory` and `query_performance` still are, and the two gauges are not set: absent
 //! until a database is opened, their last values after it closes.
 
+mod backend;
 mod encoding;
 mod error;
+mod group_commit;
 mod migrate;
 pub(crate) mod monitoring;
 #[cfg(feature = "postgres")]
@@ -88,6 +94,7 @@ pub use types::{
 };
 
 use crate::{counted_event, timed_query};
+use backend::Backend;
 use encoding::python_json;
 use sqlite::SqliteBackend;
 
@@ -156,10 +163,7 @@ impl OpenOptions {
             self.busy_timeout,
             self.existing_only,
         )?;
-        Ok(SwarmDb::new(
-            Backend::Sqlite(Box::new(backend)),
-            !self.existing_only,
-        ))
+        Ok(SwarmDb::new(Box::new(backend), !self.existing_only))
     }
 
     /// Connects to SwarmDB on the PostgreSQL server at `url`
@@ -179,31 +183,8 @@ impl OpenOptions {
     pub fn open_url(self, url: &str) -> Result<SwarmDb> {
         let backend =
             postgres::PostgresBackend::connect(url, self.busy_timeout, self.existing_only)?;
-        Ok(SwarmDb::new(
-            Backend::Postgres(backend),
-            !self.existing_only,
-        ))
+        Ok(SwarmDb::new(Box::new(backend), !self.existing_only))
     }
-}
-
-/// Where the operations run; each public method dispatches to the same-named method of the
-/// backend, so both are instrumented by the same `#[timed_query]`.
-enum Backend {
-    Sqlite(Box<SqliteBackend>),
-    #[cfg(feature = "postgres")]
-    Postgres(postgres::PostgresBackend),
-}
-
-/// `dispatch!(self, b => b.method(args))`: the call on whichever backend is open, its failure
-/// noted when it says the storage is in trouble.
-macro_rules! dispatch {
-    ($db:expr, $b:ident => $call:expr) => {
-        $db.noted(match &$db.shared.backend {
-            Backend::Sqlite($b) => $call,
-            #[cfg(feature = "postgres")]
-            Backend::Postgres($b) => $call,
-        })
-    };
 }
 
 /// A SwarmDB database: a handle that threads share by cloning it (clones are one database, with
@@ -218,7 +199,9 @@ pub struct SwarmDb {
 
 /// What the clones of one [`SwarmDb`] share.
 struct Shared {
-    backend: Backend,
+    /// Where the operations run: each public method calls the same-named method of the backend,
+    /// so both backends are instrumented by the same `#[timed_query]`.
+    backend: Box<dyn Backend>,
     /// The last failure that says the storage itself is in trouble (full, read-only, I/O,
     /// corrupt), for the health check: a probe that happens to succeed must not hide it.
     storage_failure: Mutex<Option<(Instant, String)>>,
@@ -235,7 +218,7 @@ impl std::fmt::Debug for SwarmDb {
 impl SwarmDb {
     /// A handle on `backend`; an application's database (not a probe's) becomes a candidate for
     /// monitoring.
-    fn new(backend: Backend, monitored: bool) -> Self {
+    fn new(backend: Box<dyn Backend>, monitored: bool) -> Self {
         let db = SwarmDb {
             shared: Arc::new(Shared {
                 backend,
@@ -292,21 +275,13 @@ impl SwarmDb {
     /// The database file; `None` on PostgreSQL.
     #[must_use]
     pub fn path(&self) -> Option<&Path> {
-        match &self.shared.backend {
-            Backend::Sqlite(b) => Some(b.path()),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => None,
-        }
+        self.shared.backend.path()
     }
 
     /// The file or server, as errors and logs name it (never with a password).
     #[must_use]
     pub fn location(&self) -> &Location {
-        match &self.shared.backend {
-            Backend::Sqlite(b) => b.location(),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(b) => b.location(),
-        }
+        self.shared.backend.location()
     }
 
     /// Records an event and returns its `event_id` (the given one, or a new UUID v4). The
@@ -327,8 +302,42 @@ impl SwarmDb {
             .event_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        dispatch!(self, b => b.insert_event(&event_id, event, &metadata))?;
+        self.noted(
+            self.shared
+                .backend
+                .insert_event(&event_id, event, &metadata),
+        )?;
         Ok(event_id)
+    }
+
+    /// Records several events in one transaction (one fsync): all of them, or none when one is
+    /// refused. Returns their `event_id`s in order (each the given one, or a new UUID v4). Stored
+    /// as [`SwarmDb::insert_event`] stores each; counts each in
+    /// `moai_flow_events_total{event_type}`, like that call.
+    ///
+    /// # Errors
+    /// As [`SwarmDb::insert_event`], for the first event refused: then nothing is stored.
+    #[timed_query(query_type = "insert_events")]
+    pub fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<String>> {
+        let reject = self.rejected("insert_events");
+        for event in events {
+            crate::__private::count_event(event.event_type.as_str());
+        }
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            check_timestamp(&event.timestamp).map_err(&reject)?;
+            let metadata = metadata_text(&event.metadata).map_err(&reject)?;
+            let event_id = event
+                .event_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            rows.push((event_id, event, metadata));
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.noted(self.shared.backend.insert_events(&rows))?;
+        Ok(rows.into_iter().map(|(event_id, _, _)| event_id).collect())
     }
 
     /// Events matching `filter`, newest first by timestamp (ties: the later insert first).
@@ -338,7 +347,7 @@ impl SwarmDb {
     /// [`EventType::Other`].
     #[timed_query(query_type = "get_events")]
     pub fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
-        dispatch!(self, b => b.get_events(filter))
+        self.noted(self.shared.backend.get_events(filter))
     }
 
     /// Registers an agent (replacing a row with the same id, as the original's `INSERT OR
@@ -357,7 +366,11 @@ impl SwarmDb {
         let metadata = metadata_text(metadata).map_err(self.rejected("register_agent"))?;
         let now = SystemTime::now();
         let now_iso = iso_timestamp(now);
-        dispatch!(self, b => b.register_agent(agent_id, agent_type, status, &metadata, now, &now_iso))
+        self.noted(
+            self.shared
+                .backend
+                .register_agent(agent_id, agent_type, status, &metadata, now, &now_iso),
+        )
     }
 
     /// Moves an agent to `status`. `complete` and `error` set `complete_time` to now; `duration`
@@ -376,7 +389,13 @@ impl SwarmDb {
         let now = SystemTime::now();
         let now_iso = iso_timestamp(now);
         let duration_ms = duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let changed = dispatch!(self, b => b.update_agent_status(agent_id, status, now, &now_iso, duration_ms))?;
+        let changed = self.noted(self.shared.backend.update_agent_status(
+            agent_id,
+            status,
+            now,
+            &now_iso,
+            duration_ms,
+        ))?;
         if changed == 0 {
             return Err(self.rejected("update_agent_status")(
                 Rejection::AgentNotFound(agent_id.to_owned()),
@@ -392,7 +411,7 @@ impl SwarmDb {
     /// number of seconds. A status outside the vocabulary reads as [`AgentStatus::Other`].
     #[timed_query(query_type = "get_agent")]
     pub fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
-        dispatch!(self, b => b.get_agent(agent_id))
+        self.noted(self.shared.backend.get_agent(agent_id))
     }
 
     /// Agents in status spawned or running, the most recently spawned first.
@@ -401,7 +420,7 @@ impl SwarmDb {
     /// As [`SwarmDb::get_agent`].
     #[timed_query(query_type = "get_active_agents")]
     pub fn get_active_agents(&self) -> Result<Vec<Agent>> {
-        dispatch!(self, b => b.get_active_agents())
+        self.noted(self.shared.backend.get_active_agents())
     }
 
     /// How many agents are spawned or running (the `moai_flow_agents_active` gauge), without
@@ -411,7 +430,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "count_active_agents")]
     pub fn count_active_agents(&self) -> Result<u64> {
-        dispatch!(self, b => b.count_active_agents())
+        self.noted(self.shared.backend.count_active_agents())
     }
 
     /// Spawned or running agents whose row has not changed for `older_than`: stuck or
@@ -421,7 +440,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "count_stale_agents")]
     pub fn count_stale_agents(&self, older_than: Duration) -> Result<u64> {
-        dispatch!(self, b => b.count_stale_agents(ago(older_than)))
+        self.noted(self.shared.backend.count_stale_agents(ago(older_than)))
     }
 
     /// Stores a new version of `(session_id, memory_type, key)`: the original keeps every
@@ -441,7 +460,14 @@ impl SwarmDb {
     ) -> Result<()> {
         let value = python_json(value);
         let now = iso_timestamp_now();
-        dispatch!(self, b => b.store_memory(session_id, memory_type.as_str(), key, &value, &now, ttl_hours))
+        self.noted(self.shared.backend.store_memory(
+            session_id,
+            memory_type.as_str(),
+            key,
+            &value,
+            &now,
+            ttl_hours,
+        ))
     }
 
     /// The newest value stored under `(session_id, memory_type, key)`, if any (`None` also for a
@@ -456,7 +482,11 @@ impl SwarmDb {
         memory_type: MemoryType,
         key: &str,
     ) -> Result<Option<Value>> {
-        let text = dispatch!(self, b => b.get_memory(session_id, memory_type.as_str(), key))?;
+        let text = self.noted(self.shared.backend.get_memory(
+            session_id,
+            memory_type.as_str(),
+            key,
+        ))?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
@@ -467,7 +497,7 @@ impl SwarmDb {
     #[timed_query(query_type = "cleanup_old_events")]
     pub fn cleanup_old_events(&self, days: u32) -> Result<usize> {
         let cutoff = iso_timestamp(ago(Duration::from_secs(u64::from(days) * 86_400)));
-        dispatch!(self, b => b.cleanup_old_events(&cutoff))
+        self.noted(self.shared.backend.cleanup_old_events(&cutoff))
     }
 
     /// The original's end-of-session housekeeping: [`SwarmDb::cleanup_old_events`], then spawned
@@ -479,8 +509,11 @@ impl SwarmDb {
     pub fn cleanup(&self, days: u32) -> Result<CleanupReport> {
         let deleted_events = self.cleanup_old_events(days)?;
         let now_iso = iso_timestamp_now();
-        let cleaned_stale_agents =
-            dispatch!(self, b => b.mark_stale_agents(&now_iso, ago(STALE_AGENT_AGE)))?;
+        let cleaned_stale_agents = self.noted(
+            self.shared
+                .backend
+                .mark_stale_agents(&now_iso, ago(STALE_AGENT_AGE)),
+        )?;
         Ok(CleanupReport {
             deleted_events,
             cleaned_stale_agents,
@@ -530,7 +563,7 @@ impl SwarmDb {
     /// moved while open, [`SwarmDbError::Size`].
     #[timed_query(query_type = "get_database_size")]
     pub fn get_database_size(&self) -> Result<u64> {
-        dispatch!(self, b => b.get_database_size())
+        self.noted(self.shared.backend.get_database_size())
     }
 
     /// Reclaims free space (SQLite rebuilds the file; PostgreSQL runs `VACUUM`).
@@ -539,7 +572,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "vacuum")]
     pub fn vacuum(&self) -> Result<()> {
-        dispatch!(self, b => b.vacuum())
+        self.noted(self.shared.backend.vacuum())
     }
 
     /// Writes a consistent copy of the live SQLite database to `dest` (`VACUUM INTO`): one read
@@ -553,15 +586,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Unsupported`] on PostgreSQL.
     #[timed_query(query_type = "backup")]
     pub fn backup(&self, dest: impl AsRef<Path>) -> Result<()> {
-        match &self.shared.backend {
-            Backend::Sqlite(b) => self.noted(b.backup(dest.as_ref())),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(b) => Err(SwarmDbError::Unsupported {
-                operation: "backup",
-                db: b.location().clone(),
-                instead: "back up the server with pg_dump (or base backups with WAL archiving)",
-            }),
-        }
+        self.noted(self.shared.backend.backup(dest.as_ref()))
     }
 
     /// Writes and removes a 16 KB row in one transaction: proves the database takes writes now
@@ -573,7 +598,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "write_probe")]
     pub fn write_probe(&self) -> Result<()> {
-        dispatch!(self, b => b.write_probe())
+        self.noted(self.shared.backend.write_probe())
     }
 
     /// `Ok(None)` when the database is sound, else the first complaint: SQLite's
@@ -584,7 +609,7 @@ impl SwarmDb {
     /// [`SwarmDbError::Query`].
     #[timed_query(query_type = "quick_check")]
     pub fn quick_check(&self) -> Result<Option<String>> {
-        dispatch!(self, b => b.quick_check())
+        self.noted(self.shared.backend.quick_check())
     }
 
     /// The last failure of this handle that said the storage itself is in trouble (disk full,

@@ -15,6 +15,7 @@ use postgres::types::ToSql;
 use postgres::{NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::backend::Backend;
 use super::encoding::{iso_timestamp, unix_seconds};
 use super::error::{DbError, ErrorKind, Location, SwarmDbError};
 use super::pg_schema;
@@ -27,13 +28,21 @@ type Result<T> = std::result::Result<T, SwarmDbError>;
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
-/// Connections per process: enough for the application's threads, the scrape and the health
-/// checks at once, few enough that three replicas stay far below the server's default 100.
+/// Connections per process for writes: enough for the application's writing threads at once
+/// (the server's own group commit shares WAL flushes among them).
 const POOL_SIZE: u32 = 10;
+
+/// Connections per process for reads, apart from the writes': the scrape's gauges and the health
+/// checks never queue behind writers that hold every write connection. With the writes' pool,
+/// 13 per replica: three replicas stay far below the server's default `max_connections` of 100.
+const READ_POOL_SIZE: u32 = 3;
 
 pub(crate) struct PostgresBackend {
     location: Location,
+    /// Writes, and reads inside a write's transaction.
     pool: Pool,
+    /// Reads.
+    readers: Pool,
     outage: Arc<Outage>,
     checkout_timeout: Duration,
 }
@@ -149,35 +158,48 @@ impl PostgresBackend {
         }
         drop(client);
         let outage = Arc::new(Outage::default());
-        let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            .connection_timeout(timeout)
-            .error_handler(Box::new(SharedOutage(Arc::clone(&outage))))
-            .connection_customizer(Box::new(ClearOutage(Arc::clone(&outage))))
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        let pool = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(timeout)
+                .error_handler(Box::new(SharedOutage(Arc::clone(&outage))))
+                .connection_customizer(Box::new(ClearOutage(Arc::clone(&outage))))
+                .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls))
+        };
+        let (pool, readers) = (pool(POOL_SIZE), pool(READ_POOL_SIZE));
         Ok(PostgresBackend {
             location,
             pool,
+            readers,
             outage,
             checkout_timeout: timeout,
         })
     }
+}
 
-    pub(crate) fn location(&self) -> &Location {
+impl Backend for PostgresBackend {
+    fn location(&self) -> &Location {
         &self.location
     }
 
-    pub(crate) fn insert_event(
-        &self,
-        event_id: &str,
-        event: &NewEvent,
-        metadata: &str,
-    ) -> Result<()> {
+    fn path(&self) -> Option<&std::path::Path> {
+        None
+    }
+
+    /// The server's own tools back it up (`pg_dump`, or base backups with WAL archiving).
+    fn backup(&self, _dest: &std::path::Path) -> Result<()> {
+        Err(SwarmDbError::Unsupported {
+            operation: "backup",
+            db: self.location.clone(),
+            instead: "back up the server with pg_dump (or base backups with WAL archiving)",
+        })
+    }
+
+    fn insert_event(&self, event_id: &str, event: &NewEvent, metadata: &str) -> Result<()> {
         self.execute(
             "insert_event",
-            "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            INSERT_EVENT,
             &[
                 &event_id,
                 &event.event_type.as_str(),
@@ -190,7 +212,30 @@ impl PostgresBackend {
         .map(drop)
     }
 
-    pub(crate) fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
+    /// Every event in one transaction: all stored, or none.
+    fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
+        let mut conn = self.conn("insert_events")?;
+        let error = self.query_error("insert_events");
+        let mut tx = conn.transaction().map_err(&error)?;
+        let insert = tx.prepare(INSERT_EVENT).map_err(&error)?;
+        for (event_id, event, metadata) in rows {
+            tx.execute(
+                &insert,
+                &[
+                    event_id,
+                    &event.event_type.as_str(),
+                    &event.agent_id,
+                    &event.agent_type,
+                    &event.timestamp,
+                    metadata,
+                ],
+            )
+            .map_err(&error)?;
+        }
+        tx.commit().map_err(&error)
+    }
+
+    fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
         let rows = self.query(
             "get_events",
             &format!(
@@ -207,7 +252,7 @@ impl PostgresBackend {
         rows.iter().map(event_from_row).collect()
     }
 
-    pub(crate) fn register_agent(
+    fn register_agent(
         &self,
         agent_id: &str,
         agent_type: &str,
@@ -238,7 +283,7 @@ impl PostgresBackend {
         .map(drop)
     }
 
-    pub(crate) fn update_agent_status(
+    fn update_agent_status(
         &self,
         agent_id: &str,
         status: AgentStatus,
@@ -263,7 +308,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
+    fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
         let rows = self.query(
             "get_agent",
             &format!("{AGENT_SELECT} WHERE agent_id = $1"),
@@ -272,7 +317,7 @@ impl PostgresBackend {
         rows.first().map(agent_from_row).transpose()
     }
 
-    pub(crate) fn get_active_agents(&self) -> Result<Vec<Agent>> {
+    fn get_active_agents(&self) -> Result<Vec<Agent>> {
         let rows = self.query(
             "get_active_agents",
             &format!(
@@ -283,7 +328,7 @@ impl PostgresBackend {
         rows.iter().map(agent_from_row).collect()
     }
 
-    pub(crate) fn count_active_agents(&self) -> Result<u64> {
+    fn count_active_agents(&self) -> Result<u64> {
         self.count(
             "count_active_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
@@ -291,7 +336,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
+    fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
         self.count(
             "count_stale_agents",
             &format!("SELECT COUNT(*) FROM agent_registry WHERE {STALE}"),
@@ -299,7 +344,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn store_memory(
+    fn store_memory(
         &self,
         session_id: &str,
         memory_type: &str,
@@ -324,12 +369,7 @@ impl PostgresBackend {
         .map(drop)
     }
 
-    pub(crate) fn get_memory(
-        &self,
-        session_id: &str,
-        memory_type: &str,
-        key: &str,
-    ) -> Result<Option<String>> {
+    fn get_memory(&self, session_id: &str, memory_type: &str, key: &str) -> Result<Option<String>> {
         let rows = self.query(
             "get_memory",
             "SELECT value FROM session_memory
@@ -340,7 +380,7 @@ impl PostgresBackend {
         Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
-    pub(crate) fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
+    fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
         self.execute(
             "cleanup_old_events",
             "DELETE FROM agent_events WHERE timestamp < $1",
@@ -348,7 +388,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
+    fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
         self.execute(
             "cleanup",
             &format!("UPDATE agent_registry SET status = 'error', last_updated = $2 WHERE {STALE}"),
@@ -357,7 +397,7 @@ impl PostgresBackend {
     }
 
     /// `pg_database_size(current_database())`: the whole database on the server, in bytes.
-    pub(crate) fn get_database_size(&self) -> Result<u64> {
+    fn get_database_size(&self) -> Result<u64> {
         self.count(
             "get_database_size",
             "SELECT pg_database_size(current_database())",
@@ -365,7 +405,7 @@ impl PostgresBackend {
         )
     }
 
-    pub(crate) fn vacuum(&self) -> Result<()> {
+    fn vacuum(&self) -> Result<()> {
         let mut conn = self.conn("vacuum")?;
         conn.batch_execute("VACUUM")
             .map_err(self.query_error("vacuum"))
@@ -373,7 +413,7 @@ impl PostgresBackend {
 
     /// A 16 KB `schema_info` row under the SDK's own key, written and removed in one
     /// transaction: no row or sequence value of MoAI-Flow's tables is used.
-    pub(crate) fn write_probe(&self) -> Result<()> {
+    fn write_probe(&self) -> Result<()> {
         let mut conn = self.conn("write_probe")?;
         let error = self.query_error("write_probe");
         let mut tx = conn.transaction().map_err(&error)?;
@@ -389,7 +429,7 @@ impl PostgresBackend {
 
     /// PostgreSQL checks its own pages (checksums, WAL); what a client can check is that the
     /// server answers a read of the schema.
-    pub(crate) fn quick_check(&self) -> Result<Option<String>> {
+    fn quick_check(&self) -> Result<Option<String>> {
         let version = self.query(
             "quick_check",
             "SELECT value FROM schema_info WHERE key = 'version'",
@@ -401,7 +441,9 @@ impl PostgresBackend {
             None => Some("schema_info has no version row".to_owned()),
         })
     }
+}
 
+impl PostgresBackend {
     fn count(
         &self,
         operation: &'static str,
@@ -419,7 +461,7 @@ impl PostgresBackend {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
-        let mut conn = self.conn(operation)?;
+        let mut conn = self.conn_from(&self.readers, operation)?;
         conn.query(sql, params).map_err(self.query_error(operation))
     }
 
@@ -435,8 +477,13 @@ impl PostgresBackend {
             .map_err(self.query_error(operation))
     }
 
-    /// A pooled connection, or at once the cause of an ongoing outage.
+    /// A connection of the writes' pool, or at once the cause of an ongoing outage.
     fn conn(&self, operation: &'static str) -> Result<Conn> {
+        self.conn_from(&self.pool, operation)
+    }
+
+    /// A connection of `pool`, or at once the cause of an ongoing outage.
+    fn conn_from(&self, pool: &Pool, operation: &'static str) -> Result<Conn> {
         let fail = |kind: ErrorKind, text: String| SwarmDbError::Query {
             operation,
             db: self.location.clone(),
@@ -447,11 +494,11 @@ impl PostgresBackend {
             .get()
             .filter(|(at, _, _)| at.elapsed() < self.checkout_timeout);
         if let Some((_, kind, text)) = &recent_failure
-            && self.pool.state().idle_connections == 0
+            && pool.state().idle_connections == 0
         {
             return Err(fail(*kind, text.clone()));
         }
-        self.pool.get().map_err(|e| match self.outage.get() {
+        pool.get().map_err(|e| match self.outage.get() {
             Some((_, kind, text)) => fail(kind, text),
             None => fail(
                 ErrorKind::Busy,
@@ -494,6 +541,9 @@ const STALE: &str = "status IN ('spawned', 'running') AND last_updated < $1";
 fn stale_cutoff(cutoff: SystemTime) -> String {
     iso_timestamp(cutoff)
 }
+
+const INSERT_EVENT: &str = "INSERT INTO agent_events \
+     (event_id, event_type, agent_id, agent_type, timestamp, metadata) VALUES ($1, $2, $3, $4, $5, $6)";
 
 const EVENT_SELECT: &str = "SELECT id, event_id, event_type, agent_id, agent_type, timestamp, \
      metadata, created_at FROM agent_events";

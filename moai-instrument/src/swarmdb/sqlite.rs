@@ -1,16 +1,20 @@
-//! The embedded backend: one SQLite file in WAL mode, one connection behind a mutex. Each method
-//! is one statement or transaction; validation, encodings and instrumentation happen in the
-//! public [`SwarmDb`](super::SwarmDb) methods that call these.
+//! The embedded backend: one SQLite file in WAL mode. Writes go through one connection with group
+//! commit (see `group_commit`): concurrent writes share a transaction and its fsync. Reads use
+//! read-only connections of their own, which WAL lets see the last commit while a write is under
+//! way. Each method is one statement or transaction; validation, encodings and instrumentation
+//! happen in the public [`SwarmDb`](super::SwarmDb) methods that call these.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::backend::Backend;
 use super::encoding::iso_timestamp;
 use super::encoding::unix_seconds;
 use super::error::{Location, SwarmDbError};
+use super::group_commit::GroupCommit;
 use super::migrate;
 use super::rows::FromRow;
 use super::schema::{self, Layout, SCHEMA_VERSION};
@@ -18,16 +22,24 @@ use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, EventType, NewEv
 
 type Result<T> = std::result::Result<T, SwarmDbError>;
 
+/// Read-only connections per handle: the scrape's gauges and a health check at once, without
+/// either waiting for the other.
+const READERS: usize = 2;
+
+const INSERT_EVENT: &str =
+    "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 pub(crate) struct SqliteBackend {
     path: PathBuf,
     location: Location,
-    /// Every write, and reads that must see a write's own transaction.
-    conn: Mutex<Connection>,
-    /// Reads (the scrape-time gauges, the health checks' counts, queries): a read-only
-    /// connection of their own, so that they never queue behind a write waiting out another
-    /// process's lock. WAL lets them read the last committed state meanwhile. `None` when it
-    /// could not be opened: reads then share the writer's connection.
-    reader: Option<Mutex<Connection>>,
+    /// Every write, batched.
+    writer: GroupCommit,
+    /// Reads (the scrape-time gauges, the health checks' counts, queries): read-only connections
+    /// of their own, so that they never queue behind a batch being committed or a write waiting
+    /// out another process's lock. WAL lets them read the last committed state meanwhile. Empty
+    /// when none could be opened: reads then run on the writer's connection.
+    readers: Vec<Mutex<Connection>>,
 }
 
 /// The error for a layout the SDK will not open.
@@ -113,64 +125,60 @@ impl SqliteBackend {
                 tracing::warn!(path = %path.display(), mode, "SwarmDB could not switch to WAL mode");
             }
         }
-        let reader = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|reader| reader.busy_timeout(busy_timeout).map(|()| reader))
-        .ok()
-        .map(Mutex::new);
+        let readers = (0..READERS)
+            .map_while(|_| {
+                Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .and_then(|reader| reader.busy_timeout(busy_timeout).map(|()| reader))
+                .ok()
+                .map(Mutex::new)
+            })
+            .collect();
+        let writer = GroupCommit::new(conn, busy_timeout).map_err(open_error)?;
         Ok(SqliteBackend {
             path,
             location,
-            conn: Mutex::new(conn),
-            reader,
+            writer,
+            readers,
         })
     }
+}
 
-    pub(crate) fn location(&self) -> &Location {
+impl Backend for SqliteBackend {
+    fn location(&self) -> &Location {
         &self.location
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 
-    pub(crate) fn insert_event(
-        &self,
-        event_id: &str,
-        event: &NewEvent,
-        metadata: &str,
-    ) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO agent_events (event_id, event_type, agent_id, agent_type, timestamp, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    event_id,
-                    event.event_type.as_str(),
-                    event.agent_id,
-                    event.agent_type,
-                    event.timestamp,
-                    metadata
-                ])
+    fn insert_event(&self, event_id: &str, event: &NewEvent, metadata: &str) -> Result<()> {
+        self.writer
+            .write(|conn| insert_event(conn, event_id, event, metadata))
+            .map_err(self.query_error("insert_event"))
+    }
+
+    /// Every event in one transaction: all stored, or none.
+    fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
+        self.writer
+            .write(|conn| {
+                rows.iter().try_for_each(|(event_id, event, metadata)| {
+                    insert_event(conn, event_id, event, metadata)
+                })
             })
-            .map_err(self.query_error("insert_event"))?;
-        Ok(())
+            .map_err(self.query_error("insert_events"))
     }
 
-    pub(crate) fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
-        let conn = self.read();
-        let mut stmt = conn
-            .prepare_cached(&format!(
+    fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
                 "{} WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR event_type = ?2)
                  ORDER BY timestamp DESC, id DESC LIMIT ?3",
                 AgentEvent::SELECT
-            ))
-            .map_err(self.query_error("get_events"))?;
-        let found = stmt
+            ))?
             .query_map(
                 params![
                     filter.agent_id,
@@ -178,14 +186,13 @@ impl SqliteBackend {
                     filter.limit.unwrap_or(100)
                 ],
                 AgentEvent::from_row,
-            )
-            .map_err(self.query_error("get_events"))?;
-        found
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.query_error("get_events"))
+            )?
+            .collect()
+        })
+        .map_err(self.query_error("get_events"))
     }
 
-    pub(crate) fn register_agent(
+    fn register_agent(
         &self,
         agent_id: &str,
         agent_type: &str,
@@ -194,27 +201,24 @@ impl SqliteBackend {
         now: SystemTime,
         now_iso: &str,
     ) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT OR REPLACE INTO agent_registry
+        self.execute(
+            "register_agent",
+            "INSERT OR REPLACE INTO agent_registry
                  (agent_id, agent_type, status, spawn_time, metadata, last_updated)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    agent_id,
-                    agent_type,
-                    status.as_str(),
-                    unix_seconds(now),
-                    metadata,
-                    now_iso
-                ])
-            })
-            .map_err(self.query_error("register_agent"))?;
+            params![
+                agent_id,
+                agent_type,
+                status.as_str(),
+                unix_seconds(now),
+                metadata,
+                now_iso
+            ],
+        )?;
         Ok(())
     }
 
-    pub(crate) fn update_agent_status(
+    fn update_agent_status(
         &self,
         agent_id: &str,
         status: AgentStatus,
@@ -222,50 +226,45 @@ impl SqliteBackend {
         now_iso: &str,
         duration_ms: Option<i64>,
     ) -> Result<usize> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE agent_registry SET status = ?2, last_updated = ?3,
+        self.execute(
+            "update_agent_status",
+            "UPDATE agent_registry SET status = ?2, last_updated = ?3,
                      complete_time = CASE WHEN ?4 THEN ?5 ELSE complete_time END,
                      duration_ms = COALESCE(?6, duration_ms)
                  WHERE agent_id = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    agent_id,
-                    status.as_str(),
-                    now_iso,
-                    status.is_final(),
-                    unix_seconds(now),
-                    duration_ms
-                ])
-            })
-            .map_err(self.query_error("update_agent_status"))
+            params![
+                agent_id,
+                status.as_str(),
+                now_iso,
+                status.is_final(),
+                unix_seconds(now),
+                duration_ms
+            ],
+        )
     }
 
-    pub(crate) fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
-        self.read()
-            .prepare_cached(&format!("{} WHERE agent_id = ?1", Agent::SELECT))
-            .and_then(|mut stmt| stmt.query_row([agent_id], Agent::from_row).optional())
-            .map_err(self.query_error("get_agent"))
+    fn get_agent(&self, agent_id: &str) -> Result<Option<Agent>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("{} WHERE agent_id = ?1", Agent::SELECT))?
+                .query_row([agent_id], Agent::from_row)
+                .optional()
+        })
+        .map_err(self.query_error("get_agent"))
     }
 
-    pub(crate) fn get_active_agents(&self) -> Result<Vec<Agent>> {
-        let conn = self.read();
-        let mut stmt = conn
-            .prepare_cached(&format!(
+    fn get_active_agents(&self) -> Result<Vec<Agent>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
                 "{} WHERE status IN ('spawned', 'running') ORDER BY spawn_time DESC",
                 Agent::SELECT
-            ))
-            .map_err(self.query_error("get_active_agents"))?;
-        let found = stmt
-            .query_map([], Agent::from_row)
-            .map_err(self.query_error("get_active_agents"))?;
-        found
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.query_error("get_active_agents"))
+            ))?
+            .query_map([], Agent::from_row)?
+            .collect()
+        })
+        .map_err(self.query_error("get_active_agents"))
     }
 
-    pub(crate) fn count_active_agents(&self) -> Result<u64> {
+    fn count_active_agents(&self) -> Result<u64> {
         self.count(
             "count_active_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')",
@@ -273,7 +272,7 @@ impl SqliteBackend {
         )
     }
 
-    pub(crate) fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
+    fn count_stale_agents(&self, cutoff: SystemTime) -> Result<u64> {
         self.count(
             "count_stale_agents",
             "SELECT COUNT(*) FROM agent_registry WHERE status IN ('spawned', 'running')
@@ -282,7 +281,7 @@ impl SqliteBackend {
         )
     }
 
-    pub(crate) fn store_memory(
+    fn store_memory(
         &self,
         session_id: &str,
         memory_type: &str,
@@ -291,66 +290,50 @@ impl SqliteBackend {
         timestamp: &str,
         ttl_hours: Option<u32>,
     ) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO session_memory (session_id, memory_type, key, value, timestamp, ttl_hours)
+        self.execute(
+            "store_memory",
+            "INSERT INTO session_memory (session_id, memory_type, key, value, timestamp, ttl_hours)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    session_id,
-                    memory_type,
-                    key,
-                    value,
-                    timestamp,
-                    ttl_hours
-                ])
-            })
-            .map_err(self.query_error("store_memory"))?;
+            params![session_id, memory_type, key, value, timestamp, ttl_hours],
+        )?;
         Ok(())
     }
 
-    pub(crate) fn get_memory(
-        &self,
-        session_id: &str,
-        memory_type: &str,
-        key: &str,
-    ) -> Result<Option<String>> {
+    fn get_memory(&self, session_id: &str, memory_type: &str, key: &str) -> Result<Option<String>> {
         let text: Option<Option<String>> = self
-            .read()
-            .prepare_cached(
-                "SELECT value FROM session_memory
-                 WHERE session_id = ?1 AND memory_type = ?2 AND key = ?3
-                 ORDER BY timestamp DESC, id DESC LIMIT 1",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![session_id, memory_type, key], |row| row.get(0))
-                    .optional()
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT value FROM session_memory
+                     WHERE session_id = ?1 AND memory_type = ?2 AND key = ?3
+                     ORDER BY timestamp DESC, id DESC LIMIT 1",
+                )?
+                .query_row(params![session_id, memory_type, key], |row| row.get(0))
+                .optional()
             })
             .map_err(self.query_error("get_memory"))?;
         Ok(text.flatten())
     }
 
-    pub(crate) fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
-        self.conn()
-            .prepare_cached("DELETE FROM agent_events WHERE timestamp < ?1")
-            .and_then(|mut stmt| stmt.execute([cutoff_iso]))
-            .map_err(self.query_error("cleanup_old_events"))
+    fn cleanup_old_events(&self, cutoff_iso: &str) -> Result<usize> {
+        self.execute(
+            "cleanup_old_events",
+            "DELETE FROM agent_events WHERE timestamp < ?1",
+            params![cutoff_iso],
+        )
     }
 
-    pub(crate) fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE agent_registry SET status = 'error', last_updated = ?1
+    fn mark_stale_agents(&self, now_iso: &str, cutoff: SystemTime) -> Result<usize> {
+        self.execute(
+            "cleanup",
+            "UPDATE agent_registry SET status = 'error', last_updated = ?1
                  WHERE status IN ('spawned', 'running')
                  AND last_updated < ?2",
-            )
-            .and_then(|mut stmt| stmt.execute(params![now_iso, iso_timestamp(cutoff)]))
-            .map_err(self.query_error("cleanup"))
+            params![now_iso, iso_timestamp(cutoff)],
+        )
     }
 
     /// `page_count * page_size` of the main file plus the write-ahead log.
-    pub(crate) fn get_database_size(&self) -> Result<u64> {
+    fn get_database_size(&self) -> Result<u64> {
         // SQLite keeps writing to a file deleted under it; the size check is where that shows.
         match std::fs::metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -367,12 +350,12 @@ impl SqliteBackend {
             Ok(_) => {}
         }
         let pages: i64 = self
-            .read()
-            .query_row(
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-                [],
-                |r| r.get(0),
-            )
+            .read(|conn| {
+                conn.prepare_cached(
+                    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                )?
+                .query_row([], |r| r.get(0))
+            })
             .map_err(self.query_error("get_database_size"))?;
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
@@ -390,46 +373,58 @@ impl SqliteBackend {
     }
 
     /// `VACUUM INTO dest`: a consistent copy in one read transaction.
-    pub(crate) fn backup(&self, dest: &Path) -> Result<()> {
+    fn backup(&self, dest: &Path) -> Result<()> {
         let dest = dest.to_string_lossy().into_owned();
-        self.conn()
-            .execute("VACUUM INTO ?1", [dest])
+        self.writer
+            .exclusive(|conn| conn.execute("VACUUM INTO ?1", [dest]))
             .map(drop)
             .map_err(self.query_error("backup"))
     }
 
-    pub(crate) fn vacuum(&self) -> Result<()> {
-        self.conn()
-            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+    fn vacuum(&self) -> Result<()> {
+        self.writer
+            .exclusive(|conn| conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);"))
             .map_err(self.query_error("vacuum"))
     }
 
-    pub(crate) fn write_probe(&self) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(self.query_error("write_probe"))?;
-        tx.execute(
-            "INSERT OR REPLACE INTO schema_info (key, value)
-             VALUES ('moai_instrument_write_probe', hex(zeroblob(8192)))",
-            [],
-        )
-        .and_then(|_| {
-            tx.execute(
-                "DELETE FROM schema_info WHERE key = 'moai_instrument_write_probe'",
-                [],
-            )
-        })
-        .map_err(self.query_error("write_probe"))?;
-        tx.commit().map_err(self.query_error("write_probe"))
+    /// Both statements in the caller's savepoint of the shared transaction: atomic together.
+    fn write_probe(&self) -> Result<()> {
+        self.writer
+            .write(|conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO schema_info (key, value)
+                     VALUES ('moai_instrument_write_probe', hex(zeroblob(8192)))",
+                    [],
+                )?;
+                conn.execute(
+                    "DELETE FROM schema_info WHERE key = 'moai_instrument_write_probe'",
+                    [],
+                )
+            })
+            .map(drop)
+            .map_err(self.query_error("write_probe"))
     }
 
-    pub(crate) fn quick_check(&self) -> Result<Option<String>> {
+    fn quick_check(&self) -> Result<Option<String>> {
         let verdict: String = self
-            .conn()
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .writer
+            .exclusive(|conn| conn.query_row("PRAGMA quick_check", [], |r| r.get(0)))
             .map_err(self.query_error("quick_check"))?;
         Ok((verdict != "ok").then_some(verdict))
+    }
+}
+
+impl SqliteBackend {
+    /// One statement in the shared write transaction; the rows it changed.
+    fn execute(
+        &self,
+        operation: &'static str,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<usize> {
+        self.writer
+            .write(|conn| conn.prepare_cached(sql)?.execute(params))
+            .map_err(self.query_error(operation))
     }
 
     fn count(
@@ -438,11 +433,12 @@ impl SqliteBackend {
         sql: &str,
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<u64> {
-        self.read()
-            .prepare_cached(sql)
-            .and_then(|mut stmt| stmt.query_row(params, |row| row.get::<_, i64>(0)))
-            .map(|n| n.max(0) as u64)
-            .map_err(self.query_error(operation))
+        self.read(|conn| {
+            conn.prepare_cached(sql)?
+                .query_row(params, |row| row.get::<_, i64>(0))
+        })
+        .map(|n| n.max(0) as u64)
+        .map_err(self.query_error(operation))
     }
 
     fn query_error(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> SwarmDbError {
@@ -453,19 +449,42 @@ impl SqliteBackend {
         }
     }
 
-    /// The reading connection (the writer's when no reader could be opened).
-    fn read(&self) -> MutexGuard<'_, Connection> {
-        match &self.reader {
-            Some(reader) => reader.lock().unwrap_or_else(PoisonError::into_inner),
-            None => self.conn(),
-        }
+    /// Runs `op` on a free reading connection (waiting for one when all are busy), or on the
+    /// writer's when none could be opened.
+    fn read<T>(&self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let Some(first) = self.readers.first() else {
+            return self.writer.exclusive(op);
+        };
+        let free = self
+            .readers
+            .iter()
+            .find_map(|reader| match reader.try_lock() {
+                Ok(conn) => Some(conn),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            });
+        let conn: MutexGuard<'_, Connection> =
+            free.unwrap_or_else(|| first.lock().unwrap_or_else(PoisonError::into_inner));
+        op(&conn)
     }
+}
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written: each call is one
-        // statement or transaction, which SQLite itself makes atomic.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+fn insert_event(
+    conn: &Connection,
+    event_id: &str,
+    event: &NewEvent,
+    metadata: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(INSERT_EVENT)?
+        .execute(params![
+            event_id,
+            event.event_type.as_str(),
+            event.agent_id,
+            event.agent_type,
+            event.timestamp,
+            metadata
+        ])
+        .map(drop)
 }
 
 /// Runs `step` again while SQLite answers "busy" or "locked", until `deadline`.

@@ -26,7 +26,9 @@ pub(crate) fn get(url: &str, bearer: Option<&str>) -> Result<Answer, String> {
     if let Some(token) = bearer {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
-    let mut response = request.call().map_err(|e| moai_instrument::error_chain(&e))?;
+    let mut response = request
+        .call()
+        .map_err(|e| moai_instrument::error_chain(&e))?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()
