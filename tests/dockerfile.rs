@@ -497,10 +497,31 @@ fn assert_flags_exist(program: &str, args: &[String]) {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{program} --help");
     let help = String::from_utf8(output.stdout).unwrap();
+    // The flags the help names, as whole words (`--db` is not `--db-url`).
+    let known: BTreeSet<&str> = help
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|word| word.starts_with('-'))
+        .collect();
     for flag in args.iter().filter(|a| a.starts_with('-')) {
         let flag = flag.split('=').next().unwrap();
-        assert!(help.contains(flag), "{program} has no flag {flag}:\n{help}");
+        assert!(
+            known.contains(flag),
+            "{program} has no flag {flag}:\n{help}"
+        );
     }
+    // And the binary's own parser takes them, values included: `--help` after them exits 0 only
+    // when everything before it parsed.
+    let parsed = Command::new(binary(program))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(
+        parsed.status.code(),
+        Some(0),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
 }
 
 fn yaml_docs(path: &str) -> Vec<serde_yaml_ng::Value> {

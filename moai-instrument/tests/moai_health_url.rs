@@ -92,6 +92,15 @@ fn url_mode_reports_the_running_apps_own_checks() {
         text.starts_with(&format!("✅ Live - {url}/livez: ok")),
         "{text}"
     );
+    // As JSON too (a probe written with --json must not restart a pod that is only not ready).
+    for mode in ["--live", "--startup"] {
+        let (code, json) = moai_health(&["--url", &url, mode, "--json"]);
+        assert_eq!(code, Some(0), "{mode}: {json}");
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["status"], "healthy", "{json}");
+        assert_eq!(json["checks"].as_object().unwrap().len(), 1, "{json}");
+        assert_eq!(json["checks"]["livez"]["healthy"], true, "{json}");
+    }
     READY.store(true, Ordering::SeqCst);
 
     drop(guard);

@@ -70,8 +70,14 @@ fn main() -> ExitCode {
         };
     }
     let report = match &args.url {
-        // As JSON, the basic mode gives the whole report too.
-        Some(url) => match ask_app(url, if args.json { Mode::Ready } else { args.mode }) {
+        // As JSON, the basic mode gives the whole report too; the liveness modes stay liveness.
+        Some(url) => match ask_app(
+            url,
+            match args.mode {
+                Mode::Basic if args.json => Mode::Ready,
+                mode => mode,
+            },
+        ) {
             Ok(report) => report,
             Err(problem) => {
                 println!("❌ Unhealthy - {problem}");
@@ -98,7 +104,8 @@ fn main() -> ExitCode {
 fn ask_app(url: &str, mode: Mode) -> Result<HealthReport, String> {
     match mode {
         Mode::Live => Ok(HealthReport {
-            results: vec![("live".into(), remote::live(url)?)],
+            // The app's whole liveness answer (`progress` and `swarmdb`), named for its endpoint.
+            results: vec![("livez".into(), remote::live(url)?)],
         }),
         Mode::Basic => {
             let report = remote::report(url)?;
