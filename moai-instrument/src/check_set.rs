@@ -90,10 +90,17 @@ impl CheckSet {
     /// `None`, and records each result in `moai_flow_health_check_status{check}`.
     pub(crate) fn run(&self, probe: Option<Probe>) -> HealthReport {
         let deadline = Instant::now() + DEADLINE;
-        let selected: Vec<&Arc<Slot>> = self
+        let (applying, resting): (Vec<&Arc<Slot>>, Vec<&Arc<Slot>>) = self
             .slots
             .iter()
-            .filter(|s| s.active.is_none_or(|active| active()))
+            .partition(|s| s.active.is_none_or(|active| active()));
+        // A check that does not apply now (no SwarmDB open) leaves the exposition rather than
+        // repeating its last result.
+        for slot in resting {
+            crate::recorder::remove_series(&status_key(slot.check.name()));
+        }
+        let selected: Vec<&Arc<Slot>> = applying
+            .into_iter()
             .filter(|s| match probe {
                 None | Some(Probe::Readiness) => true,
                 Some(Probe::Liveness) => s.check.probe() == Probe::Liveness,
@@ -115,6 +122,14 @@ impl CheckSet {
             .collect();
         HealthReport { results }
     }
+}
+
+/// `moai_flow_health_check_status{check="<name>"}`.
+fn status_key(name: &str) -> metrics::Key {
+    metrics::Key::from_parts(
+        HEALTH_CHECK_STATUS.name,
+        vec![metrics::Label::new("check", name.to_owned())],
+    )
 }
 
 impl Slot {

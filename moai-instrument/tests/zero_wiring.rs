@@ -179,7 +179,8 @@ fn init_and_open_are_the_whole_set_up() {
         b_path.display().to_string()
     );
 
-    // None open again: the database checks leave the report; the gauges keep their last values.
+    // None open again: the database checks leave the report, and the database's gauges and its
+    // checks' status series leave the exposition (no stale value).
     drop(b);
     let report = health(addr);
     assert_eq!(
@@ -187,6 +188,19 @@ fn init_and_open_are_the_whole_set_up() {
         ["memory", "progress", "query_performance"],
         "{report}"
     );
-    assert_eq!(sample(&metrics(addr), "moai_flow_agents_active"), Some(5.0));
+    let body = metrics(addr);
+    for gone in [
+        "moai_flow_agents_active",
+        "moai_flow_db_size_bytes",
+        "moai_flow_db_volume_size_bytes",
+        r#"moai_flow_health_check_status{check="database"}"#,
+        r#"moai_flow_health_check_status{check="swarmdb"}"#,
+    ] {
+        assert_eq!(sample(&body, gone), None, "{gone} in\n{body}");
+    }
+    assert_eq!(
+        sample(&body, r#"moai_flow_health_check_status{check="memory"}"#),
+        Some(1.0)
+    );
     drop(guard);
 }

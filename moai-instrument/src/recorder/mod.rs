@@ -180,6 +180,14 @@ pub(crate) fn installed() -> Option<&'static Arc<Registry>> {
     INSTALLED.get()
 }
 
+/// Removes a series from the installed recorder's exposition (see [`Registry::remove`]); a no-op
+/// before installation.
+pub(crate) fn remove_series(key: &Key) {
+    if let Some(registry) = installed() {
+        registry.remove(key);
+    }
+}
+
 /// Rotates summary windows on time even when nobody scrapes. Holds only a weak reference, so it
 /// ends by itself if the registry goes away.
 fn spawn_upkeep(registry: Weak<Registry>) -> Result<(), InitError> {

@@ -138,6 +138,32 @@ impl Registry {
         }
     }
 
+    /// Removes the series of `key`, if there is one: a gauge whose reading no longer exists (a
+    /// check that no longer runs) leaves the exposition instead of repeating its last value.
+    /// Handles still held keep working but are no longer exported; the next registration of the
+    /// key starts a new series.
+    pub(crate) fn remove(&self, key: &Key) {
+        let names::Exposed { key, .. } = names::exposed(key);
+        // Scrapes ask for absent series again and again: only a present one takes the write lock.
+        let present = self
+            .families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_name
+            .get(key.name())
+            .is_some_and(|family| family.series.contains_key(&key));
+        if !present {
+            return;
+        }
+        let mut families = self
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(family) = families.by_name.get_mut(key.name()) {
+            family.series.remove(&key);
+        }
+    }
+
     /// Runs `f` over the families while holding the read lock (for rendering).
     pub(crate) fn with_families<T>(&self, f: impl FnOnce(&HashMap<String, Family>) -> T) -> T {
         f(&self

@@ -59,9 +59,11 @@
 //! after `init()` alike). Opening a second one changes nothing while the first is open; when the
 //! first closes (its last clone drops) the next one still open takes over at the next scrape.
 //! Databases opened with [`OpenOptions::existing_only`] (probes) are never monitored. With none
-//! open, the database checks (`database`, `disk_space`, `agents`, `swarmdb`) are not run and
-//! not listed, `memory` and `query_performance` still are, and the two gauges are not set: absent
-//! until a database is opened, their last values after it closes.
+//! open, the database checks (`database`, `disk_space`, `agents`, `swarmdb`) are not run, not
+//! listed and not in `moai_flow_health_check_status`, `memory` and `query_performance` still
+//! are, and the database's gauges (`moai_flow_agents_active`, `moai_flow_db_size_bytes`,
+//! `moai_flow_db_volume_*`) are absent from the exposition: a closed database leaves no stale
+//! value behind.
 
 mod backend;
 mod encoding;

@@ -8,7 +8,7 @@
 use std::sync::{Mutex, PoisonError, Weak};
 
 use super::{Shared, SwarmDb};
-use crate::catalog::{AGENTS_ACTIVE, DB_SIZE_BYTES};
+use crate::catalog::{AGENTS_ACTIVE, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES};
 
 /// The databases the application opened, oldest first (dead ones are pruned when one opens).
 static OPENED: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
@@ -40,11 +40,16 @@ pub(crate) fn is_open() -> bool {
 }
 
 /// The guide's `update_metrics()`, a scrape-time collector: `moai_flow_agents_active` and
-/// `moai_flow_db_size_bytes` from the monitored database. With none open the gauges are not
-/// set (they keep the last values read, or stay absent). A failed read is logged and leaves the
-/// gauge as it was; the operation's error also counts in `moai_flow_errors_total`.
+/// `moai_flow_db_size_bytes` from the monitored database. With none open, the database's gauges
+/// (these two and the volume's) are absent, not their last values. A failed read is logged and
+/// leaves the gauge as it was; the operation's error also counts in `moai_flow_errors_total`.
 pub(crate) fn export_gauges() {
-    let Some(db) = monitored() else { return };
+    let Some(db) = monitored() else {
+        for spec in [AGENTS_ACTIVE, DB_SIZE_BYTES, DB_VOLUME_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES] {
+            crate::recorder::remove_series(&metrics::Key::from_name(spec.name));
+        }
+        return;
+    };
     match db.count_active_agents() {
         Ok(active) => metrics::gauge!(AGENTS_ACTIVE.name).set(active as f64),
         Err(err) => tracing::error!(
