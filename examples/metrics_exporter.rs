@@ -14,11 +14,28 @@ use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
 use moai_instrument::{Config, error_chain};
 use serde_json::json;
 
+/// `--seconds N`, if given: how long to run.
+fn parse_args() -> Result<Option<u64>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut seconds = None;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("seconds") => seconds = Some(parser.value()?.parse()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(seconds)
+}
+
 fn main() -> ExitCode {
-    let seconds: Option<u64> = std::env::args()
-        .skip_while(|a| a != "--seconds")
-        .nth(1)
-        .and_then(|s| s.parse().ok());
+    let seconds = match parse_args() {
+        Ok(seconds) => seconds,
+        Err(e) => {
+            eprintln!("metrics_exporter: {e}; usage: metrics_exporter [--seconds N]");
+            return ExitCode::from(2);
+        }
+    };
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {

@@ -121,6 +121,14 @@ fn check_names(checks: &[Arc<dyn HealthCheck>]) -> Result<(), InitError> {
     let sdk = taken.len();
     for check in checks {
         let name = check.name();
+        if name.trim().is_empty() {
+            // An empty `check` label reads as no label at all in Prometheus.
+            return Err(InitError::invalid(
+                "health_check",
+                name,
+                "a check needs a name (its `check` label and its key in /healthz)",
+            ));
+        }
         if let Some(at) = taken.iter().position(|t| *t == name) {
             let reason = if at < sdk {
                 "the SDK runs a check of this name itself; name the host's check differently"

@@ -91,6 +91,14 @@ fn init_and_open_are_the_whole_set_up() {
         "{taken}"
     );
     assert!(taken.to_string().contains("\"database\""), "{taken}");
+    let unnamed = config()
+        .health_check(Switch { name: " ", on: &ON })
+        .init()
+        .unwrap_err();
+    assert!(
+        unnamed.to_string().contains("a check needs a name"),
+        "{unnamed}"
+    );
     let ignored = config()
         .health_check(Switch {
             name: "mine",

@@ -170,7 +170,11 @@ fn probe(routes: &Routes, probe: Option<Probe>) -> Response {
     let report = routes.checks.run(probe);
     let failing = report.failing();
     if failing.is_empty() {
-        Response::text(200, format!("ok ({} checks)\n", report.results.len()))
+        let n = report.results.len();
+        Response::text(
+            200,
+            format!("ok ({n} {})\n", if n == 1 { "check" } else { "checks" }),
+        )
     } else {
         Response::text(503, format!("unhealthy: {}\n", failing.join(", ")))
     }

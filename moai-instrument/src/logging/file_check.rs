@@ -37,13 +37,14 @@ impl HealthCheck for LogFileCheck {
             ),
             _ => CheckResult::new(HealthStatus::Healthy, "Log file writable"),
         };
-        result
-            .with_detail("lines_dropped_total", Detail::Integer(losses.total as i64))
-            .with_detail(
-                "seconds_since_last_drop",
-                since.map_or(Detail::Text("never".into()), |d| {
-                    Detail::Number(d.as_secs_f64())
-                }),
-            )
+        let result =
+            result.with_detail("lines_dropped_total", Detail::Integer(losses.total as i64));
+        // A number when there was a drop; absent, not a word in a numeric field, when never.
+        match since {
+            Some(ago) => {
+                result.with_detail("seconds_since_last_drop", Detail::Number(ago.as_secs_f64()))
+            }
+            None => result,
+        }
     }
 }

@@ -46,7 +46,7 @@
 //! # Monitoring
 //!
 //! A program that calls [`init`](crate::init) and opens SwarmDB ([`SwarmDb::open`], or
-//! [`SwarmDb::connect`] on PostgreSQL) gets, with no other call:
+//! `SwarmDb::connect` on PostgreSQL, feature `postgres`) gets, with no other call:
 //!
 //! - `moai_flow_agents_active` and `moai_flow_db_size_bytes`, read at every scrape (and every
 //!   [`MetricsHandle::render`](crate::MetricsHandle::render));
@@ -91,6 +91,9 @@ use serde_json::Value;
 pub use encoding::{iso_timestamp, iso_timestamp_now};
 pub use error::{DbError, ErrorKind, Location, Rejection, SqliteError, SwarmDbError};
 pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
+/// The `serde_json` of this module's signatures (metadata and memory values are
+/// [`serde_json::Value`]s), in the one version the SDK uses.
+pub use serde_json;
 pub use types::{
     Agent, AgentEvent, AgentStatus, CleanupReport, EventFilter, EventType, MemoryType, NewEvent,
 };
@@ -256,11 +259,11 @@ impl SwarmDb {
     /// ([`Config::db_url`](crate::Config::db_url), `MOAI_DB_URL`), else the file
     /// ([`Config::db_path`](crate::Config::db_path), `MOAI_DB_PATH`, default
     /// `.moai/memory/swarm.db`), opened for the application as [`SwarmDb::open`] and
-    /// [`SwarmDb::connect`] do.
+    /// `SwarmDb::connect` (feature `postgres`) do.
     ///
     /// # Errors
-    /// As [`SwarmDb::open`] and [`SwarmDb::connect`]; [`SwarmDbError::InvalidUrl`] for a URL
-    /// in a build without the feature `postgres`.
+    /// As [`SwarmDb::open`] and `SwarmDb::connect`; [`SwarmDbError::InvalidUrl`] for a URL in a
+    /// build without the feature `postgres`.
     pub fn from_config(config: &crate::Config) -> Result<Self> {
         match config.configured_db_url() {
             #[cfg(feature = "postgres")]
@@ -596,9 +599,12 @@ impl SwarmDb {
     /// check. The row goes into `schema_info` under a key of the SDK's own and is deleted in the
     /// same transaction: no row, sequence or version of MoAI-Flow's changes.
     ///
+    /// Not timed into `moai_flow_query_duration_seconds` like the operations: it is the health
+    /// check's own probe, not the application's work, and its durable write must not drive the
+    /// `query_performance` check or the latency alerts (its failure is the `database` check's).
+    ///
     /// # Errors
     /// [`SwarmDbError::Query`].
-    #[timed_query(query_type = "write_probe")]
     pub fn write_probe(&self) -> Result<()> {
         self.noted(self.shared.backend.write_probe())
     }

@@ -45,7 +45,12 @@ pub(crate) fn is_open() -> bool {
 /// leaves the gauge as it was; the operation's error also counts in `moai_flow_errors_total`.
 pub(crate) fn export_gauges() {
     let Some(db) = monitored() else {
-        for spec in [AGENTS_ACTIVE, DB_SIZE_BYTES, DB_VOLUME_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES] {
+        for spec in [
+            AGENTS_ACTIVE,
+            DB_SIZE_BYTES,
+            DB_VOLUME_SIZE_BYTES,
+            DB_VOLUME_AVAIL_BYTES,
+        ] {
             crate::recorder::remove_series(&metrics::Key::from_name(spec.name));
         }
         return;

@@ -87,6 +87,7 @@ fn parse(
     let mut targets = diagnose::Targets::default();
     let mut diagnose_flags = Vec::new();
     let mut mode_given = false;
+    let (mut db_given, mut db_url_given) = (false, false);
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         let mode = match arg {
@@ -99,10 +100,12 @@ fn parse(
             Long("db") => {
                 parsed.db = value(&mut parser, "--db", "a file path")?;
                 parsed.db_url = None;
+                db_given = true;
                 continue;
             }
             Long("db-url") => {
                 parsed.db_url = Some(value(&mut parser, "--db-url", "a postgres:// URL")?);
+                db_url_given = true;
                 continue;
             }
             Long("url") => {
@@ -134,6 +137,15 @@ fn parse(
         }
         (parsed.mode, mode_given) = (mode, true);
     }
+    if db_given && db_url_given {
+        return Err("give --db PATH or --db-url URL, not both".into());
+    }
+    if parsed.url.is_some() && (db_given || db_url_given) {
+        return Err(
+            "--url asks the running app, --db and --db-url check a database from here: give one"
+                .into(),
+        );
+    }
     if parsed.diagnose.is_some() {
         if mode_given || parsed.url.is_some() || parsed.json {
             return Err(
@@ -164,10 +176,14 @@ fn value(parser: &mut lexopt::Parser, flag: &str, what: &str) -> Result<String, 
 /// The flag's value when it is an `http://` or `https://` URL.
 fn http_url(parser: &mut lexopt::Parser, flag: &str) -> Result<String, lexopt::Error> {
     let url = value(parser, flag, "an http:// URL")?;
-    if url.starts_with("http://") || url.starts_with("https://") {
+    // Plain HTTP only: the probe speaks to the app's exporter, which serves no TLS.
+    if url.starts_with("http://") {
         Ok(url)
     } else {
-        Err(format!("{flag} needs an http:// URL, not {url:?}").into())
+        Err(format!(
+            "{flag} needs an http:// URL (plain HTTP, as the exporter serves), not {url:?}"
+        )
+        .into())
     }
 }
 
@@ -220,5 +236,29 @@ mod tests {
             let err = run(args).map(|_| ()).unwrap_err();
             assert!(err.contains(expected), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn conflicting_targets_are_usage_errors() {
+        assert!(
+            run(&["--db", "a.db", "--db-url", "postgres://x"])
+                .err()
+                .unwrap()
+                .contains("not both")
+        );
+        assert!(
+            run(&["--url", "http://x:9090", "--db", "a.db"])
+                .err()
+                .unwrap()
+                .contains("give one")
+        );
+        assert!(
+            run(&["--url", "https://x:9090"])
+                .err()
+                .unwrap()
+                .contains("plain HTTP")
+        );
+        // A database from the environment is only a default: --url alone is fine.
+        assert!(run(&["--url", "http://x:9090"]).is_ok());
     }
 }
