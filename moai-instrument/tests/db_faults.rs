@@ -6,7 +6,6 @@
 use moai_test_support as common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -55,19 +54,6 @@ fn error_lines(needle: &str) -> Vec<Value> {
         .collect()
 }
 
-fn committed_ids(path: &Path) -> Vec<String> {
-    let raw = rusqlite::Connection::open(path).unwrap();
-    let check: String = raw
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let mut stmt = raw.prepare("SELECT event_id FROM agent_events").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 #[test]
 fn a_lock_held_past_the_busy_timeout() {
     let _turn = SERIAL
@@ -100,7 +86,7 @@ fn a_lock_held_past_the_busy_timeout() {
     assert!(database.message.contains("locked"), "{database:?}");
     lock.commit();
     let after = db.insert_event(&event("after")).unwrap();
-    let ids = committed_ids(&path);
+    let ids = common::stored_event_ids(&path);
     assert!(ids.contains(&kept) && ids.contains(&after));
 }
 
@@ -190,7 +176,7 @@ fn a_read_only_file() {
             || text.contains("cannot be opened"),
         "{text}"
     );
-    assert_eq!(committed_ids(&path), [kept]);
+    assert_eq!(common::stored_event_ids(&path), [kept]);
 }
 
 /// Run as a child with a file size limit: inserts until the disk is "full", then reports.
@@ -277,7 +263,7 @@ fn a_full_disk() {
         "{} rows before the limit",
         committed.len()
     );
-    let stored = committed_ids(&path);
+    let stored = common::stored_event_ids(&path);
     for id in &committed {
         assert!(stored.contains(id), "committed {id} survived the full disk");
     }

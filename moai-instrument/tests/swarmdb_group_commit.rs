@@ -27,17 +27,9 @@ fn with_id(agent: &str, id: &str) -> NewEvent {
     }
 }
 
+/// The stored event ids, as a set.
 fn stored_ids(path: &Path) -> std::collections::HashSet<String> {
-    let raw = rusqlite::Connection::open(path).unwrap();
-    let check: String = raw
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let mut stmt = raw.prepare("SELECT event_id FROM agent_events").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    common::stored_event_ids(path).into_iter().collect()
 }
 
 #[test]

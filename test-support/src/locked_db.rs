@@ -1,4 +1,5 @@
-//! Another process's lock on a SwarmDB file, as a stuck writer holds it.
+//! A SwarmDB file seen from another connection: a lock held on it, as a stuck writer holds one,
+//! and the rows that are really stored.
 
 use std::path::Path;
 
@@ -40,4 +41,21 @@ impl LockedDatabase {
             .execute_batch("ROLLBACK")
             .expect("roll back the held transaction");
     }
+}
+
+/// The `event_id`s stored in the SwarmDB file at `path`, in rowid order, read by a connection of
+/// its own after `PRAGMA integrity_check` says `ok` (what survived, as another process sees it).
+pub fn stored_event_ids(path: &Path) -> Vec<String> {
+    let raw = rusqlite::Connection::open(path).expect("open the database to read it");
+    let check: String = raw
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check runs");
+    assert_eq!(check, "ok", "{}", path.display());
+    let mut stmt = raw
+        .prepare("SELECT event_id FROM agent_events ORDER BY id")
+        .expect("agent_events");
+    stmt.query_map([], |r| r.get(0))
+        .expect("read agent_events")
+        .map(|id| id.expect("an event_id"))
+        .collect()
 }

@@ -300,13 +300,7 @@ impl SwarmDb {
     #[timed_query(query_type = "insert_event")]
     #[counted_event(event_type = event.event_type.as_str())]
     pub fn insert_event(&self, event: &NewEvent) -> Result<String> {
-        let reject = self.rejected("insert_event");
-        check_timestamp(&event.timestamp).map_err(&reject)?;
-        let metadata = metadata_text(&event.metadata).map_err(&reject)?;
-        let event_id = event
-            .event_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (event_id, metadata) = self.event_row("insert_event", event)?;
         self.noted(
             self.shared
                 .backend
@@ -324,18 +318,12 @@ impl SwarmDb {
     /// As [`SwarmDb::insert_event`], for the first event refused: then nothing is stored.
     #[timed_query(query_type = "insert_events")]
     pub fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<String>> {
-        let reject = self.rejected("insert_events");
         for event in events {
             crate::__private::count_event(event.event_type.as_str());
         }
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
-            check_timestamp(&event.timestamp).map_err(&reject)?;
-            let metadata = metadata_text(&event.metadata).map_err(&reject)?;
-            let event_id = event
-                .event_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let (event_id, metadata) = self.event_row("insert_events", event)?;
             rows.push((event_id, event, metadata));
         }
         if rows.is_empty() {
@@ -652,6 +640,19 @@ impl SwarmDb {
                 Some((Instant::now(), crate::error::error_chain(error)));
         }
         result
+    }
+
+    /// An event as it is stored: its id (the given one, or a new UUID v4) and its metadata as
+    /// `json.dumps` text, after checking the timestamp and the metadata as the original reads them.
+    fn event_row(&self, operation: &'static str, event: &NewEvent) -> Result<(String, String)> {
+        let reject = self.rejected(operation);
+        check_timestamp(&event.timestamp).map_err(&reject)?;
+        let metadata = metadata_text(&event.metadata).map_err(&reject)?;
+        let event_id = event
+            .event_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        Ok((event_id, metadata))
     }
 
     fn rejected(&self, operation: &'static str) -> impl Fn(Rejection) -> SwarmDbError + '_ {

@@ -5,10 +5,15 @@
 //! The list holds weak references in the order opened, so monitoring never keeps a database open
 //! that the application has closed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, Weak};
 
 use super::{Shared, SwarmDb};
 use crate::catalog::{AGENTS_ACTIVE, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES};
+
+/// Whether a scrape exported a monitored database's gauges since the last one closed (so the
+/// first scrape after it closes removes them).
+static EXPORTED: AtomicBool = AtomicBool::new(false);
 
 /// The databases the application opened, oldest first (dead ones are pruned when one opens).
 static OPENED: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
@@ -45,16 +50,20 @@ pub(crate) fn is_open() -> bool {
 /// leaves the gauge as it was; the operation's error also counts in `moai_flow_errors_total`.
 pub(crate) fn export_gauges() {
     let Some(db) = monitored() else {
-        for spec in [
-            AGENTS_ACTIVE,
-            DB_SIZE_BYTES,
-            DB_VOLUME_SIZE_BYTES,
-            DB_VOLUME_AVAIL_BYTES,
-        ] {
-            crate::recorder::remove_series(&metrics::Key::from_name(spec.name));
+        // Only what this collector set: a host that sets the gauges itself keeps its values.
+        if EXPORTED.swap(false, Ordering::Relaxed) {
+            for spec in [
+                AGENTS_ACTIVE,
+                DB_SIZE_BYTES,
+                DB_VOLUME_SIZE_BYTES,
+                DB_VOLUME_AVAIL_BYTES,
+            ] {
+                crate::recorder::remove_series(&metrics::Key::from_name(spec.name));
+            }
         }
         return;
     };
+    EXPORTED.store(true, Ordering::Relaxed);
     match db.count_active_agents() {
         Ok(active) => metrics::gauge!(AGENTS_ACTIVE.name).set(active as f64),
         Err(err) => tracing::error!(
