@@ -107,13 +107,11 @@ impl CheckKind {
 /// `moai-health --live`.
 pub const LIVENESS_CHECK: &str = "swarmdb";
 
-/// Where the checker finds SwarmDB: an open handle shared with the application, the database the
-/// SDK monitors (whichever the application opened first), or a path (or PostgreSQL URL) it opens
-/// on each check (the probe binary), with a short busy timeout.
+/// Where the checker finds SwarmDB: an open handle shared with the application, or a path (or
+/// PostgreSQL URL) it opens on each check (the probe binary), with a short busy timeout.
 #[derive(Clone)]
 enum Source {
     Shared(SwarmDb),
-    Monitored,
     Path(PathBuf),
     #[cfg(feature = "postgres")]
     Url(String),
@@ -148,14 +146,6 @@ impl HealthChecker {
         }
     }
 
-    /// Checks the database the SDK monitors, looked up at each check: `init()`'s checks.
-    pub(crate) fn monitored() -> Self {
-        HealthChecker {
-            source: Source::Monitored,
-            thresholds: Arc::new(Thresholds::default()),
-        }
-    }
-
     /// Checks the SwarmDB at `path`, opening it for each check (as a separate probe process does).
     #[must_use]
     pub fn for_path(path: impl Into<PathBuf>) -> Self {
@@ -183,16 +173,12 @@ impl HealthChecker {
         self
     }
 
-    /// The database file checked; `None` for SwarmDB on PostgreSQL (and for the monitored
-    /// database while the application has none open).
+    /// The database file checked; `None` for SwarmDB on PostgreSQL.
     #[must_use]
-    pub fn db_path(&self) -> Option<PathBuf> {
+    pub fn db_path(&self) -> Option<&Path> {
         match &self.source {
-            Source::Shared(db) => db.path().map(Path::to_owned),
-            Source::Monitored => {
-                monitoring::monitored().and_then(|db| db.path().map(Path::to_owned))
-            }
-            Source::Path(path) => Some(path.clone()),
+            Source::Shared(db) => db.path(),
+            Source::Path(path) => Some(path),
             #[cfg(feature = "postgres")]
             Source::Url(_) => None,
         }
@@ -203,8 +189,8 @@ impl HealthChecker {
     }
 
     /// The file, or on PostgreSQL the working directory (its logs): the disk this process needs.
-    fn disk_path(&self) -> PathBuf {
-        self.db_path().unwrap_or_else(|| PathBuf::from("."))
+    fn disk_path(&self) -> &Path {
+        self.db_path().unwrap_or(Path::new("."))
     }
 
     /// Runs one check under the time limit.
@@ -243,19 +229,15 @@ impl HealthChecker {
     /// gates liveness, as the guide's liveness probe does. Liveness stays that narrow on purpose:
     /// a restart cures a stuck process, not a full disk.
     pub(crate) fn sdk_checks() -> Vec<(Arc<dyn HealthCheck>, bool)> {
-        let checker = HealthChecker::monitored();
-        let mut checks: Vec<(Arc<dyn HealthCheck>, bool)> = CheckKind::ALL
+        CheckKind::ALL
             .iter()
-            .map(|&kind| {
-                let check: Arc<dyn HealthCheck> = Arc::new(NamedCheck {
-                    checker: checker.clone(),
-                    kind,
-                });
-                (check, kind.needs_database())
+            .map(|&kind| Some(kind))
+            .chain([None])
+            .map(|kind| {
+                let check: Arc<dyn HealthCheck> = Arc::new(MonitoredCheck { kind });
+                (check, kind.is_none_or(CheckKind::needs_database))
             })
-            .collect();
-        checks.push((Arc::new(Liveness { checker }), true));
-        checks
+            .collect()
     }
 
     /// The names of `init()`'s checks, which a host's own checks may not take.
@@ -326,7 +308,7 @@ impl HealthChecker {
                     format!("Database error: {e}"),
                 )),
             },
-            CheckKind::DiskSpace => match disk_usage(&self.disk_path()) {
+            CheckKind::DiskSpace => match disk_usage(self.disk_path()) {
                 Ok(usage) => {
                     // On PostgreSQL the database's volume is the server's, not this disk.
                     if !self.is_postgres() {
@@ -339,13 +321,7 @@ impl HealthChecker {
                     format!("Cannot read disk usage: {e}"),
                 ),
             },
-            CheckKind::Memory => match memory_usage() {
-                Some(usage) => judge_usage("Memory", &usage, t.memory_warn, t.memory_fail),
-                None => CheckResult::new(
-                    HealthStatus::Degraded,
-                    "Memory usage unknown on this system",
-                ),
-            },
+            CheckKind::Memory => memory_check(t),
             CheckKind::QueryPerformance => self.query_performance(),
             CheckKind::Agents => match self.with_db(|db| {
                 let active = db.count_active_agents().map_err(|e| error_text(&e))?;
@@ -363,19 +339,8 @@ impl HealthChecker {
     }
 
     fn query_performance(&self) -> CheckResult {
-        let recorded = MetricsHandle::global()
-            .and_then(|m| m.worst_quantile(QUERY_DURATION_SECONDS.name, 0.95));
-        if let Some((query_type, p95)) = recorded {
-            return judge_query_p95(Duration::from_secs_f64(p95.max(0.0)), &self.thresholds)
-                .with_detail("source", Detail::Text("recorded".into()))
-                .with_detail("slowest_query_type", Detail::Text(query_type));
-        }
-        if matches!(self.source, Source::Monitored) && !monitoring::is_open() {
-            return CheckResult::new(
-                HealthStatus::Healthy,
-                "No queries recorded in this process yet, and no SwarmDB open to time one",
-            )
-            .with_detail("source", Detail::Text("none".into()));
+        if let Some(recorded) = recorded_p95(&self.thresholds) {
+            return recorded;
         }
         let probed = self.with_db(|db| {
             // One untimed call first: on PostgreSQL it waits for the pool's first connection,
@@ -410,10 +375,6 @@ impl HealthChecker {
     fn with_db<T>(&self, f: impl FnOnce(&SwarmDb) -> Result<T, String>) -> Result<T, String> {
         match &self.source {
             Source::Shared(db) => f(db),
-            Source::Monitored => match monitoring::monitored() {
-                Some(db) => f(&db),
-                None => Err("no SwarmDB is open in this process".to_owned()),
-            },
             #[cfg(feature = "postgres")]
             Source::Url(url) => {
                 let busy = self.thresholds.check_timeout.mul_f64(0.75);
@@ -487,38 +448,67 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     crate::error::error_chain(error)
 }
 
-struct NamedCheck {
-    checker: HealthChecker,
-    kind: CheckKind,
+/// The memory check: usage against the container's limit, else the machine's.
+fn memory_check(t: &Thresholds) -> CheckResult {
+    match memory_usage() {
+        Some(usage) => judge_usage("Memory", &usage, t.memory_warn, t.memory_fail),
+        None => CheckResult::new(
+            HealthStatus::Degraded,
+            "Memory usage unknown on this system",
+        ),
+    }
 }
 
-impl HealthCheck for NamedCheck {
+/// The worst recorded p95 of this process's queries, judged; `None` before any is recorded.
+fn recorded_p95(t: &Thresholds) -> Option<CheckResult> {
+    let (query_type, p95) =
+        MetricsHandle::global()?.worst_quantile(QUERY_DURATION_SECONDS.name, 0.95)?;
+    Some(
+        judge_query_p95(Duration::from_secs_f64(p95.max(0.0)), t)
+            .with_detail("source", Detail::Text("recorded".into()))
+            .with_detail("slowest_query_type", Detail::Text(query_type)),
+    )
+}
+
+/// One of `init()`'s checks (`kind`, or the liveness check for `None`): each run looks up the
+/// database the SDK monitors once and checks that one, so a run never mixes two databases.
+struct MonitoredCheck {
+    kind: Option<CheckKind>,
+}
+
+impl HealthCheck for MonitoredCheck {
     fn name(&self) -> &str {
-        self.kind.name()
+        self.kind.map_or(LIVENESS_CHECK, CheckKind::name)
+    }
+
+    fn probe(&self) -> Probe {
+        match self.kind {
+            None => Probe::Liveness,
+            Some(_) => Probe::Readiness,
+        }
     }
 
     fn check(&self) -> CheckResult {
         // The SDK's check set gives each run its own thread and deadline, and never starts a
         // second run of a check still running: no time-limit thread of its own here.
-        self.checker.check_now(self.kind)
-    }
-}
-
-struct Liveness {
-    checker: HealthChecker,
-}
-
-impl HealthCheck for Liveness {
-    fn name(&self) -> &str {
-        LIVENESS_CHECK
-    }
-
-    fn probe(&self) -> Probe {
-        Probe::Liveness
-    }
-
-    fn check(&self) -> CheckResult {
-        self.checker.opens_now()
+        let t = Thresholds::default();
+        match (monitoring::monitored(), self.kind) {
+            (Some(db), Some(kind)) => HealthChecker::new(&db).check_now(kind),
+            (Some(db), None) => HealthChecker::new(&db).opens_now(),
+            // Without a database only these two apply (the check set runs no other then).
+            (None, Some(CheckKind::Memory)) => memory_check(&t),
+            (None, Some(CheckKind::QueryPerformance)) => recorded_p95(&t).unwrap_or_else(|| {
+                CheckResult::new(
+                    HealthStatus::Healthy,
+                    "No queries recorded in this process yet, and no SwarmDB open to time one",
+                )
+                .with_detail("source", Detail::Text("none".into()))
+            }),
+            (None, _) => CheckResult::new(
+                HealthStatus::Unhealthy,
+                "no SwarmDB is open in this process",
+            ),
+        }
     }
 }
 
