@@ -219,21 +219,22 @@ impl Serialize for HealthReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut report = serializer.serialize_map(Some(2))?;
         report.serialize_entry("status", self.status().as_str())?;
-        report.serialize_entry("checks", &Checks(&self.results))?;
+        report.serialize_entry("checks", &InOrder(&self.results))?;
         report.end()
     }
 }
 
-/// The `checks` object: in the order run, which a `BTreeMap` would lose.
-struct Checks<'a>(&'a [(String, CheckResult)]);
+/// Named values as a JSON object in their order (checks as run, details as added), which a
+/// `BTreeMap` would lose.
+struct InOrder<'a, V>(&'a [(String, V)]);
 
-impl Serialize for Checks<'_> {
+impl<V: Serialize> Serialize for InOrder<'_, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut checks = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, result) in self.0 {
-            checks.serialize_entry(name, result)?;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
         }
-        checks.end()
+        map.end()
     }
 }
 
@@ -243,21 +244,8 @@ impl Serialize for CheckResult {
         result.serialize_entry("healthy", &self.is_healthy())?;
         result.serialize_entry("status", self.status.as_str())?;
         result.serialize_entry("message", &self.message)?;
-        result.serialize_entry("details", &Details(&self.details))?;
+        result.serialize_entry("details", &InOrder(&self.details))?;
         result.end()
-    }
-}
-
-/// The `details` object, in the order added.
-struct Details<'a>(&'a [(String, Detail)]);
-
-impl Serialize for Details<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut details = serializer.serialize_map(Some(self.0.len()))?;
-        for (key, value) in self.0 {
-            details.serialize_entry(key, value)?;
-        }
-        details.end()
     }
 }
 
