@@ -115,7 +115,10 @@ impl Config {
 /// Refuses host checks that share a name with another or with one of the SDK's: one name is one
 /// `check` label, one key in `/healthz`.
 fn check_names(checks: &[Arc<dyn HealthCheck>]) -> Result<(), InitError> {
-    let mut taken: Vec<String> = vec!["progress".into(), "log_file".into()];
+    let mut taken: Vec<String> = vec![
+        crate::progress::CHECK_NAME.into(),
+        logging::LOG_FILE_CHECK.into(),
+    ];
     #[cfg(feature = "swarmdb")]
     taken.extend(crate::health::HealthChecker::sdk_check_names().map(String::from));
     let sdk = taken.len();

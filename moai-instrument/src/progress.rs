@@ -42,6 +42,9 @@ pub(crate) fn export_age() {
     }
 }
 
+/// The name of the liveness check below.
+pub(crate) const CHECK_NAME: &str = "progress";
+
 /// The `progress` liveness check.
 pub(crate) struct ProgressCheck {
     pub(crate) timeout: Duration,
@@ -49,7 +52,7 @@ pub(crate) struct ProgressCheck {
 
 impl HealthCheck for ProgressCheck {
     fn name(&self) -> &str {
-        "progress"
+        CHECK_NAME
     }
 
     fn probe(&self) -> Probe {

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 
+pub(crate) use file_check::CHECK_NAME as LOG_FILE_CHECK;
 use file_check::LogFileCheck;
 use json::JsonLayer;
 pub(crate) use rotating_file::RotatingFile;

@@ -24,7 +24,6 @@ pub(crate) const USAGE: &str = "usage: moai-health [--live | --startup | --ready
   -h, --help         print this and exit
 
 Exit status: 0 healthy, 1 unhealthy (or the app could not be asked), 2 usage error.";
-const DEFAULT_DB: &str = ".moai/memory/swarm.db";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Mode {
@@ -55,7 +54,13 @@ enum Parsed {
 /// prints the usage on stdout and exits 0 here; `Err` is the message for stderr (the cause, then
 /// the usage), for an exit status of 2.
 pub(crate) fn parse_args() -> Result<Args, String> {
-    let db = std::env::var("MOAI_DB_PATH").unwrap_or_else(|_| DEFAULT_DB.into());
+    // The app's own default, so that the probe looks where the app writes.
+    let db = std::env::var("MOAI_DB_PATH").unwrap_or_else(|_| {
+        moai_instrument::Config::new()
+            .configured_db_path()
+            .display()
+            .to_string()
+    });
     let db_url = std::env::var("MOAI_DB_URL")
         .ok()
         .filter(|u| !u.trim().is_empty());
