@@ -4,6 +4,7 @@
 
 use moai_test_support as common;
 
+#[cfg(feature = "postgres")]
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
