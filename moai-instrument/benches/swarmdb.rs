@@ -1,5 +1,5 @@
-//! SwarmDB: durable `insert_event` per second from 1 and 8 writer threads (WAL,
-//! `synchronous = FULL`: each call on disk when it returns), against the pre-group-commit path
+//! SwarmDB: durable `insert_event` per second from 1 and 8 writer threads (WAL; each call on
+//! disk when it returns, the WAL synced after its commit), against the pre-group-commit path
 //! (one connection behind a mutex, one commit and fsync per call) in the same run; read latency
 //! (mean, and p99 printed) during an 8-writer storm; and `get_active_agents` /
 //! `count_active_agents` latency with 100,000 agents registered.

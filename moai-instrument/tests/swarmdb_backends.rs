@@ -108,7 +108,7 @@ fn events(db: &SwarmDb, raw: &Raw) {
     let first = db
         .insert_event(&event(EventType::Spawn, "a-1", "2026-01-01T00:00:01"))
         .unwrap();
-    assert_eq!(first.len(), 36, "a UUID v4: {first}");
+    assert_eq!(first.len(), 36, "a UUID: {first}");
     db.insert_event(&event(EventType::Complete, "a-1", "2026-01-01T00:00:03"))
         .unwrap();
     db.insert_event(&event(EventType::Spawn, "a-2", "2026-01-01T00:00:02"))

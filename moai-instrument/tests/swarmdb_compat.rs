@@ -321,8 +321,8 @@ fn what_the_sdk_writes_reads_back_in_python_with_moai_flows_encodings() {
     assert_eq!(event["metadata"], meta);
     let event_id = event["event_id"].as_str().unwrap();
     assert!(
-        event_id.len() == 36 && event_id.as_bytes()[14] == b'4',
-        "a UUID v4 like the original's: {event_id}"
+        event_id.len() == 36 && event_id.as_bytes()[14] == b'7',
+        "a UUID (v7, time-ordered; the original's are v4): {event_id}"
     );
     assert!(event["created_at"].is_string() && event["id"] == 1);
     assert_eq!(read["memory"][0]["value"], json!(["ü", {"k": 1}]));

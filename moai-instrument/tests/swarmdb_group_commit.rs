@@ -1,7 +1,8 @@
 //! SwarmDB group commit on SQLite: concurrent writers share transactions yet each fails alone,
 //! `insert_events` is all or nothing, several processes writing one file never see "locked past
 //! the busy timeout", and a process killed with SIGKILL in the middle of a write storm from many
-//! threads keeps every row it had acknowledged.
+//! threads keeps every row it had acknowledged, and no write is acknowledged before the WAL that
+//! holds it was synced (traced with `strace`).
 
 use moai_test_support as common;
 
@@ -244,4 +245,61 @@ fn sigkill_mid_storm_keeps_every_acknowledged_row() {
         assert!(stored.contains(id), "acknowledged {id} survived SIGKILL");
     }
     assert!(SwarmDb::open(&path).is_ok(), "the database opens again");
+}
+
+/// Durability, seen from the system calls: the child writes under `strace`, and at every
+/// acknowledgement the WAL has no write that a completed `fdatasync`/`fsync` of it did not follow.
+/// One writer thread, so that the trace is one sequence (the pipelined flush of several threads is
+/// covered by the unit tests of the group commit).
+#[test]
+fn no_write_is_acknowledged_before_the_wal_holding_it_is_synced() {
+    let strace = common::tool("strace").expect("a missing tool fails in tool()");
+    let dir = temp_dir("group-commit-strace");
+    let path = dir.join("swarm.db");
+    drop(SwarmDb::open(&path).unwrap());
+    let trace = dir.join("trace");
+    let status = Command::new(strace)
+        .args([
+            "-f",
+            "-qq",
+            "-y",
+            "-e",
+            "trace=pwrite64,write,fdatasync,fsync",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "child_storm", "--nocapture", "--test-threads=1"])
+        .env("MOAI_CHILD_STORM", format!("{},1,60", path.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the traced child failed: {status}");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let wal = format!("{}-wal>", path.display());
+    let (mut unsynced, mut syncs, mut acks) = (false, 0, 0);
+    for line in trace.lines() {
+        let call = line
+            .split_once(' ')
+            .map_or(line, |(_, call)| call.trim_start());
+        if call.starts_with("pwrite64(") && call.contains(&wal) {
+            unsynced = true;
+        } else if (call.starts_with("fdatasync(") || call.starts_with("fsync("))
+            && call.contains(&wal)
+            && call.ends_with("= 0")
+        {
+            unsynced = false;
+            syncs += 1;
+        } else if call.starts_with("write(1") && call.contains("acked ") {
+            assert!(!unsynced, "acknowledged before the WAL was synced: {line}");
+            acks += 1;
+        }
+    }
+    // Of 60 calls, 36 inserts and 6 batches of two print an acknowledgement each.
+    assert_eq!(acks, 42, "acknowledgements in the trace:\n{trace}");
+    assert!(
+        syncs >= acks,
+        "{syncs} syncs of the WAL for {acks} acknowledged writes"
+    );
 }

@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite file in WAL mode. Writes go through one connection with group
-//! commit (see `group_commit`): concurrent writes share a transaction and its fsync. Reads use
+//! commit (see `group_commit`): concurrent writes share a transaction and one sync of the WAL,
+//! which runs while the next transaction collects rows. Reads use
 //! read-only connections of their own, which WAL lets see the last commit while a write is under
 //! way. Each method is one statement or transaction; validation, encodings and instrumentation
 //! happen in the public [`SwarmDb`](super::SwarmDb) methods that call these.
@@ -14,7 +15,7 @@ use super::backend::Backend;
 use super::encoding::iso_timestamp;
 use super::encoding::unix_seconds;
 use super::error::{Location, SwarmDbError};
-use super::group_commit::GroupCommit;
+use super::group_commit::{self, GroupCommit};
 use super::migrate;
 use super::rows::FromRow;
 use super::schema::{self, Layout, SCHEMA_VERSION};
@@ -136,7 +137,8 @@ impl SqliteBackend {
                 .map(Mutex::new)
             })
             .collect();
-        let writer = GroupCommit::new(conn, busy_timeout).map_err(open_error)?;
+        let flush = group_commit::wal_flush(&conn);
+        let writer = GroupCommit::new(conn, busy_timeout, flush).map_err(open_error)?;
         Ok(SqliteBackend {
             path,
             location,
@@ -157,7 +159,7 @@ impl Backend for SqliteBackend {
 
     fn insert_event(&self, event_id: &str, event: &NewEvent, metadata: &str) -> Result<()> {
         self.writer
-            .write(|conn| insert_event(conn, event_id, event, metadata))
+            .write_statement(|conn| insert_event(conn, event_id, event, metadata))
             .map_err(self.query_error("insert_event"))
     }
 
@@ -423,7 +425,7 @@ impl SqliteBackend {
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<usize> {
         self.writer
-            .write(|conn| conn.prepare_cached(sql)?.execute(params))
+            .write_statement(|conn| conn.prepare_cached(sql)?.execute(params))
             .map_err(self.query_error(operation))
     }
 

@@ -175,7 +175,8 @@ impl fmt::Display for MemoryType {
 /// An event to insert: the original's `event_data` dictionary and optional `event_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    /// The event's unique id; `None` gives a new UUID v4, as the original does.
+    /// The event's unique id; `None` gives a new UUID v7 (time-ordered; the original uses v4,
+    /// see [`SwarmDb::insert_event`](super::SwarmDb::insert_event)).
     pub event_id: Option<String>,
     /// What happened.
     pub event_type: EventType,
