@@ -260,7 +260,7 @@ impl GroupCommit {
         let batch = match state.open {
             Some(batch) => batch,
             None => {
-                state.conn.execute_batch("BEGIN IMMEDIATE")?;
+                state.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
                 state.next += 1;
                 state.open = Some(state.next);
                 state.waiting = 0;
@@ -417,7 +417,11 @@ impl GroupCommit {
         } else {
             "COMMIT"
         };
-        let failed = state.conn.execute_batch(verb).err();
+        let failed = state
+            .conn
+            .prepare_cached(verb)
+            .and_then(|mut s| s.execute([]))
+            .err();
         if failed.is_some() && !state.conn.is_autocommit() {
             let _ = state.conn.execute_batch("ROLLBACK");
         }
