@@ -14,12 +14,29 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use moai_instrument::swarmdb::{EventType, NewEvent, SwarmDb};
+use moai_test_support::ScratchDir;
 use serde_json::json;
 
-fn fresh(name: &str) -> SwarmDb {
-    let dir = std::env::temp_dir().join(format!("moai-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    SwarmDb::open(dir.join("swarm.db")).expect("open")
+/// A new database in a scratch directory, removed (after the database closes) when dropped.
+struct Fresh {
+    db: SwarmDb,
+    _dir: ScratchDir,
+}
+
+impl std::ops::Deref for Fresh {
+    type Target = SwarmDb;
+
+    fn deref(&self) -> &SwarmDb {
+        &self.db
+    }
+}
+
+fn fresh(name: &str) -> Fresh {
+    let dir = ScratchDir::new(&format!("bench-{name}"));
+    Fresh {
+        db: SwarmDb::open(dir.path().join("swarm.db")).expect("open"),
+        _dir: dir,
+    }
 }
 
 /// Writer threads in the concurrent cases.
@@ -44,7 +61,10 @@ fn spread(threads: u64, iters: u64, f: &(dyn Fn() + Sync)) -> Duration {
 
 /// The write path before group commit, for comparison in the same run: one connection behind a
 /// mutex, each insert its own transaction and fsync (WAL, `synchronous = FULL`), same statement.
-struct OneCommitPerCall(Mutex<rusqlite::Connection>);
+struct OneCommitPerCall {
+    conn: Mutex<rusqlite::Connection>,
+    _db: Fresh,
+}
 
 impl OneCommitPerCall {
     fn open(name: &str) -> Self {
@@ -53,12 +73,15 @@ impl OneCommitPerCall {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        OneCommitPerCall(Mutex::new(conn))
+        OneCommitPerCall {
+            conn: Mutex::new(conn),
+            _db: db,
+        }
     }
 
     fn insert(&self) {
         let id = uuid_like();
-        self.0
+        self.conn
             .lock()
             .unwrap()
             .prepare_cached(
@@ -136,6 +159,11 @@ impl Storm {
     fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         self.writers.into_iter().for_each(|w| w.join().unwrap());
+        // The database stays open (leaked for the writers' 'static borrow); Linux removes its
+        // files once it closes at exit.
+        if let Some(dir) = self.db.path().and_then(std::path::Path::parent) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -208,7 +236,7 @@ fn insert_event(c: &mut Criterion) {
 }
 
 /// 100,000 agents in one transaction (setup only), `active` of them spawned or running.
-fn registry(name: &str, active: usize) -> SwarmDb {
+fn registry(name: &str, active: usize) -> Fresh {
     let db = fresh(name);
     let mut conn = rusqlite::Connection::open(db.path().unwrap()).unwrap();
     let tx = conn.transaction().unwrap();

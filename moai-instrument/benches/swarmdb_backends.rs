@@ -25,17 +25,19 @@ struct Backends {
     _server: postgres::Postgres,
     sqlite: Arc<SwarmDb>,
     postgres: Arc<SwarmDb>,
+    /// After `sqlite`, so that the database closes before its directory goes.
+    _dir: moai_test_support::ScratchDir,
 }
 
 fn backends(name: &str) -> Backends {
     let server = postgres::Postgres::start(name).expect("PostgreSQL 15 for the bench");
     let url = server.create_database(name);
-    let dir = std::env::temp_dir().join(format!("moai-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = moai_test_support::ScratchDir::new(&format!("bench-{name}"));
     Backends {
-        sqlite: Arc::new(SwarmDb::open(dir.join("swarm.db")).expect("open")),
+        sqlite: Arc::new(SwarmDb::open(dir.path().join("swarm.db")).expect("open")),
         postgres: Arc::new(SwarmDb::connect(&url).expect("connect")),
         _server: server,
+        _dir: dir,
     }
 }
 

@@ -346,6 +346,34 @@ fn two_threads_of_ten_thousand_inserts_keep_twenty_thousand_rows() {
     assert_eq!((rows, distinct), (20_000, 20_000));
 }
 
+/// The last connection to close folds the WAL into the database file and removes it, so a copy
+/// of `swarm.db` alone, taken after the application stopped, holds every row (the read-only
+/// readers close before the writer, which can checkpoint).
+#[test]
+fn a_clean_close_leaves_every_row_in_the_database_file() {
+    let dir = temp_dir("swarmdb-clean-close");
+    let path = dir.join("swarm.db");
+    let db = SwarmDb::open(&path).unwrap();
+    let clone = db.clone();
+    for i in 0..20 {
+        clone
+            .insert_event(&event(EventType::Spawn, &format!("agent-{i}")))
+            .unwrap();
+    }
+    assert_eq!(db.count_active_agents().unwrap(), 0);
+    drop(db);
+    drop(clone);
+    let wal = dir.join("swarm.db-wal");
+    assert!(!wal.exists(), "{} left after the last close", wal.display());
+    let copy = dir.join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let rows: i64 = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM agent_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 20);
+}
+
 #[test]
 fn many_connections_opening_a_new_file_at_once_all_succeed() {
     for round in 0..5 {

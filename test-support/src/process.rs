@@ -12,6 +12,28 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A [`temp_dir`] removed with everything in it when dropped: for benchmarks, whose runs would
+/// otherwise leave a database each behind (tests keep theirs for inspection after a failure).
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// A fresh, empty directory named for `name` and this process.
+    pub fn new(name: &str) -> ScratchDir {
+        ScratchDir(temp_dir(name))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A loopback port that was free a moment ago (bound, read, released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -6,8 +6,9 @@
 //! 1. **Rows.** The first writer to find no transaction open begins one (`BEGIN IMMEDIATE`: a
 //!    transaction that starts as a reader and upgrades later is refused at once with
 //!    `SQLITE_BUSY_SNAPSHOT` when another process committed in between, whatever the busy
-//!    timeout). Every writer adds its row to the open transaction in a savepoint of its own (a
-//!    failing row is rolled back alone and its error returned at once) and waits.
+//!    timeout). Every writer adds its row to the open transaction, in a savepoint of its own when
+//!    it runs several statements (one statement SQLite rolls back alone), so that a failing row
+//!    is undone alone and its error returned at once, and waits.
 //! 2. **Flush.** When no flush is under way, a waiting writer commits the open transaction and
 //!    makes the write-ahead log durable with one `fdatasync`, outside the lock: meanwhile the next
 //!    transaction collects the rows that arrive, and it is committed and flushed as soon as the

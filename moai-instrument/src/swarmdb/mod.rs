@@ -301,7 +301,9 @@ impl SwarmDb {
     /// # Errors
     /// [`SwarmDbError::Rejected`] (a timestamp that is not ISO 8601, metadata that is not an
     /// object), or [`SwarmDbError::Query`] (a duplicate `event_id` among them,
-    /// [`ErrorKind::Constraint`]).
+    /// [`ErrorKind::Constraint`]; or [`ErrorKind::Io`] when syncing the WAL failed: the row may
+    /// or may not be stored, and every later write fails with that error until the database is
+    /// reopened, since the disk may have lost what it had acknowledged).
     #[timed_query(query_type = "insert_event")]
     #[counted_event(event_type = event.event_type.as_str())]
     pub fn insert_event(&self, event: &NewEvent) -> Result<String> {

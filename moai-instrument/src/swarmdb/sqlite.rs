@@ -34,13 +34,15 @@ const INSERT_EVENT: &str =
 pub(crate) struct SqliteBackend {
     path: PathBuf,
     location: Location,
-    /// Every write, batched.
-    writer: GroupCommit,
     /// Reads (the scrape-time gauges, the health checks' counts, queries): read-only connections
     /// of their own, so that they never queue behind a batch being committed or a write waiting
     /// out another process's lock. WAL lets them read the last committed state meanwhile. Empty
-    /// when none could be opened: reads then run on the writer's connection.
+    /// when none could be opened: reads then run on the writer's connection. Declared before
+    /// `writer` so that they close first: the last connection to close checkpoints the WAL into
+    /// the database file and removes it, which a read-only connection cannot do.
     readers: Vec<Mutex<Connection>>,
+    /// Every write, batched.
+    writer: GroupCommit,
 }
 
 /// The error for a layout the SDK will not open.
