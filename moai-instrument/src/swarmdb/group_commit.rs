@@ -296,27 +296,51 @@ impl GroupCommit {
         state.outcome(batch).map(|()| value)
     }
 
-    /// Runs `op` on the writer connection outside any transaction (`VACUUM`, `VACUUM INTO` and
-    /// checks cannot run inside one): the open batch is committed first, and everything is
-    /// flushed after.
+    /// Runs `op`, which may write (`VACUUM`), on the writer connection outside any transaction
+    /// (some statements cannot run inside one): the open batch is committed first, and everything
+    /// is flushed after.
     pub(crate) fn exclusive<T>(
         &self,
         op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
+        self.outside_transaction(true, op)
+    }
+
+    /// [`GroupCommit::exclusive`] for an `op` that only reads this database (`PRAGMA
+    /// quick_check`, `VACUUM INTO` another file, a read when no read-only connection could be
+    /// opened): it sees the open batch committed, and adds no flush of its own; it runs after a
+    /// failed flush too.
+    pub(crate) fn exclusive_read<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.outside_transaction(false, op)
+    }
+
+    fn outside_transaction<T>(
+        &self,
+        writes: bool,
+        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
         let mut state = self.lock();
-        if let Some(broken) = &state.broken {
+        if let Some(broken) = state.broken.as_ref().filter(|_| writes) {
             return Err(broken.error());
         }
         if state.open.is_some() {
             self.commit(&mut state);
         }
         let result = op(&state.conn);
-        if let Some(flush) = &self.flush {
+        // The batch committed above is flushed here, since its writers may all be waiting for a
+        // flush under way that began before its commit.
+        if let Some(flush) = &self.flush
+            && state.broken.is_none()
+            && (writes || state.committed > state.durable)
+        {
             // Under the lock: rare operations, and an fsync beside a flush under way is safe.
             let target = state.committed;
             let flushed = flush.flush();
             self.flushed(&mut state, target, flushed);
-            if let Some(broken) = &state.broken {
+            if let Some(broken) = state.broken.as_ref().filter(|_| writes) {
                 return Err(broken.error());
             }
         }
@@ -572,6 +596,19 @@ mod tests {
             result
         }
 
+        /// Counts the rows on the writer connection (`exclusive_read`) on a thread of its own.
+        fn read_count(&self) -> Receiver<rusqlite::Result<i64>> {
+            let (done, result) = channel();
+            let writer = Arc::clone(&self.writer);
+            std::thread::spawn(move || {
+                let count = writer.exclusive_read(|conn| {
+                    conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                });
+                done.send(count).unwrap();
+            });
+            result
+        }
+
         fn began_flush(&self) {
             self.began
                 .recv_timeout(Duration::from_secs(10))
@@ -649,11 +686,34 @@ mod tests {
         let later = answered(&f.insert(4)).unwrap_err().to_string();
         assert!(later.contains("until the database is reopened"), "{later}");
         assert!(f.writer.exclusive(|_| Ok(())).is_err());
+        assert!(f.writer.exclusive_read(|_| Ok(())).is_ok(), "reads go on");
         // No flush was attempted for them, and the acknowledged row is there; the row of the
         // open transaction was rolled back.
         assert!(f.began.try_recv().is_err());
         let visible = f.visible();
         assert!(visible.contains(&1) && !visible.contains(&3) && !visible.contains(&4));
+    }
+
+    #[test]
+    fn a_read_on_the_writer_adds_no_flush_but_flushes_the_batch_it_committed() {
+        let f = fixture("exclusive-read");
+        // Answered without a flush (the test sends no flush outcome yet).
+        assert_eq!(answered(&f.read_count()).unwrap(), 0);
+        assert!(f.began.try_recv().is_err(), "a read alone flushes nothing");
+
+        let first = f.insert(1);
+        f.began_flush();
+        let second = f.insert(2);
+        still_waiting(&second);
+        // The read commits the second row's batch, whose writer waits behind the first flush,
+        // and flushes it: otherwise nobody would.
+        let read = f.read_count();
+        f.began_flush();
+        f.outcome.send(Ok(())).unwrap();
+        f.outcome.send(Ok(())).unwrap();
+        answered(&first).unwrap();
+        answered(&second).unwrap();
+        assert_eq!(answered(&read).unwrap(), 2);
     }
 
     #[test]

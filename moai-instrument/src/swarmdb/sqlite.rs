@@ -380,7 +380,7 @@ impl Backend for SqliteBackend {
     fn backup(&self, dest: &Path) -> Result<()> {
         let dest = dest.to_string_lossy().into_owned();
         self.writer
-            .exclusive(|conn| conn.execute("VACUUM INTO ?1", [dest]))
+            .exclusive_read(|conn| conn.execute("VACUUM INTO ?1", [dest]))
             .map(drop)
             .map_err(self.query_error("backup"))
     }
@@ -412,7 +412,7 @@ impl Backend for SqliteBackend {
     fn quick_check(&self) -> Result<Option<String>> {
         let verdict: String = self
             .writer
-            .exclusive(|conn| conn.query_row("PRAGMA quick_check", [], |r| r.get(0)))
+            .exclusive_read(|conn| conn.query_row("PRAGMA quick_check", [], |r| r.get(0)))
             .map_err(self.query_error("quick_check"))?;
         Ok((verdict != "ok").then_some(verdict))
     }
@@ -457,7 +457,7 @@ impl SqliteBackend {
     /// writer's when none could be opened.
     fn read<T>(&self, op: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
         let Some(first) = self.readers.first() else {
-            return self.writer.exclusive(op);
+            return self.writer.exclusive_read(op);
         };
         let free = self
             .readers
