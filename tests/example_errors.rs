@@ -80,9 +80,7 @@ fn a_bad_setting_is_reported_with_display() {
 /// them in `moai_flow_agents_active`.
 #[test]
 fn the_examples_run_on_a_database_moai_flow_wrote() {
-    let dir = std::env::temp_dir().join(format!("moai-examples-fixture-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::temp_dir("examples-fixture");
     let db = dir.join("swarm.db");
     std::fs::copy(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))

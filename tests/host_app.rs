@@ -19,8 +19,7 @@ fn get(addr: &str, path: &str) -> String {
 
 #[test]
 fn host_app_logs_json_and_serves_metrics() {
-    let dir = std::env::temp_dir().join(format!("moai-host-app-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = support::temp_dir("host-app");
     let mut child = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
         .args(["--agents", "5", "--rate", "200", "--duration-secs", "3"])
         .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
@@ -139,8 +138,7 @@ fn host_app_logs_json_and_serves_metrics() {
 
 #[test]
 fn sigterm_shuts_down_cleanly_with_the_log_flushed() {
-    let dir = std::env::temp_dir().join(format!("moai-host-app-term-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = support::temp_dir("host-app-term");
     let mut child = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
         .args(["--agents", "3", "--rate", "100"])
         .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
@@ -185,8 +183,7 @@ fn sigterm_shuts_down_cleanly_with_the_log_flushed() {
 
 #[test]
 fn pretty_format_on_stdout_keeps_json_in_the_file() {
-    let dir = std::env::temp_dir().join(format!("moai-host-app-pretty-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = support::temp_dir("host-app-pretty");
     let output = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
         .args(["--agents", "2", "--rate", "100", "--duration-secs", "1"])
         .env("MOAI_METRICS_ADDR", "127.0.0.1:0")

@@ -37,8 +37,7 @@ const CASES: &[(&str, Case)] = &[
 
 #[test]
 fn sqlite_backend_conforms() {
-    let dir = std::env::temp_dir().join(format!("swarmdb-backends-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir("swarmdb-backends");
     for (name, case) in CASES {
         eprintln!("sqlite: {name}");
         let path = dir.join(format!("{name}.db"));

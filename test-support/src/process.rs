@@ -1,15 +1,41 @@
 //! Temp directories, free ports, polling, and child processes that end when the test does.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// A fresh, empty directory under the system temp dir, named for the test and this process.
+/// A fresh, empty directory under the system temp dir, named for the test and this process:
+/// `moai-test-{name}-{pid}`. It outlives the test, for inspection after a failure, until the
+/// same `name` is asked for again by a later process: directories of that name left by processes
+/// that have ended are removed then, so repeated runs keep at most one per name.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("moai-test-{name}-{}", std::process::id()));
+    let prefix = format!("moai-test-{name}-");
+    remove_left_over(&prefix);
+    let dir = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
+}
+
+/// Removes the temp dir's `{prefix}{pid}` directories whose process no longer runs (no
+/// `/proc/{pid}`). Only an exact `{prefix}{pid}` matches, so `db-` spares `db-faults-logs-…`.
+fn remove_left_over(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A [`temp_dir`] removed with everything in it when dropped: for benchmarks, whose runs would
@@ -65,5 +91,36 @@ impl Drop for Reaped {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_keeps_one_directory_and_spares_longer_names() {
+        let root = std::env::temp_dir();
+        // Above Linux's largest pid_max (2^22), so no process has it.
+        let ended = root.join("moai-test-sweep-4194305");
+        let longer = root.join("moai-test-sweep-longer-4194305");
+        let running = root.join(format!(
+            "moai-test-sweep-{}",
+            std::os::unix::process::parent_id()
+        ));
+        for dir in [&ended, &longer, &running] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let dir = temp_dir("sweep");
+        assert!(dir.is_dir());
+        assert!(!ended.exists(), "a directory of an ended process is left");
+        assert!(longer.exists(), "another test's directory was removed");
+        assert!(
+            running.exists(),
+            "a running process's directory was removed"
+        );
+        for dir in [&dir, &longer, &running] {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
     }
 }
