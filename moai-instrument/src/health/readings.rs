@@ -131,7 +131,27 @@ fn machine(root: &Path) -> Option<Usage> {
 mod tests {
     use super::*;
 
-    fn fake_root(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    /// A directory standing for `/`, removed when dropped unless the test failed (kept for
+    /// inspection).
+    struct FakeRoot(std::path::PathBuf);
+
+    impl std::ops::Deref for FakeRoot {
+        type Target = Path;
+
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for FakeRoot {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn fake_root(name: &str, files: &[(&str, &str)]) -> FakeRoot {
         let root =
             std::env::temp_dir().join(format!("moai-readings-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -140,7 +160,7 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, content).unwrap();
         }
-        root
+        FakeRoot(root)
     }
 
     const MEMINFO: &str =

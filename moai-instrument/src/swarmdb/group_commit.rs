@@ -583,6 +583,15 @@ mod tests {
         }
     }
 
+    /// The database's directory is removed unless the test failed (kept for inspection).
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            if let Some(dir) = self.path.parent().filter(|_| !std::thread::panicking()) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
     impl Fixture {
         /// Inserts `x` on a thread of its own; its result arrives on the returned channel.
         fn insert(&self, x: i64) -> Receiver<rusqlite::Result<usize>> {
