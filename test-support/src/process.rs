@@ -20,6 +20,10 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// Removes the temp dir's `{prefix}{pid}` directories whose process no longer runs (no
 /// `/proc/{pid}`). Only an exact `{prefix}{pid}` matches, so `db-` spares `db-faults-logs-…`.
 fn remove_left_over(prefix: &str) {
+    // Without a /proc to ask, every process would look ended: remove nothing.
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
