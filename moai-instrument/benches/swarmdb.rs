@@ -1,10 +1,12 @@
 //! SwarmDB: durable `insert_event` per second from 1 and 8 writer threads (WAL; each call on
 //! disk when it returns, the WAL synced after its commit), against the pre-group-commit path
-//! (one connection behind a mutex, one commit and fsync per call) in the same run; read latency
+//! (one connection behind a mutex, one commit and fsync per call) in the same run; durable rows
+//! per second through `insert_events` batches of 16 from 1 and 8 threads; read latency
 //! (mean, and p99 printed) during an 8-writer storm; and `get_active_agents` /
 //! `count_active_agents` latency with 100,000 agents registered.
 //!
-//! `cargo bench -p moai-instrument --bench swarmdb`, or one group: `-- swarmdb_writers`,
+//! `cargo bench -p moai-instrument --bench swarmdb`, or one group: `-- swarmdb_writers` (with
+//! the batched case; `swarmdb_writers/` without it),
 //! `-- swarmdb_reads_during_writes`, `-- swarmdb_100k_agents`.
 
 use std::hint::black_box;
@@ -127,7 +129,29 @@ fn writers(c: &mut Criterion) {
         );
     }
     group.finish();
+
+    // A host that has many events at once: one `insert_events` call per batch, one transaction
+    // and one sync for the whole batch; the throughput counts rows.
+    let batch = vec![event; EVENTS_PER_BATCH];
+    let mut group = c.benchmark_group("swarmdb_writers_batched");
+    group.throughput(Throughput::Elements(EVENTS_PER_BATCH as u64));
+    for threads in [1, WRITERS] {
+        group.bench_function(
+            format!("insert_events_{EVENTS_PER_BATCH}/{threads}_writers"),
+            |b| {
+                b.iter_custom(|iters| {
+                    spread(threads, iters, &|| {
+                        black_box(db.insert_events(&batch).unwrap());
+                    })
+                })
+            },
+        );
+    }
+    group.finish();
 }
+
+/// Events per `insert_events` call in the batched case.
+const EVENTS_PER_BATCH: usize = 16;
 
 /// `WRITERS` threads inserting durably without pause into a database of 100,000 agents, started
 /// on first use only, so that filtering this group out costs nothing.
