@@ -1,7 +1,7 @@
 //! Temp directories, free ports, polling, and child processes that end when the test does.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A fresh, empty directory under the system temp dir, named for the test and this process:
@@ -17,13 +17,10 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Removes the temp dir's `{prefix}{pid}` directories whose process no longer runs (no
-/// `/proc/{pid}`). Only an exact `{prefix}{pid}` matches, so `db-` spares `db-faults-logs-…`.
+/// Removes the temp dir's `{prefix}{pid}` directories whose process has ended. Only an exact
+/// `{prefix}{pid}` matches, so `db-` spares `db-faults-logs-…`. (A process in another PID
+/// namespace that shares this temp dir looks ended; the tests do not run that way.)
 fn remove_left_over(prefix: &str) {
-    // Without a /proc to ask, every process would look ended: remove nothing.
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
@@ -36,10 +33,20 @@ fn remove_left_over(prefix: &str) {
         else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        if pid != std::process::id() && has_ended(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether no process `pid` exists: signal 0 answers `ESRCH` (`EPERM` means another user's).
+fn has_ended(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let answer = unsafe { libc::kill(pid, 0) };
+    answer == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 /// A [`temp_dir`] removed with everything in it when dropped: for benchmarks, whose runs would
@@ -103,27 +110,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_name_keeps_one_directory_and_spares_longer_names() {
+    fn a_name_keeps_one_directory_and_spares_longer_names_and_running_processes() {
+        // Names of this process's own, so that concurrent runs do not share them.
+        let name = format!("sweep{}", std::process::id());
         let root = std::env::temp_dir();
+        let running = Reaped(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .expect("start sleep"),
+        );
         // Above Linux's largest pid_max (2^22), so no process has it.
-        let ended = root.join("moai-test-sweep-4194305");
-        let longer = root.join("moai-test-sweep-longer-4194305");
-        let running = root.join(format!(
-            "moai-test-sweep-{}",
-            std::os::unix::process::parent_id()
-        ));
-        for dir in [&ended, &longer, &running] {
+        let ended = root.join(format!("moai-test-{name}-4194305"));
+        let longer = root.join(format!("moai-test-{name}-longer-4194305"));
+        let alive = root.join(format!("moai-test-{name}-{}", running.0.id()));
+        for dir in [&ended, &longer, &alive] {
             std::fs::create_dir_all(dir).unwrap();
         }
-        let dir = temp_dir("sweep");
+        let dir = temp_dir(&name);
         assert!(dir.is_dir());
         assert!(!ended.exists(), "a directory of an ended process is left");
         assert!(longer.exists(), "another test's directory was removed");
-        assert!(
-            running.exists(),
-            "a running process's directory was removed"
-        );
-        for dir in [&dir, &longer, &running] {
+        assert!(alive.exists(), "a running process's directory was removed");
+        for dir in [&dir, &longer, &alive] {
             std::fs::remove_dir_all(dir).unwrap();
         }
     }

@@ -131,36 +131,15 @@ fn machine(root: &Path) -> Option<Usage> {
 mod tests {
     use super::*;
 
-    /// A directory standing for `/`, removed when dropped unless the test failed (kept for
-    /// inspection).
-    struct FakeRoot(std::path::PathBuf);
-
-    impl std::ops::Deref for FakeRoot {
-        type Target = Path;
-
-        fn deref(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for FakeRoot {
-        fn drop(&mut self) {
-            if !std::thread::panicking() {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
-    }
-
-    fn fake_root(name: &str, files: &[(&str, &str)]) -> FakeRoot {
-        let root =
-            std::env::temp_dir().join(format!("moai-readings-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+    /// A directory standing for `/`, holding `files` (path, content).
+    fn fake_root(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let root = moai_test_support::temp_dir(&format!("readings-{name}"));
         for (path, content) in files {
             let path = root.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, content).unwrap();
         }
-        FakeRoot(root)
+        root
     }
 
     const MEMINFO: &str =

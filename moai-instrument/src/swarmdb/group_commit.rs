@@ -557,11 +557,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Fixture {
-        let dir =
-            std::env::temp_dir().join(format!("moai-group-commit-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
+        let path = moai_test_support::temp_dir(&format!("group-commit-{name}")).join("t.db");
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
@@ -580,15 +576,6 @@ mod tests {
             path,
             began,
             outcome,
-        }
-    }
-
-    /// The database's directory is removed unless the test failed (kept for inspection).
-    impl Drop for Fixture {
-        fn drop(&mut self) {
-            if let Some(dir) = self.path.parent().filter(|_| !std::thread::panicking()) {
-                let _ = std::fs::remove_dir_all(dir);
-            }
         }
     }
 
