@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use moai_instrument::swarmdb::{EventType, NewEvent, SwarmDb};
 use moai_test_support::ScratchDir;
 use serde_json::json;
@@ -114,19 +115,12 @@ fn writers(c: &mut Criterion) {
     let mut group = c.benchmark_group("swarmdb_writers");
     group.throughput(Throughput::Elements(1));
     for threads in [1, WRITERS] {
-        group.bench_function(format!("one_commit_per_call/{threads}_writers"), |b| {
-            b.iter_custom(|iters| spread(threads, iters, &|| before.insert()))
+        bench_spread(&mut group, "one_commit_per_call", threads, &|| {
+            before.insert()
         });
-        group.bench_function(
-            format!("insert_event_group_commit/{threads}_writers"),
-            |b| {
-                b.iter_custom(|iters| {
-                    spread(threads, iters, &|| {
-                        black_box(db.insert_event(&event).unwrap());
-                    })
-                })
-            },
-        );
+        bench_spread(&mut group, "insert_event_group_commit", threads, &|| {
+            black_box(db.insert_event(&event).unwrap());
+        });
     }
     group.finish();
 
@@ -138,19 +132,26 @@ fn writers(c: &mut Criterion) {
     let db = fresh("writers-batched");
     let mut group = c.benchmark_group("swarmdb_writers_batched");
     group.throughput(Throughput::Elements(EVENTS_PER_BATCH as u64));
+    let name = format!("insert_events_{EVENTS_PER_BATCH}");
     for threads in [1, WRITERS] {
-        group.bench_function(
-            format!("insert_events_{EVENTS_PER_BATCH}/{threads}_writers"),
-            |b| {
-                b.iter_custom(|iters| {
-                    spread(threads, iters, &|| {
-                        black_box(db.insert_events(&batch).unwrap());
-                    })
-                })
-            },
-        );
+        bench_spread(&mut group, &name, threads, &|| {
+            black_box(db.insert_events(&batch).unwrap());
+        });
     }
     group.finish();
+}
+
+/// Times `f` called from `threads` threads at once (see [`spread`]), as
+/// `{name}/{threads}_writers` in `group`.
+fn bench_spread(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    threads: u64,
+    f: &(dyn Fn() + Sync),
+) {
+    group.bench_function(format!("{name}/{threads}_writers"), |b| {
+        b.iter_custom(|iters| spread(threads, iters, f))
+    });
 }
 
 /// Events per `insert_events` call in the batched case.
