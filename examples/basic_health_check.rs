@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use moai_instrument::Config;
-use moai_instrument::swarmdb::OpenOptions;
+use moai_swarmdb::OpenOptions;
 
 fn health_check() -> Result<usize, Box<dyn std::error::Error>> {
     let config = Config::from_env()?;

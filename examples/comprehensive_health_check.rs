@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use moai_instrument::Config;
-use moai_instrument::health::HealthChecker;
+use moai_swarmdb::HealthChecker;
 
 fn main() -> ExitCode {
     let config = match Config::from_env() {

@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
+use moai_swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
 use moai_instrument::{Config, error_chain};
 use serde_json::json;
 
@@ -60,7 +60,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("serving http://{}/metrics", guard.metrics_addr());
+    if let Some(addr) = guard.metrics_addr() {
+        println!("serving http://{addr}/metrics");
+    }
     let started = Instant::now();
     let mut n = 0u64;
     while seconds.is_none_or(|s| started.elapsed() < Duration::from_secs(s)) {

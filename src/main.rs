@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use moai_instrument::Config;
-use moai_instrument::swarmdb::SwarmDb;
+use moai_swarmdb::SwarmDb;
 
 use cli::parse_args;
 use swarm::Swarm;
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         tracing::warn!(error = %err, "Cannot handle SIGTERM/SIGINT/SIGQUIT/SIGHUP; stop with SIGKILL");
     }
     tracing::info!(
-        metrics_url = %format!("http://{}/metrics", guard.metrics_addr()),
+        metrics_url = guard.metrics_addr().map(|addr| format!("http://{addr}/metrics")),
         db = %db.location(),
         agents = args.agents,
         rate = args.rate,

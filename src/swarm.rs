@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use moai_instrument::swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb, SwarmDbError};
+use moai_swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb, SwarmDbError};
 use serde_json::json;
 
 /// Events older than this many days are removed as the swarm runs, as the original's cleanup

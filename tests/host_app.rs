@@ -127,9 +127,9 @@ fn host_app_logs_json_and_serves_metrics() {
         "the file holds every stdout line"
     );
     // The swarm's work is in SwarmDB.
-    let db = moai_instrument::swarmdb::SwarmDb::open(dir.join("memory/swarm.db")).unwrap();
-    let spawns = db.get_events(&moai_instrument::swarmdb::EventFilter {
-        event_type: Some(moai_instrument::swarmdb::EventType::Spawn),
+    let db = moai_swarmdb::SwarmDb::open(dir.join("memory/swarm.db")).unwrap();
+    let spawns = db.get_events(&moai_swarmdb::EventFilter {
+        event_type: Some(moai_swarmdb::EventType::Spawn),
         ..Default::default()
     });
     assert!(spawns.unwrap().len() >= 5);
@@ -300,9 +300,9 @@ fn host_app_runs_on_a_database_moai_flow_wrote() {
         health(&[]),
         (Some(0), "✅ Healthy - 11 active agents\n".to_owned())
     );
-    let db = moai_instrument::swarmdb::SwarmDb::open(&db_path).unwrap();
+    let db = moai_swarmdb::SwarmDb::open(&db_path).unwrap();
     let events = db
-        .get_events(&moai_instrument::swarmdb::EventFilter {
+        .get_events(&moai_swarmdb::EventFilter {
             limit: Some(1000),
             ..Default::default()
         })

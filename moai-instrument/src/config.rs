@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::InitError;
-use crate::health::HealthCheck;
+use crate::health::{HealthCheck, Thresholds};
 use crate::logging::{LogFormat, LogRotation, LogSettings};
 use crate::recorder::{self, Collector, HistogramLayout, MetricsHandle, RegistrySettings};
 
@@ -94,6 +94,8 @@ pub struct Config {
     db_path: PathBuf,
     db_url: Option<String>,
     health_interval: Duration,
+    thresholds: Thresholds,
+    query_types: Option<Vec<String>>,
     pub(crate) collectors: Vec<Collector>,
     pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
 }
@@ -122,9 +124,11 @@ impl std::fmt::Debug for Config {
             .field("db_path", &self.db_path)
             .field(
                 "db_url",
-                &self.db_url.as_deref().map(crate::redact::redact_url),
+                &self.db_url.as_ref().map(|_| "<redacted: may hold a password>"),
             )
             .field("health_interval", &self.health_interval)
+            .field("thresholds", &self.thresholds)
+            .field("query_types", &self.query_types)
             .field("collectors", &self.collectors.len())
             .field(
                 "checks",
@@ -158,6 +162,8 @@ impl Default for Config {
             db_path: PathBuf::from(DEFAULT_DB_PATH),
             db_url: None,
             health_interval: DEFAULT_HEALTH_INTERVAL,
+            thresholds: Thresholds::default(),
+            query_types: None,
             collectors: Vec::new(),
             checks: Vec::new(),
         }
@@ -190,6 +196,10 @@ impl Config {
     /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
     /// | `MOAI_PROGRESS_TIMEOUT_SECS` | [`Config::progress_timeout`] (seconds) |
     /// | `MOAI_HEALTH_INTERVAL` | [`Config::health_interval`] (`30s`, `500ms`, `2m`; bare number: seconds) |
+    /// | `MOAI_DISK_WARN_PERCENT`, `MOAI_DISK_FAIL_PERCENT` | [`Thresholds::disk_warn`], [`Thresholds::disk_fail`] (percent, 0-100) |
+    /// | `MOAI_MEMORY_WARN_PERCENT`, `MOAI_MEMORY_FAIL_PERCENT` | [`Thresholds::memory_warn`], [`Thresholds::memory_fail`] |
+    /// | `MOAI_QUERY_P95_WARN_MS`, `MOAI_QUERY_P95_FAIL_MS` | [`Thresholds::query_p95_warn`], [`Thresholds::query_p95_fail`] (milliseconds) |
+    /// | `MOAI_QUERY_TYPES` | [`Config::query_performance_types`] (comma-separated; empty: all) |
     ///
     /// Builder methods called on the result override the environment.
     pub fn from_env() -> Result<Self, InitError> {
@@ -274,6 +284,45 @@ impl Config {
                 })?;
             self.progress_timeout = Duration::from_secs(secs);
         }
+        for (variable, field) in [
+            ("MOAI_DISK_WARN_PERCENT", &mut self.thresholds.disk_warn),
+            ("MOAI_DISK_FAIL_PERCENT", &mut self.thresholds.disk_fail),
+            ("MOAI_MEMORY_WARN_PERCENT", &mut self.thresholds.memory_warn),
+            ("MOAI_MEMORY_FAIL_PERCENT", &mut self.thresholds.memory_fail),
+        ] {
+            if let Some(text) = lookup(variable) {
+                let percent = text
+                    .trim()
+                    .trim_end_matches('%')
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| (0.0..=100.0).contains(p))
+                    .ok_or_else(|| {
+                        InitError::invalid(variable, &text, "expected a percentage from 0 to 100")
+                    })?;
+                *field = percent / 100.0;
+            }
+        }
+        for (variable, field) in [
+            ("MOAI_QUERY_P95_WARN_MS", &mut self.thresholds.query_p95_warn),
+            ("MOAI_QUERY_P95_FAIL_MS", &mut self.thresholds.query_p95_fail),
+        ] {
+            if let Some(text) = lookup(variable) {
+                let millis = text.trim().parse::<u64>().ok().ok_or_else(|| {
+                    InitError::invalid(variable, &text, "expected a whole number of milliseconds")
+                })?;
+                *field = Duration::from_millis(millis);
+            }
+        }
+        if let Some(types) = lookup("MOAI_QUERY_TYPES") {
+            let types: Vec<String> = types
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            self.query_types = (!types.is_empty()).then_some(types);
+        }
         if let Some(interval) = lookup("MOAI_HEALTH_INTERVAL") {
             self.health_interval = parse_interval(&interval).ok_or_else(|| {
                 InitError::invalid(
@@ -341,7 +390,8 @@ impl Config {
     }
 
     /// Where the exporter listens (default `0.0.0.0:9090`: every interface; port 0 picks a free
-    /// port, which [`Guard::metrics_addr`](crate::Guard::metrics_addr) reports).
+    /// port, which [`Guard::metrics_addr`](crate::Guard::metrics_addr) reports). `none` binds
+    /// nothing: the host serves [`Guard::routes`](crate::Guard::routes) from its own router.
     #[must_use]
     pub fn metrics_addr(mut self, addr: impl Into<String>) -> Self {
         self.metrics_addr = addr.into();
@@ -420,19 +470,58 @@ impl Config {
         Ok(self.health_interval)
     }
 
-    /// The configured SwarmDB file.
+    /// The guide's Key Metrics thresholds that the health checks judge by (default: the guide's:
+    /// disk 80%/90%, memory 80%/95%, query p95 100 ms/500 ms, database 10 GiB). Checks of
+    /// libraries read the same values through [`health::thresholds`](crate::health::thresholds).
+    #[must_use]
+    pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
+    /// The query types (`query_type` of `#[timed_query]`) whose recorded p95 the
+    /// `query_performance` check judges (default: all). A handler that is slow by design (an
+    /// export, a report) then cannot fail readiness:
+    ///
+    /// ```
+    /// let config = moai_instrument::Config::new()
+    ///     .query_performance_types(["get_active_agents", "insert_event"]);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn query_performance_types<I, T>(mut self, types: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.query_types = Some(types.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub(crate) fn checked_thresholds(&self) -> Result<Thresholds, InitError> {
+        self.thresholds
+            .validate()
+            .map_err(|(setting, value)| {
+                InitError::invalid(setting, value, "fractions in 0.0..=1.0 (warn at most fail), durations with warn at most fail, a check timeout above zero")
+            })?;
+        Ok(self.thresholds.clone())
+    }
+
+    pub(crate) fn configured_query_types(&self) -> Option<Vec<String>> {
+        self.query_types.clone()
+    }
+
+    /// The configured SwarmDB file (`MOAI_DB_PATH`), for the store a host opens with it
+    /// (`moai_swarmdb::SwarmDb::from_config`).
     #[must_use]
     pub fn configured_db_path(&self) -> &Path {
         &self.db_path
     }
 
     /// SwarmDB on a PostgreSQL server instead of the file (default: unset):
-    /// `postgres://user[:password]@host[:port]/dbname`, for replicas that share one swarm
-    /// (feature `postgres`); without a password in the URL, the one for its host, port, database
-    /// and user in the password file libpq reads (`PGPASSFILE`, else `~/.pgpass`, mode 0600).
-    /// Open it with `SwarmDb::connect`; a wrong password or host is an
-    /// error there, naming the server. [`Config::init`] refuses a URL that is not `postgres://`
-    /// or a build without the feature.
+    /// `postgres://user[:password]@host[:port]/dbname`, for replicas that share one swarm. The SDK
+    /// only carries the setting (and refuses a URL that is not `postgres://`); the store reads it
+    /// (`moai_swarmdb::SwarmDb::from_config`, with its feature `postgres`).
     #[must_use]
     pub fn db_url(mut self, url: impl Into<String>) -> Self {
         self.db_url = Some(url.into());
@@ -463,8 +552,8 @@ impl Config {
 
     /// Installs only the metrics recorder: no exporter, no logging, no health checks. For hosts
     /// that serve `/metrics` themselves (render with [`MetricsHandle::render`], which runs the
-    /// [`Config::on_scrape`] collectors and reads the SwarmDB gauges exactly as `init()` does)
-    /// and for tests.
+    /// collectors exactly as `init()` does) and for tests. [`Config::build`] gives the rest as
+    /// building blocks too.
     ///
     /// # Errors
     /// As `init()` for the metrics settings; [`InitError::InvalidSetting`] for `health_check`
@@ -479,18 +568,29 @@ impl Config {
                 "install_recorder() serves no probes and runs no checks; use init(), or run them yourself",
             ));
         }
-        self.install_metrics()
+        let prepared = self.prepare_metrics()?;
+        self.install_metrics(prepared)
     }
 
-    /// The recorder and the settings that go with it, installed: shared by `init()` and
-    /// [`Config::install_recorder`], so each applies every metrics setting, once.
-    pub(crate) fn install_metrics(&self) -> Result<MetricsHandle, InitError> {
+    /// The recorder with the settings that go with it, not yet installed: shared by `build()`
+    /// and [`Config::install_recorder`], so each applies every metrics setting, once.
+    pub(crate) fn prepare_metrics(&self) -> Result<recorder::Prepared, InitError> {
         let settings = self.registry_settings()?;
         let mut collectors = self.collectors.clone();
-        collectors.push(Arc::new(crate::progress::export_age));
-        #[cfg(feature = "swarmdb")]
-        collectors.push(Arc::new(crate::swarmdb::monitoring::export_gauges));
-        let handle = recorder::install(settings, collectors)?;
+        collectors.push(Arc::new(crate::health::progress::export_age));
+        Ok(recorder::Prepared::new(
+            settings,
+            collectors,
+            vec![crate::process::collect],
+        ))
+    }
+
+    /// Installs a prepared recorder and applies the settings the macros read.
+    pub(crate) fn install_metrics(
+        &self,
+        prepared: recorder::Prepared,
+    ) -> Result<MetricsHandle, InitError> {
+        let handle = prepared.install()?;
         crate::__private::set_default_slow_query(self.slow_query);
         Ok(handle)
     }
@@ -506,21 +606,29 @@ impl Config {
         ))
     }
 
-    /// The exporter address, resolved.
-    pub(crate) fn resolved_metrics_addr(&self) -> Result<SocketAddr, InitError> {
+    /// The exporter address, resolved; `None` for `none`.
+    pub(crate) fn resolved_metrics_addr(&self) -> Result<Option<SocketAddr>, InitError> {
+        if self.metrics_addr.trim().eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
         let invalid =
             |reason: &str| InitError::invalid("MOAI_METRICS_ADDR", &self.metrics_addr, reason);
         let mut addrs = self
             .metrics_addr
             .to_socket_addrs()
-            .map_err(|e| invalid(&format!("expected host:port, e.g. 0.0.0.0:9090 ({e})")))?;
+            .map_err(|e| {
+                invalid(&format!(
+                    "expected host:port, e.g. 0.0.0.0:9090, or none ({e})"
+                ))
+            })?;
         addrs
             .next()
+            .map(Some)
             .ok_or_else(|| invalid("the name resolves to no address"))
     }
 
-    /// The expected `Authorization` header value, if a token is set.
-    pub(crate) fn authorization(&self) -> Result<Option<String>, InitError> {
+    /// The bearer token `/metrics` requires, if one is set.
+    pub(crate) fn bearer_token(&self) -> Result<Option<String>, InitError> {
         match &self.metrics_token {
             None => Ok(None),
             Some(token) if token.trim().is_empty() || token.chars().any(char::is_control) => {
@@ -530,7 +638,7 @@ impl Config {
                     "must be non-empty printable text",
                 ))
             }
-            Some(token) => Ok(Some(format!("Bearer {}", token.trim()))),
+            Some(token) => Ok(Some(token.trim().to_owned())),
         }
     }
 
@@ -584,6 +692,17 @@ impl Config {
     }
 }
 
+/// The registry settings of [`Config::new`], which are valid by construction.
+pub(crate) fn default_registry_settings() -> RegistrySettings {
+    RegistrySettings {
+        layout: HistogramLayout::Summary {
+            quantiles: DEFAULT_QUANTILES.to_vec(),
+        },
+        series_limit: DEFAULT_SERIES_LIMIT,
+        window_period: DEFAULT_SUMMARY_PERIOD,
+    }
+}
+
 /// `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds; `None` when unreadable or zero.
 fn parse_interval(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -630,21 +749,15 @@ fn checked_buckets(bounds: &[f64]) -> Result<Vec<f64>, InitError> {
     Ok(bounds.to_vec())
 }
 
-/// `MOAI_DB_URL` must be a PostgreSQL URL, and the build must have the backend.
+/// `MOAI_DB_URL` must be a PostgreSQL URL.
 fn check_db_url(url: &str) -> Result<(), InitError> {
-    let shown = crate::redact::redact_url(url);
+    // The URL may hold a password: only its scheme is shown.
+    let shown = format!("{}...", url.split("://").next().unwrap_or("").chars().take(16).collect::<String>());
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(InitError::invalid(
             "MOAI_DB_URL",
             shown,
             "expected postgres://user[:password]@host[:port]/dbname",
-        ));
-    }
-    if !cfg!(feature = "postgres") {
-        return Err(InitError::invalid(
-            "MOAI_DB_URL",
-            shown,
-            "this build has no PostgreSQL backend: enable the `postgres` feature of moai-instrument",
         ));
     }
     Ok(())

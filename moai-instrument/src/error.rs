@@ -1,8 +1,11 @@
 //! Why `init()` or `install_recorder()` refused to start.
 
 /// An initialization failure: each names the setting and the value at fault. Nothing is left
-/// running when one is returned.
-#[derive(Debug, thiserror::Error)]
+/// installed, running or bound when one is returned.
+///
+/// `Debug` prints what `Display` does, followed by the causes (`: cause: root cause`), so that
+/// `fn main() -> Result<(), InitError>` with `?` says what is wrong.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
     /// `init()` or `install_recorder()` already ran in this process.
@@ -47,12 +50,14 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
-    /// The host installed another global `tracing` subscriber first.
-    #[error("another global tracing subscriber is already installed")]
+    /// `init()` found another global `tracing` subscriber installed first.
+    #[error(
+        "another global tracing subscriber is already installed; use Config::build() and add its JsonLayer to that subscriber"
+    )]
     Subscriber {
-        /// The refusal from `tracing`.
+        /// The refusal from `tracing`, when it was asked (the SDK checks the slot first).
         #[source]
-        source: tracing::subscriber::SetGlobalDefaultError,
+        source: Option<tracing::subscriber::SetGlobalDefaultError>,
     },
     /// A background thread could not be started.
     #[error("could not start the {name} thread")]
@@ -63,6 +68,12 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&error_chain(self))
+    }
 }
 
 impl InitError {

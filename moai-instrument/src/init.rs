@@ -1,22 +1,27 @@
-//! `init()`: the recorder, the logs and the exporter in one call, and the [`Guard`] that keeps
-//! them running.
+//! [`Config::build`]: the recorder, the log layer, the checks and the exporter as building blocks
+//! for a host's own subscriber and router, and [`init`], which is `build()` plus the global
+//! `tracing` subscriber. The [`Guard`] keeps them running.
 //!
 //! Steps that can fail and be undone come first (validating every setting, opening the log
-//! file, binding the port); the process-wide installations come last. An error therefore leaves
-//! no thread running and no port bound, and `init()` may be retried with other settings.
+//! file, binding the port, starting threads); the process-wide installations come last (the
+//! recorder, then for `init()` the subscriber, whose slot is checked before anything starts).
+//! An error therefore leaves nothing installed, no thread running and no port bound, and the
+//! call may be retried with other settings.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::check_set::{CheckSet, Registered};
+use tracing_subscriber::layer::SubscriberExt;
+
 use crate::config::Config;
 use crate::error::InitError;
 use crate::exporter::{Exporter, Routes};
-use crate::health::HealthCheck;
-use crate::health_schedule::HealthSchedule;
-use crate::logging::{self, RotatingFile};
-use crate::progress::ProgressCheck;
+use crate::health::check_set::CHECKS;
+use crate::health::progress::ProgressCheck;
+use crate::health::schedule::HealthSchedule;
+use crate::health::{CheckError, CheckHandle, HealthCheck, MemoryCheck, QueryPerformanceCheck};
+use crate::logging::{self, JsonLayer, RotatingFile};
 use crate::recorder::MetricsHandle;
 
 /// Initializes everything from the defaults and the environment: `Config::from_env()?.init()`.
@@ -25,155 +30,184 @@ use crate::recorder::MetricsHandle;
 /// fn main() -> Result<(), moai_instrument::InitError> {
 ///     let guard = moai_instrument::init()?;
 ///     tracing::info!(agent_id = "agent-7", "Agent spawned successfully");
-///     println!("metrics on http://{}/metrics", guard.metrics_addr());
+///     if let Some(addr) = guard.metrics_addr() {
+///         println!("metrics on http://{addr}/metrics");
+///     }
 ///     Ok(())
 /// }
 /// ```
+///
+/// # Errors
+/// As [`Config::init`].
 pub fn init() -> Result<Guard, InitError> {
     Config::from_env()?.init()
 }
 
 impl Config {
-    /// Installs the recorder, the `tracing` subscriber (JSON lines on stdout and in the rotating
-    /// log file) and starts the exporter and the periodic health checks. Once per process: a
-    /// second call is [`InitError::AlreadyInitialized`].
+    /// [`Config::build`], then installs the layer in a global `tracing` subscriber of its own
+    /// (with `RUST_LOG` as its global filter). Once per process.
     ///
-    /// The checks are the host's ([`Config::health_check`]), then the SDK's own: `log_file`
-    /// (when a file is written), `progress` (liveness, see
-    /// [`heartbeat`](crate::health::heartbeat)), and with the feature `swarmdb` the guide's checks
-    /// on the SwarmDB the application opens (see [`swarmdb`](crate::swarmdb#monitoring)).
+    /// # Errors
+    /// As [`Config::build`], and [`InitError::Subscriber`] when the host installed a global
+    /// subscriber first (use `build()` and add the layer to it), checked before anything starts.
+    pub fn init(self) -> Result<Guard, InitError> {
+        if tracing::dispatcher::has_been_set() {
+            return Err(InitError::Subscriber { source: None });
+        }
+        let (layer, mut guard) = self.build()?;
+        let filter = guard.log_filter.take();
+        let subscriber = tracing_subscriber::registry().with(layer).with(filter);
+        tracing::subscriber::set_global_default(subscriber).map_err(|source| {
+            InitError::Subscriber {
+                source: Some(source),
+            }
+        })?;
+        guard.announce();
+        Ok(guard)
+    }
+
+    /// Everything [`Config::init`] does except installing a `tracing` subscriber: installs the
+    /// recorder, starts the log sinks (stdout and the rotating file), adds the checks (the
+    /// host's, then `log_file`, `progress`, `memory`, `query_performance`), starts the periodic
+    /// check round and, unless the address is `none`, the exporter. Returns the [`JsonLayer`]
+    /// for the host's subscriber and the [`Guard`]. Once per process.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let (json, guard) = moai_instrument::Config::new()
+    ///     .metrics_addr("none")
+    ///     .log_dir(None::<&str>)
+    ///     .build()?;
+    /// // The host's own subscriber, with the SDK's layer beside its own.
+    /// let subscriber = tracing_subscriber::registry().with(json);
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!("served"));
+    /// let routes = guard.routes(); // serve from the host's router
+    /// # let _ = routes;
+    /// # Ok::<(), moai_instrument::InitError>(())
+    /// ```
     ///
     /// # Errors
     /// [`InitError::InvalidSetting`] for a value that cannot be used (naming the setting), a host
     /// check named like another check or one of the SDK's; [`InitError::LogFile`],
     /// [`InitError::Bind`], [`InitError::AlreadyInitialized`], [`InitError::ForeignRecorder`],
-    /// [`InitError::Subscriber`], [`InitError::Thread`].
-    pub fn init(self) -> Result<Guard, InitError> {
+    /// [`InitError::Thread`]. After an error nothing is installed, running or bound.
+    pub fn build(self) -> Result<(JsonLayer, Guard), InitError> {
         if MetricsHandle::global().is_some() {
             return Err(InitError::AlreadyInitialized);
         }
         // Everything that can fail and be undone first: no thread started, no port kept.
-        self.registry_settings()?;
+        let prepared = self.prepare_metrics()?;
         let addr = self.resolved_metrics_addr()?;
-        let authorization = self.authorization()?;
+        let token = self.bearer_token()?;
         let health_interval = self.checked_health_interval()?;
-        check_names(&self.checks)?;
+        let thresholds = self.checked_thresholds()?;
         let logs = self.log_settings().prepare()?;
-        let listener = TcpListener::bind(addr).map_err(|source| InitError::bind(addr, source))?;
-
-        let metrics = self.install_metrics()?;
-        let logging = logging::install(logs)?;
-        let mut checks: Vec<Registered> = self
-            .checks
-            .iter()
-            .map(|check| Registered::always(Arc::clone(check)))
-            .collect();
-        checks.extend(
-            logging
-                .health_check(health_interval * 2)
-                .map(Registered::always),
-        );
-        checks.push(Registered::always(Arc::new(ProgressCheck {
-            timeout: self.configured_progress_timeout(),
-        })));
-        #[cfg(feature = "swarmdb")]
-        checks.extend(crate::health::HealthChecker::sdk_checks().into_iter().map(
-            |(check, needs_db)| {
-                if needs_db {
-                    Registered::when(check, crate::swarmdb::monitoring::is_open)
-                } else {
-                    Registered::always(check)
-                }
-            },
-        ));
-        let checks = Arc::new(CheckSet::new(checks));
-        let routes = Routes {
-            metrics: metrics.clone(),
-            authorization,
-            checks: Arc::clone(&checks),
+        let listener = match addr {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).map_err(|source| InitError::bind(addr, source))?)
+            }
+            None => None,
         };
-        let exporter = Exporter::start(listener, routes)?;
-        let health = HealthSchedule::start(checks, health_interval)?;
-        tracing::info!(
-            target: "moai_instrument",
-            metrics_addr = %exporter.addr(),
-            health_interval_secs = health_interval.as_secs_f64(),
-            log_file = logging.file_path().map(|path| path.display().to_string()),
-            "moai-instrument started"
-        );
-        Ok(Guard {
+
+        let logging = logs.start()?;
+        let mut checks: Vec<Arc<dyn HealthCheck>> = self.checks.clone();
+        checks.extend(logging.health_check(health_interval * 2));
+        checks.push(Arc::new(ProgressCheck {
+            timeout: self.configured_progress_timeout(),
+        }));
+        checks.push(Arc::new(MemoryCheck));
+        checks.push(Arc::new(QueryPerformanceCheck {
+            query_types: self.configured_query_types(),
+        }));
+        let check_handles = add_checks(checks)?;
+        let routes = Routes::new(prepared.handle(), token);
+        let exporter = listener
+            .map(|listener| Exporter::start(listener, routes.clone()))
+            .transpose()?;
+        let health = HealthSchedule::start(health_interval).map_err(|source| InitError::Thread {
+            name: "moai-health-checks",
+            source,
+        })?;
+        // The one step that cannot be undone, last.
+        let metrics = self.install_metrics(prepared)?;
+        crate::health::set_thresholds(thresholds);
+        health.release();
+        let guard = Guard {
             metrics,
+            routes,
             health: Some(health),
-            exporter: Some(exporter),
+            exporter,
+            _checks: check_handles,
             log_file_path: logging.file_path(),
+            log_filter: Some(logging.filter),
             file: logging.file,
             sinks: logging.sinks,
-        })
+        };
+        Ok((logging.layer, guard))
     }
 }
 
-/// Refuses host checks that share a name with another or with one of the SDK's: one name is one
-/// `check` label, one key in `/healthz`.
-fn check_names(checks: &[Arc<dyn HealthCheck>]) -> Result<(), InitError> {
-    let mut taken: Vec<String> = vec![
-        crate::progress::CHECK_NAME.into(),
-        logging::LOG_FILE_CHECK.into(),
-    ];
-    #[cfg(feature = "swarmdb")]
-    taken.extend(crate::health::HealthChecker::sdk_check_names().map(String::from));
-    let sdk = taken.len();
+/// Adds the checks in order; on a refusal, removes those already added (their handles drop).
+fn add_checks(checks: Vec<Arc<dyn HealthCheck>>) -> Result<Vec<CheckHandle>, InitError> {
+    let mut handles = Vec::with_capacity(checks.len());
     for check in checks {
-        let name = check.name();
-        if name.trim().is_empty() {
-            // An empty `check` label reads as no label at all in Prometheus.
-            return Err(InitError::invalid(
-                "health_check",
-                name,
-                "a check needs a name (its `check` label and its key in /healthz)",
-            ));
-        }
-        if let Some(at) = taken.iter().position(|t| *t == name) {
-            let reason = if at < sdk {
-                "the SDK runs a check of this name itself; name the host's check differently"
-            } else {
-                "two host checks have this name; each needs its own"
+        let name = check.name().to_owned();
+        let handle = CHECKS.add(check).map_err(|error| {
+            let reason = match error {
+                CheckError::EmptyName => {
+                    "a check needs a name (its `check` label and its key in /healthz)"
+                }
+                _ => "a check of this name is already registered (the SDK's own `progress`, \
+                      `log_file`, `memory` and `query_performance` included); name the host's \
+                      check differently",
             };
-            return Err(InitError::invalid("health_check", name, reason));
-        }
-        taken.push(name.to_owned());
+            InitError::invalid("health_check", &name, reason)
+        })?;
+        handles.push(handle);
     }
-    Ok(())
+    Ok(handles)
 }
 
-/// Keeps the exporter running. Dropping it stops the exporter (the port is free again) and
-/// flushes the log file to disk; the recorder and the subscriber stay installed for the rest of
-/// the process.
+/// Keeps the SDK running. Dropping it stops the exporter (the port is free again) and the
+/// periodic checks, removes the SDK's and the host's checks, and flushes the log file to disk;
+/// the recorder and a subscriber `init()` installed stay for the rest of the process.
 #[must_use = "dropping the guard stops the exporter"]
 pub struct Guard {
     metrics: MetricsHandle,
+    routes: Routes,
     health: Option<HealthSchedule>,
     exporter: Option<Exporter>,
+    _checks: Vec<CheckHandle>,
     file: Option<Arc<RotatingFile>>,
     log_file_path: Option<PathBuf>,
+    /// `RUST_LOG` as a global filter, for the subscriber `init()` installs.
+    log_filter: Option<tracing_subscriber::filter::Targets>,
     sinks: logging::Sinks,
 }
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Guard")
-            .field("metrics_addr", &self.exporter.as_ref().map(Exporter::addr))
+            .field("metrics_addr", &self.metrics_addr())
             .field("log_file", &self.log_file_path)
             .finish_non_exhaustive()
     }
 }
 
 impl Guard {
-    /// The address the exporter is bound to (the actual port when 0 was configured).
+    /// The address the exporter is bound to (the actual port when 0 was configured); `None`
+    /// when the address is `none` (the host serves [`Guard::routes`] itself).
     #[must_use]
-    pub fn metrics_addr(&self) -> SocketAddr {
-        self.exporter
-            .as_ref()
-            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), Exporter::addr)
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.exporter.as_ref().map(Exporter::addr)
+    }
+
+    /// The exporter's endpoints, for the host's own router: exactly what the embedded exporter
+    /// serves (the same [`Routes`]).
+    #[must_use]
+    pub fn routes(&self) -> Routes {
+        self.routes.clone()
     }
 
     /// The recorder, to render without HTTP.
@@ -196,6 +230,16 @@ impl Guard {
     #[must_use]
     pub fn log_file(&self) -> Option<&std::path::Path> {
         self.log_file_path.as_deref()
+    }
+
+    /// The start-up line, once the subscriber that carries it is in place.
+    fn announce(&self) {
+        tracing::info!(
+            target: "moai_instrument",
+            metrics_addr = self.metrics_addr().map(|addr| addr.to_string()),
+            log_file = self.log_file_path.as_ref().map(|path| path.display().to_string()),
+            "moai-instrument started"
+        );
     }
 }
 

@@ -60,26 +60,32 @@
 //! }
 //! ```
 //!
-//! With SwarmDB, opening it is the whole set-up: `moai_flow_agents_active` and
-//! `moai_flow_db_size_bytes` are read at every scrape, and the guide's five checks run on
-//! `/readyz`, `/healthz` and in `moai_flow_health_check_status` (see
-//! [`swarmdb`](swarmdb#monitoring)):
+//! In a service that has its own `tracing` subscriber and HTTP router, [`Config::build`] hands
+//! over the parts instead of installing them: the [`logging::JsonLayer`] for the host's
+//! subscriber and, through the [`Guard`], the [`exporter::Routes`] to serve from the host's own
+//! port (`metrics_addr("none")` binds none of the SDK's):
 //!
-//! ```no_run
-//! # #[cfg(feature = "swarmdb")]
-//! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let _guard = moai_instrument::init()?;
-//!     let db = moai_instrument::swarmdb::SwarmDb::open(".moai/memory/swarm.db")?;
-//!     loop {
-//!         moai_instrument::health::heartbeat();
-//!         # let _ = &db;
-//!         // ... the swarm's work, through `db` ...
-//!         std::thread::sleep(std::time::Duration::from_millis(100));
-//!     }
-//! }
-//! # #[cfg(not(feature = "swarmdb"))]
-//! # fn main() {}
 //! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let (json, guard) = moai_instrument::Config::new()
+//!     .metrics_addr("none")
+//!     .log_dir(None::<&str>)
+//!     .build()?;
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(json)
+//!     .with(tracing_subscriber::fmt::layer());
+//! # let _ = subscriber;
+//! let request = moai_instrument::http::Request::get("/readyz").body(()).unwrap();
+//! assert_eq!(guard.routes().handle(&request).status(), 200);
+//! # Ok::<(), moai_instrument::InitError>(())
+//! ```
+//!
+//! Libraries plug into the same process through public extension points:
+//! [`recorder::add_collector`] refreshes gauges at each scrape and [`health::add_check`] adds a
+//! liveness or readiness check, each until its handle drops. MoAI-Flow's store, `moai-swarmdb`,
+//! serves its database gauges and the guide's database checks that way as soon as it opens.
+//! Unit tests read what a function recorded with [`testing::capture`], without a global recorder.
 //!
 //! Both attributes work on free fns, methods, generic fns, `async fn` (timing the awaited work)
 //! and `#[async_trait]` methods. They record through a drop guard, so early `return`, `?`,
@@ -113,13 +119,9 @@
 //!   line by at most 20 ms once, then costs nothing while it stays stalled; what it cannot take
 //!   is counted in `moai_instrument_log_lines_dropped_total{sink}`, never lost silently, and the
 //!   file only ever holds whole lines.
-//! - **Cargo feature `swarmdb`** (default): [`swarmdb::SwarmDb`], MoAI-Flow's SQLite store
-//!   (bundled SQLite), whose gauges and checks `init()` serves with no more code (below), the
-//!   [`health::HealthChecker`] for running the guide's checks by hand, and the `moai-health`
-//!   probe binary. Without it the SDK builds no C code.
-//! - **Cargo feature `postgres`** (off by default; implies `swarmdb`): the same SwarmDB API on a
-//!   PostgreSQL server (`MOAI_DB_URL`, `SwarmDb::connect`), so that replicas share one swarm;
-//!   `moai-health --db-url`. Without it nothing of PostgreSQL is built.
+//! - **Lean**: no async runtime, no HTTP server crate, no database client; the exporter is plain
+//!   threads that work inside a tokio runtime and without one. The [`http`] crate's types are
+//!   re-exported for [`exporter::Routes`].
 //!
 //! # Host metric names
 //!
@@ -153,25 +155,17 @@
 //! The exposition keeps host names otherwise as given: promtool's style lints (a counter without
 //! `_total`, `camelCase`, `_ms`) may still report them, but nothing a scraper rejects.
 
-// The SDK instruments its own SwarmDB with its macros, whose expansion names `::moai_instrument`.
-extern crate self as moai_instrument;
-
 pub mod catalog;
-mod check_set;
 mod clock;
 mod config;
 mod error;
-mod exporter;
+pub mod exporter;
 pub mod health;
-mod health_schedule;
 mod init;
-mod logging;
+pub mod logging;
 mod process;
-mod progress;
-mod recorder;
-mod redact;
-#[cfg(feature = "swarmdb")]
-pub mod swarmdb;
+pub mod recorder;
+pub mod testing;
 mod timestamp;
 
 pub use config::{Config, HistogramMode};
@@ -205,6 +199,9 @@ pub use moai_instrument_macros::counted_event;
 
 /// The `metrics` facade, in the one version the SDK records with.
 pub use metrics;
+
+/// The `http` crate (1.x) whose `Request` and `Response` [`exporter::Routes`] takes and gives.
+pub use http;
 
 /// Hooks for the SDK's own benchmarks, tests and fuzz targets. Not public API.
 #[doc(hidden)]

@@ -16,5 +16,5 @@ pub fn json_subscriber(
 pub fn parse_request_head(head: &[u8]) -> Option<(String, String)> {
     crate::exporter::parse_head(head)
         .ok()
-        .map(|r| (r.method, r.path))
+        .map(|r| (r.method().to_string(), r.uri().path().to_owned()))
 }

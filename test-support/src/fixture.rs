@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use moai_instrument::swarmdb::{EventFilter, MemoryType, SwarmDb};
+use moai_swarmdb::{EventFilter, MemoryType, SwarmDb};
 use serde_json::Value;
 
 use crate::process::temp_dir;

@@ -1,5 +1,6 @@
-//! Just enough HTTP/1.x for scrapers and probes: a `GET` request line and headers read under a
-//! size and time limit, and a complete response with `Connection: close`.
+//! Just enough HTTP/1.x for scrapers and probes: a request line and headers read under a size and
+//! time limit into an `http::Request`, and an `http::Response` written whole with
+//! `Connection: close`.
 //!
 //! Hand-written rather than an HTTP server crate: the exporter lives inside the host's process,
 //! where an async runtime or a thread per connection is not ours to add, and its one reader
@@ -15,12 +16,8 @@ pub(crate) const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// The whole head must arrive within this; a slower client is cut off (408).
 pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Request {
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) authorization: Option<String>,
-}
+/// A parsed request head: the `http` crate's request with no body.
+pub(crate) type Request = http::Request<()>;
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum HeadError {
@@ -54,79 +51,52 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
     if !valid_method || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
         return Err(HeadError::Malformed);
     }
-    let mut authorization = None;
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(target)
+        .version(if version == "HTTP/1.0" {
+            http::Version::HTTP_10
+        } else {
+            http::Version::HTTP_11
+        });
     for line in lines.filter(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HeadError::Malformed)?;
-        if name.eq_ignore_ascii_case("authorization") {
-            authorization = Some(value.trim().to_owned());
-        }
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| HeadError::Malformed)?;
+        let value = http::HeaderValue::from_str(value.trim()).map_err(|_| HeadError::Malformed)?;
+        request = request.header(name, value);
     }
-    let path = target.split(['?', '#']).next().unwrap_or(target).to_owned();
-    Ok(Request {
-        method: method.to_owned(),
-        path,
-        authorization,
-    })
+    request.body(()).map_err(|_| HeadError::Malformed)
 }
 
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) content_type: &'static str,
-    pub(crate) extra_headers: Vec<(&'static str, String)>,
-    pub(crate) body: Vec<u8>,
-}
-
-impl Response {
-    pub(crate) fn text(status: u16, body: impl Into<String>) -> Self {
-        Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            extra_headers: Vec::new(),
-            body: body.into().into_bytes(),
+/// Writes `response` as HTTP/1.1 with `Connection: close`; for `HEAD` the headers only.
+pub(crate) fn write_response(
+    stream: &mut impl Write,
+    response: &http::Response<Vec<u8>>,
+    head_only: bool,
+) -> io::Result<()> {
+    let status = response.status();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Unknown"),
+        response.body().len()
+    );
+    for (name, value) in response.headers() {
+        if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {
+            continue;
         }
-    }
-
-    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.extra_headers.push((name, value.into()));
-        self
-    }
-
-    /// Writes the response; for `HEAD` the headers only.
-    pub(crate) fn write_to(&self, stream: &mut impl Write, head_only: bool) -> io::Result<()> {
-        let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
-        for (name, value) in &self.extra_headers {
-            out.push_str(name);
-            out.push_str(": ");
-            out.push_str(value);
-            out.push_str("\r\n");
-        }
+        out.push_str(name.as_str());
+        out.push_str(": ");
+        out.push_str(&String::from_utf8_lossy(value.as_bytes()));
         out.push_str("\r\n");
-        stream.write_all(out.as_bytes())?;
-        if !head_only {
-            stream.write_all(&self.body)?;
-        }
-        stream.flush()
     }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
+    out.push_str("\r\n");
+    stream.write_all(out.as_bytes())?;
+    if !head_only {
+        stream.write_all(response.body())?;
     }
+    stream.flush()
 }
 
 /// Compares a presented credential with the expected one in time that depends only on their
@@ -146,10 +116,14 @@ mod tests {
     fn parses_request_line_path_and_authorization() {
         let head = b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nauthorization:  Bearer s3cret \r\n";
         let request = parse_head(head).unwrap();
-        assert_eq!(request.method, "GET");
-        assert_eq!(request.path, "/metrics");
-        assert_eq!(request.authorization.as_deref(), Some("Bearer s3cret"));
-        assert_eq!(parse_head(b"GET /livez HTTP/1.0").unwrap().path, "/livez");
+        assert_eq!(request.method(), "GET");
+        assert_eq!(request.uri().path(), "/metrics");
+        assert_eq!(
+            request.headers()[http::header::AUTHORIZATION],
+            "Bearer s3cret"
+        );
+        let old = parse_head(b"GET /livez HTTP/1.0").unwrap();
+        assert_eq!(old.uri().path(), "/livez");
     }
 
     #[test]
@@ -162,7 +136,11 @@ mod tests {
             b"GET / SPDY/3",
             b"GET / HTTP/1.1\r\nno colon",
         ] {
-            assert_eq!(parse_head(head), Err(HeadError::Malformed), "{head:?}");
+            assert_eq!(
+                parse_head(head).map(drop),
+                Err(HeadError::Malformed),
+                "{head:?}"
+            );
         }
     }
 

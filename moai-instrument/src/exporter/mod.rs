@@ -1,4 +1,5 @@
-//! The embedded exporter: `/metrics`, `/livez`, `/readyz` and `/healthz` on one port.
+//! The embedded exporter: `/metrics`, `/livez`, `/readyz` and `/healthz` on one port, and
+//! [`Routes`], the same endpoints for a host's own router.
 //!
 //! Plain threads, not an async runtime: it works the same in hosts with no runtime and inside a
 //! tokio one, and rendering never runs on the host's async workers. One thread accepts and reads
@@ -8,8 +9,10 @@
 
 mod http;
 mod reader;
+mod routes;
 
 pub(crate) use http::parse_head;
+pub use routes::Routes;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,24 +21,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use http::{HeadError, Request, Response};
+use ::http::StatusCode;
+use http::HeadError;
 
-use crate::check_set::CheckSet;
 use crate::error::InitError;
-use crate::health::{HealthStatus, Probe};
-use crate::recorder::{CONTENT_TYPE, MetricsHandle};
 
 const WORKERS: usize = 4;
 /// Requests waiting for a worker; more get a quick 503.
 const QUEUE: usize = 256;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub(crate) struct Routes {
-    pub(crate) metrics: MetricsHandle,
-    /// The whole expected `Authorization` value, `Bearer <token>`.
-    pub(crate) authorization: Option<String>,
-    pub(crate) checks: Arc<CheckSet>,
-}
 
 pub(crate) struct Exporter {
     addr: SocketAddr,
@@ -119,78 +113,27 @@ fn work(waiting: &Mutex<Receiver<reader::Job>>, routes: &Routes) {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let (response, head_only) = match head {
-            Ok(request) => (route(&request, routes), request.method == "HEAD"),
-            Err(HeadError::TooLarge) => (Response::text(431, "request head too large\n"), false),
-            Err(HeadError::TimedOut) => (Response::text(408, "request head too slow\n"), false),
-            Err(HeadError::Malformed) => (Response::text(400, "malformed request\n"), false),
+            Ok(request) => (
+                routes.handle(&request),
+                request.method() == ::http::Method::HEAD,
+            ),
+            Err(HeadError::TooLarge) => (
+                routes::text(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "request head too large\n",
+                ),
+                false,
+            ),
+            Err(HeadError::TimedOut) => (
+                routes::text(StatusCode::REQUEST_TIMEOUT, "request head too slow\n"),
+                false,
+            ),
+            Err(HeadError::Malformed) => (
+                routes::text(StatusCode::BAD_REQUEST, "malformed request\n"),
+                false,
+            ),
         };
-        let _ = response.write_to(&mut stream, head_only);
+        let _ = http::write_response(&mut stream, &response, head_only);
         let _ = stream.shutdown(std::net::Shutdown::Write);
-    }
-}
-
-fn route(request: &Request, routes: &Routes) -> Response {
-    let path = request.path.as_str();
-    if !matches!(path, "/metrics" | "/livez" | "/readyz" | "/healthz") {
-        return Response::text(
-            404,
-            "not found: try /metrics, /livez, /readyz or /healthz\n",
-        );
-    }
-    if request.method != "GET" && request.method != "HEAD" {
-        return Response::text(405, "method not allowed\n").with_header("Allow", "GET, HEAD");
-    }
-    match path {
-        "/metrics" => metrics(request, routes),
-        "/livez" => probe(routes, Some(Probe::Liveness)),
-        "/readyz" => probe(routes, Some(Probe::Readiness)),
-        _ => health_report(routes),
-    }
-}
-
-fn metrics(request: &Request, routes: &Routes) -> Response {
-    if let Some(expected) = &routes.authorization {
-        let presented = request.authorization.as_deref().unwrap_or("");
-        if !http::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-            return Response::text(401, "unauthorized\n")
-                .with_header("WWW-Authenticate", "Bearer realm=\"metrics\"");
-        }
-    }
-    // `render()` runs the scrape-time collectors and reads the process metrics itself, so a
-    // host rendering on its own gets the same body.
-    Response {
-        status: 200,
-        content_type: CONTENT_TYPE,
-        extra_headers: Vec::new(),
-        body: routes.metrics.render().into_bytes(),
-    }
-}
-
-fn probe(routes: &Routes, probe: Option<Probe>) -> Response {
-    let report = routes.checks.run(probe);
-    let failing = report.failing();
-    if failing.is_empty() {
-        let n = report.results.len();
-        Response::text(
-            200,
-            format!("ok ({n} {})\n", if n == 1 { "check" } else { "checks" }),
-        )
-    } else {
-        Response::text(503, format!("unhealthy: {}\n", failing.join(", ")))
-    }
-}
-
-fn health_report(routes: &Routes) -> Response {
-    let report = routes.checks.run(None);
-    let status = if report.status() == HealthStatus::Unhealthy {
-        503
-    } else {
-        200
-    };
-    Response {
-        status,
-        content_type: "application/json",
-        extra_headers: Vec::new(),
-        body: report.to_json().into_bytes(),
     }
 }

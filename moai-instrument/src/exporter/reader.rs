@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use super::http::{self, HEAD_TIMEOUT, HeadError, MAX_HEAD_BYTES, Request, Response};
+use super::http::{self, HEAD_TIMEOUT, HeadError, MAX_HEAD_BYTES, Request};
 
 /// Connections waiting for their head at once; more are closed on arrival.
 pub(crate) const MAX_PENDING: usize = 1024;
@@ -185,7 +185,8 @@ fn dispatch(jobs: &SyncSender<Job>, stream: TcpStream, job: Result<Request, Head
         // Every worker busy and the queue full: say so without waiting on this client.
         Err(TrySendError::Full((mut stream, _))) => {
             let mut out = Vec::new();
-            let _ = Response::text(503, "busy\n").write_to(&mut out, false);
+            let busy = super::routes::text(::http::StatusCode::SERVICE_UNAVAILABLE, "busy\n");
+            let _ = http::write_response(&mut out, &busy, false);
             let _ = stream.write(&out);
         }
     }

@@ -5,26 +5,30 @@
 //! line for people and named [`Detail`]s; a degraded check still passes. A set of results is a
 //! [`HealthReport`], as `/healthz` and `moai-health --json` print it.
 //!
-//! [`init`](crate::init) registers the SDK's own checks: `progress` (liveness: the app calls
-//! [`heartbeat`]), `log_file` (the file takes every line) and, with the feature `swarmdb`, the
-//! guide's five from [`HealthChecker`] (`database`, `disk_space`, `memory`, `query_performance`,
-//! `agents`) plus the liveness check `swarmdb`, for the SwarmDB the application opened (see
-//! [`swarmdb`](crate::swarmdb#monitoring)). A host adds its own with
-//! [`Config::health_check`](crate::Config::health_check).
+//! The checks of a process are one set: [`Config::build`](crate::Config::build) (and so
+//! [`init`](crate::init)) adds the SDK's own, `progress` (liveness: the app calls
+//! [`heartbeat`]), `log_file` (the file takes every line), `memory` and `query_performance`
+//! (the guide's, against [`Thresholds`]); the host adds its own with
+//! [`Config::health_check`](crate::Config::health_check); libraries add and remove theirs with
+//! [`add_check`] while the process runs (`moai-swarmdb` adds the guide's database checks when a
+//! database opens and removes them when it closes).
 
-#[cfg(feature = "swarmdb")]
-mod checker;
+mod builtin;
+pub(crate) mod check_set;
+pub(crate) mod progress;
 mod readings;
+pub(crate) mod schedule;
+mod thresholds;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-pub use crate::progress::heartbeat;
-#[cfg(feature = "swarmdb")]
-pub use checker::{
-    CheckKind, HealthChecker, LIVENESS_CHECK, Thresholds, judge_agents, judge_database,
-    judge_query_p95, judge_usage,
-};
+pub use builtin::{MEMORY_CHECK, QUERY_PERFORMANCE_CHECK, check_memory, recorded_query_p95};
+pub(crate) use builtin::{MemoryCheck, QueryPerformanceCheck};
+pub use check_set::{CheckError, CheckHandle, add_check};
+pub use progress::{PROGRESS_CHECK, heartbeat};
 pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
+pub use thresholds::{Thresholds, format_bytes, judge_query_p95, judge_usage, thresholds};
+pub(crate) use thresholds::set_thresholds;
 
 /// The three states of a check, in the guide's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -5,8 +5,8 @@ use std::time::Duration;
 use super::Sinks;
 use crate::health::{CheckResult, Detail, HealthCheck, HealthStatus};
 
-/// The check's name.
-pub(crate) const CHECK_NAME: &str = "log_file";
+/// The name of the `log_file` check.
+pub const LOG_FILE_CHECK: &str = "log_file";
 
 /// How long the `log_file` check stays failing after the last line the file could not take.
 pub(super) const LOG_FILE_FAILING_WINDOW: Duration = Duration::from_secs(60);
@@ -21,7 +21,7 @@ pub(super) struct LogFileCheck {
 
 impl HealthCheck for LogFileCheck {
     fn name(&self) -> &str {
-        CHECK_NAME
+        LOG_FILE_CHECK
     }
 
     fn check(&self) -> CheckResult {

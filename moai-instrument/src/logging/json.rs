@@ -26,6 +26,8 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use tracing_subscriber::filter::Targets;
+
 use super::sinks::Sinks;
 use crate::timestamp::write_rfc3339;
 
@@ -43,13 +45,37 @@ const RESERVED: [&str; 9] = [
     "fields",
 ];
 
-pub(crate) struct JsonLayer {
+/// The SDK's log layer: every `tracing` event its filter enables, as one JSON line (see the
+/// [module](crate::logging)) on stdout (or a human line, [`LogFormat::Pretty`](super::LogFormat))
+/// and in the rotating log file.
+///
+/// A `tracing_subscriber::Layer<S>` for any registry-like `S` (one that implements
+/// `LookupSpan`, as `tracing_subscriber::registry()` does), so it composes beside a host's own
+/// layers. Its filter (`RUST_LOG`, [`Config::log_filter`](crate::Config::log_filter)) applies to
+/// this layer only: it neither hides events from the host's layers nor sees events that the
+/// host's global filters dropped. Made by [`Config::build`](crate::Config::build).
+pub struct JsonLayer {
     sinks: Sinks,
+    filter: Option<Targets>,
+}
+
+impl std::fmt::Debug for JsonLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLayer")
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JsonLayer {
-    pub(crate) fn new(sinks: Sinks) -> Self {
-        JsonLayer { sinks }
+    pub(crate) fn new(sinks: Sinks, filter: Option<Targets>) -> Self {
+        JsonLayer { sinks, filter }
+    }
+
+    fn enables(&self, meta: &tracing::Metadata<'_>) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|filter| filter.would_enable(meta.target(), meta.level()))
     }
 }
 
@@ -95,6 +121,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !self.enables(event.metadata()) {
+            return;
+        }
         let mut fields = EventFields::default();
         event.record(&mut JsonValues(|name, value| fields.put(name, value)));
         let mut function = None;
@@ -135,6 +164,11 @@ where
             }
             line.push_str("}\n");
             self.sinks.write_line(line.as_bytes());
+            if self.sinks.stdout_pretty() {
+                line.clear();
+                super::pretty::format_line(line, event.metadata(), &fields, SystemTime::now());
+                self.sinks.write_stdout(line.as_bytes());
+            }
         });
     }
 }
@@ -177,17 +211,17 @@ impl FieldWriter<'_> {
 
 /// Everything an event carries, rendered as JSON values in the order recorded.
 #[derive(Default)]
-struct EventFields {
+pub(super) struct EventFields {
     /// `code.module`, `code.function`, `code.line`: where the event is about, when an SDK helper
     /// logs on behalf of the user's code (e.g. a failed `#[timed_query]` fn).
-    code_module: Option<String>,
-    code_function: Option<String>,
-    code_line: Option<String>,
-    message: Option<String>,
-    exception: Option<String>,
-    agent_id: Option<String>,
-    user_id: Option<String>,
-    other: Vec<(&'static str, String)>,
+    pub(super) code_module: Option<String>,
+    pub(super) code_function: Option<String>,
+    pub(super) code_line: Option<String>,
+    pub(super) message: Option<String>,
+    pub(super) exception: Option<String>,
+    pub(super) agent_id: Option<String>,
+    pub(super) user_id: Option<String>,
+    pub(super) other: Vec<(&'static str, String)>,
 }
 
 impl EventFields {
@@ -244,7 +278,7 @@ impl<F: FnMut(&'static str, String)> Visit for JsonValues<F> {
     }
 }
 
-fn level_name(level: &Level) -> &'static str {
+pub(super) fn level_name(level: &Level) -> &'static str {
     // The guide's (Python's) names, which existing log queries filter on.
     match *level {
         Level::ERROR => "ERROR",

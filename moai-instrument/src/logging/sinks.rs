@@ -26,6 +26,8 @@ pub(crate) type LineWriter = Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 struct Inner {
     stdout: Option<Sink>,
+    /// Whether stdout takes human lines ([`Sinks::write_stdout`]) instead of the JSON ones.
+    stdout_pretty: bool,
     file: Option<Sink>,
     custom: Option<LineWriter>,
 }
@@ -101,9 +103,15 @@ pub(crate) struct SinkLosses {
 }
 
 impl Sinks {
-    /// Starts a writer thread for each sink asked for.
-    pub(crate) fn new(stdout: bool, file: Option<Arc<RotatingFile>>) -> std::io::Result<Self> {
+    /// Starts a writer thread for each sink asked for: stdout in `format` (none for `None`), and
+    /// the file.
+    pub(crate) fn new(
+        stdout: Option<super::LogFormat>,
+        file: Option<Arc<RotatingFile>>,
+    ) -> std::io::Result<Self> {
+        let stdout_pretty = stdout == Some(super::LogFormat::Pretty);
         let stdout = stdout
+            .is_some()
             .then(|| {
                 Sink::start(
                     "stdout",
@@ -117,6 +125,7 @@ impl Sinks {
         Ok(Sinks {
             inner: Arc::new(Inner {
                 stdout,
+                stdout_pretty,
                 file,
                 custom: None,
             }),
@@ -128,6 +137,7 @@ impl Sinks {
         Sinks {
             inner: Arc::new(Inner {
                 stdout: None,
+                stdout_pretty: false,
                 file: None,
                 custom: Some(custom),
             }),
@@ -146,12 +156,24 @@ impl Sinks {
         })
     }
 
-    /// Hands the line to each sink; waits at most [`SINK_DEADLINE`] in all for sinks whose
-    /// queue is full.
+    /// Whether stdout wants human lines ([`Sinks::write_stdout`]).
+    pub(crate) fn stdout_pretty(&self) -> bool {
+        self.inner.stdout_pretty
+    }
+
+    /// Hands a human line to stdout (only when it takes human lines).
+    pub(crate) fn write_stdout(&self, line: &[u8]) {
+        if let (Some(stdout), true) = (&self.inner.stdout, self.inner.stdout_pretty) {
+            stdout.push(line, Instant::now() + SINK_DEADLINE);
+        }
+    }
+
+    /// Hands the JSON line to each sink that takes JSON; waits at most [`SINK_DEADLINE`] in all
+    /// for sinks whose queue is full.
     pub(crate) fn write_line(&self, line: &[u8]) {
         let inner = &self.inner;
         let deadline = Instant::now() + SINK_DEADLINE;
-        if let Some(stdout) = &inner.stdout {
+        if let (Some(stdout), false) = (&inner.stdout, inner.stdout_pretty) {
             stdout.push(line, deadline);
         }
         if let Some(custom) = &inner.custom {

@@ -2,16 +2,16 @@
 //! API: names and signatures may change in any release.
 
 mod calls;
-mod callsite;
 mod outcome;
 mod query_guard;
 
 pub use crate::__moai_observe_outcome as observe_outcome;
 pub use calls::call_once;
-pub use callsite::{Callsite, EventCallsite, Location, QueryCallsite, count_event};
+pub use crate::recorder::callsite::{
+    Callsite, EventCallsite, Location, QueryCallsite, count_event,
+};
 pub use inventory;
 pub use outcome::{ObserveDisplay, ObserveNothing, ObserveOpaque, ObserveStdError, Outcome};
 pub use query_guard::QueryGuard;
 
-pub(crate) use callsite::callsites;
 pub(crate) use query_guard::set_default_slow_query;

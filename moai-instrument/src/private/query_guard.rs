@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::{CounterFn, HistogramFn};
 
-use super::callsite::{QueryCallsite, QueryHandles};
 use crate::clock;
+use crate::recorder::callsite::{Handles, QueryCallsite};
 
 /// The slow-query threshold for sites without `slow_ms`, in nanoseconds (set by the config).
 static DEFAULT_SLOW_NS: AtomicU64 = AtomicU64::new(100_000_000);
@@ -27,7 +27,7 @@ pub struct QueryGuard {
 
 struct Active {
     callsite: &'static QueryCallsite,
-    handles: &'static QueryHandles,
+    handles: Handles,
     start: u64,
 }
 

@@ -134,6 +134,11 @@ impl HistogramCell {
         }
     }
 
+    /// Observations recorded since the series was registered.
+    pub(crate) fn count(&self) -> u64 {
+        self.totals.count()
+    }
+
     pub(crate) fn snapshot(&self, layout: &HistogramLayout) -> HistogramSnapshot {
         // Count first: a sample racing this read shows up in the buckets but not yet in the
         // count, never the other way round, so `+Inf` never falls below a finite bucket.

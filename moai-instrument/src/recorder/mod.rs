@@ -1,4 +1,6 @@
-//! The `metrics` recorder the SDK installs: its storage, histogram, rendering, and installation.
+//! The `metrics` recorder the SDK installs: its storage, histogram, rendering, and installation,
+//! and [`add_collector`], the extension point through which libraries refresh gauges of their
+//! own at each scrape.
 //!
 //! Hand-written rather than `metrics-exporter-prometheus`'s recorder, for two measured reasons:
 //! that one buffers every histogram sample until a scrape or an upkeep run (229 MB after 14
@@ -8,7 +10,10 @@
 //! atomic counters: log-linear buckets in two windows, and striped count and sum.
 
 mod atomic_f64;
+pub(crate) mod callsite;
+pub(crate) mod capture;
 mod cells;
+mod collectors;
 mod histogram;
 mod log_linear;
 mod names;
@@ -24,8 +29,9 @@ use std::time::{Duration, Instant};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
 pub(crate) use cells::CounterCell;
+pub use collectors::{CollectorHandle, add_collector};
 pub(crate) use histogram::{HistogramCell, HistogramLayout};
-pub(crate) use registry::{Collector, Kind, Registry, RegistrySettings};
+pub(crate) use registry::{Collector, Kind, Reader, Registry, RegistrySettings, Series};
 pub(crate) use render::CONTENT_TYPE;
 
 use crate::error::InitError;
@@ -35,9 +41,9 @@ const UPKEEP_TICK: Duration = Duration::from_secs(1);
 
 static INSTALLED: OnceLock<Arc<Registry>> = OnceLock::new();
 
-/// The global `metrics` recorder: every handle it gives out points into one [`Registry`].
-struct MoaiRecorder {
-    registry: Arc<Registry>,
+/// The `metrics` recorder: every handle it gives out points into one [`Registry`].
+pub(crate) struct MoaiRecorder {
+    pub(crate) registry: Arc<Registry>,
 }
 
 impl Recorder for MoaiRecorder {
@@ -134,6 +140,18 @@ impl MetricsHandle {
         self.registry.worst_quantile(name, q)
     }
 
+    /// [`MetricsHandle::worst_quantile`] among the series whose label values, joined with `,`,
+    /// `keep` accepts.
+    #[must_use]
+    pub fn worst_quantile_among(
+        &self,
+        name: &str,
+        q: f64,
+        keep: impl Fn(&str) -> bool,
+    ) -> Option<(String, f64)> {
+        self.registry.worst_quantile_among(name, q, keep)
+    }
+
     /// Starts a new summary window period now, as the upkeep thread does once per period.
     #[doc(hidden)]
     pub fn rotate_summary_window(&self) {
@@ -141,37 +159,77 @@ impl MetricsHandle {
     }
 }
 
-/// Installs the SDK's recorder as the global `metrics` recorder, describes the catalog, registers
-/// the counters of every instrumented callsite at 0, and starts the window upkeep.
-pub(crate) fn install(
-    settings: RegistrySettings,
-    collectors: Vec<Collector>,
-) -> Result<MetricsHandle, InitError> {
-    if INSTALLED.get().is_some() {
-        return Err(InitError::AlreadyInitialized);
+/// A recorder built from `settings`, not yet installed: [`Prepared::install`] makes it the global
+/// one. Building first lets `Config::build` start every thread and bind the port before the one
+/// step that cannot be undone.
+pub(crate) struct Prepared {
+    registry: Arc<Registry>,
+}
+
+impl Prepared {
+    pub(crate) fn new(
+        settings: RegistrySettings,
+        collectors: Vec<Collector>,
+        readers: Vec<Reader>,
+    ) -> Self {
+        Prepared {
+            registry: Arc::new(Registry::new(settings, collectors, readers)),
+        }
     }
-    let registry = Arc::new(Registry::new(settings, collectors));
-    spawn_upkeep(Arc::downgrade(&registry))?;
-    metrics::set_global_recorder(MoaiRecorder {
-        registry: Arc::clone(&registry),
-    })
-    .map_err(|_| match INSTALLED.get() {
-        Some(_) => InitError::AlreadyInitialized,
-        None => InitError::ForeignRecorder,
-    })?;
-    crate::clock::warm_up();
-    preload::register_catalog(&registry);
-    // Published last: callsites start caching handles only once everything above is in place.
-    let _ = INSTALLED.set(Arc::clone(&registry));
-    Ok(MetricsHandle { registry })
+
+    /// The handle threads started before installation render through.
+    pub(crate) fn handle(&self) -> MetricsHandle {
+        MetricsHandle {
+            registry: Arc::clone(&self.registry),
+        }
+    }
+
+    /// Installs the recorder as the global `metrics` recorder, describes the catalog, registers
+    /// the counters of every instrumented callsite at 0, and starts the window upkeep.
+    pub(crate) fn install(self) -> Result<MetricsHandle, InitError> {
+        if INSTALLED.get().is_some() {
+            return Err(InitError::AlreadyInitialized);
+        }
+        let Prepared { registry } = self;
+        // The upkeep thread holds a weak reference: after an error it ends by itself.
+        spawn_upkeep(Arc::downgrade(&registry))?;
+        metrics::set_global_recorder(MoaiRecorder {
+            registry: Arc::clone(&registry),
+        })
+        .map_err(|_| {
+            match INSTALLED.get() {
+                Some(_) => InitError::AlreadyInitialized,
+                None => InitError::ForeignRecorder,
+            }
+        })?;
+        crate::clock::warm_up();
+        preload::register_catalog(&registry);
+        // Published last: callsites start caching handles only once everything above is in place.
+        let _ = INSTALLED.set(Arc::clone(&registry));
+        Ok(MetricsHandle { registry })
+    }
 }
 
 /// A recorder that is not the global one, with the catalog described and claimed as at
 /// installation: for tests that need a fresh registry per case ([`MetricsHandle::in_scope`]).
 pub(crate) fn detached(settings: RegistrySettings, collectors: Vec<Collector>) -> MetricsHandle {
-    let registry = Arc::new(Registry::new(settings, collectors));
+    let registry = Arc::new(Registry::new(settings, collectors, Vec::new()));
     preload::register_catalog(&registry);
     MetricsHandle { registry }
+}
+
+/// A registry for a capture: the installed recorder's settings (the defaults when none is
+/// installed), the catalog described and claimed, nothing registered.
+pub(crate) fn for_capture(default: impl FnOnce() -> RegistrySettings) -> Arc<Registry> {
+    let settings = installed().map_or_else(default, |registry| registry.settings.clone());
+    let registry = Arc::new(Registry::new(settings, Vec::new(), Vec::new()));
+    preload::describe_catalog(&registry);
+    registry
+}
+
+/// The exposition of `registry` as it stands (no collectors run).
+pub(crate) fn render_registry(registry: &Registry) -> String {
+    render::render(registry)
 }
 
 /// The installed registry; `None` before installation, when the macros record nothing.

@@ -5,13 +5,19 @@
 use metrics::{Key, Label};
 
 use super::{Kind, Registry};
-use crate::__private::{Callsite, callsites};
+use super::callsite::{Callsite, callsites};
 use crate::catalog::{BUILD_INFO, CATALOG, MetricKind};
 
 /// Describes and claims the catalog (host code cannot take its names), sets
 /// `moai_flow_build_info`, and registers every instrumented callsite's series at 0, so `rate()`
 /// and the alerts work from the first scrape.
 pub(super) fn register_catalog(registry: &Registry) {
+    describe_catalog(registry);
+    set_build_info_and_callsites(registry);
+}
+
+/// Describes and claims the catalog's names.
+pub(super) fn describe_catalog(registry: &Registry) {
     for spec in CATALOG {
         registry.describe(spec.name, spec.help);
         registry.reserve(
@@ -23,6 +29,9 @@ pub(super) fn register_catalog(registry: &Registry) {
             },
         );
     }
+}
+
+fn set_build_info_and_callsites(registry: &Registry) {
     let version = Key::from_parts(
         BUILD_INFO.name,
         vec![Label::from_static_parts(

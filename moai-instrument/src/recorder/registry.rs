@@ -19,6 +19,10 @@ use crate::catalog::LABEL_OVERFLOW_TOTAL;
 /// A callback run before each render of the exposition (`Config::on_scrape`).
 pub(crate) type Collector = Arc<dyn Fn() + Send + Sync>;
 
+/// A reading the registry takes into its own series before each render (the `process_*`
+/// metrics, which need a fractional counter the `metrics` facade has no handle for).
+pub(crate) type Reader = fn(&Registry);
+
 /// The value new label values are folded into once a metric reaches its series limit.
 pub(crate) const OVERFLOW_LABEL_VALUE: &str = "other";
 
@@ -61,12 +65,18 @@ pub(crate) struct Registry {
     last_rotation: Mutex<Instant>,
     /// Run before each render, to refresh gauges from the application's state.
     collectors: Vec<Collector>,
+    /// Run after the collectors, before each render.
+    readers: Vec<Reader>,
     /// Bytes of the last exposition: the next render's buffer starts that large.
     last_render_len: AtomicUsize,
 }
 
 impl Registry {
-    pub(crate) fn new(settings: RegistrySettings, collectors: Vec<Collector>) -> Self {
+    pub(crate) fn new(
+        settings: RegistrySettings,
+        collectors: Vec<Collector>,
+        readers: Vec<Reader>,
+    ) -> Self {
         Registry {
             settings,
             families: RwLock::default(),
@@ -74,18 +84,23 @@ impl Registry {
             warned: Mutex::default(),
             last_rotation: Mutex::new(Instant::now()),
             collectors,
+            readers,
             last_render_len: AtomicUsize::new(0),
         }
     }
 
-    /// Runs the scrape-time collectors, then reads the process metrics: what every render of
-    /// the exposition starts with.
+    /// Runs the scrape-time collectors (this registry's, then those libraries added with
+    /// [`add_collector`](super::add_collector)), then its readers (the process metrics): what
+    /// every render of the exposition starts with.
     pub(crate) fn collect(&self) {
         for collector in &self.collectors {
             // A failing host callback must not take the scrape down: its gauges just stay stale.
             let _ = catch_unwind(AssertUnwindSafe(|| collector()));
         }
-        crate::process::collect(self);
+        super::collectors::run_all();
+        for reader in &self.readers {
+            reader(self);
+        }
     }
 
     /// Sets the HELP text of `name` (as given or in its exposition form).
@@ -164,6 +179,19 @@ impl Registry {
         }
     }
 
+    /// The series of `key` (in its exposition form), if registered; registers nothing.
+    pub(crate) fn find(&self, key: &Key) -> Option<Series> {
+        let names::Exposed { key, .. } = names::exposed(key);
+        self.families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_name
+            .get(key.name())?
+            .series
+            .get(&key)
+            .cloned()
+    }
+
     /// Runs `f` over the families while holding the read lock (for rendering).
     pub(crate) fn with_families<T>(&self, f: impl FnOnce(&HashMap<String, Family>) -> T) -> T {
         f(&self
@@ -176,6 +204,16 @@ impl Registry {
     /// The largest recent `q` quantile among the histogram series of `name` (the worst query
     /// type, for the query performance check), with its labels.
     pub(crate) fn worst_quantile(&self, name: &str, q: f64) -> Option<(String, f64)> {
+        self.worst_quantile_among(name, q, |_| true)
+    }
+
+    /// [`Registry::worst_quantile`] among the series whose joined label values `keep` accepts.
+    pub(crate) fn worst_quantile_among(
+        &self,
+        name: &str,
+        q: f64,
+        keep: impl Fn(&str) -> bool,
+    ) -> Option<(String, f64)> {
         self.with_families(|families| {
             families
                 .get(names::metric_name(name).as_ref())?
@@ -185,7 +223,11 @@ impl Registry {
                     Series::Histogram(cell) => {
                         let labels: Vec<String> =
                             key.labels().map(|l| l.value().to_owned()).collect();
-                        Some((labels.join(","), cell.quantile(q)?))
+                        let labels = labels.join(",");
+                        if !keep(&labels) {
+                            return None;
+                        }
+                        Some((labels, cell.quantile(q)?))
                     }
                     _ => None,
                 })
@@ -436,7 +478,7 @@ mod tests {
             series_limit,
             window_period: Duration::from_secs(30),
         };
-        Registry::new(settings, Vec::new())
+        Registry::new(settings, Vec::new(), Vec::new())
     }
 
     fn key(name: &'static str, labels: &[(&'static str, &'static str)]) -> Key {

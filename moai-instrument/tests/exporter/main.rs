@@ -1,0 +1,11 @@
+//! The embedded exporter over real HTTP: endpoints, the bearer token, hostile clients, scrape
+//! load, a tokio runtime, and `Routes` served from a host's own router.
+//!
+//! One test binary for the concern; tests that install the recorder or subscriber with settings
+//! of their own run in a process of their own (`moai_test_support::own_process`).
+
+mod init_exporter;
+mod init_auth;
+mod hostile_clients;
+mod scrape_load;
+mod init_in_tokio;

@@ -1,0 +1,12 @@
+//! The exposition: host metric names and label values, the series limit, `promtool`, bucket
+//! mode, and a real Prometheus scraping awkward names.
+//!
+//! One test binary for the concern; tests that install the recorder or subscriber with settings
+//! of their own run in a process of their own (`moai_test_support::own_process`).
+
+mod host_names;
+mod label_values;
+mod cardinality;
+mod promtool;
+mod buckets;
+mod prometheus_host_names;

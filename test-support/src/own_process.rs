@@ -1,0 +1,51 @@
+//! Tests that need a process of their own (they install the global recorder or subscriber with
+//! settings of their own, or check what happens before installation) share a test binary with
+//! the others: the test runs itself again in a child process of the same binary, filtered to
+//! its own name, and asserts that the child passed.
+//!
+//! ```ignore
+//! #[test]
+//! fn init_serves_metrics() {
+//!     if !common::own_process() {
+//!         return; // the parent: the child ran this test and passed
+//!     }
+//!     let guard = Config::new().init().unwrap();
+//!     // ...
+//! }
+//! ```
+
+use std::process::{Command, Stdio};
+
+/// Set in the child to the name of the test it runs.
+const CHILD: &str = "MOAI_TEST_OWN_PROCESS";
+
+/// `true` in the child, which runs the test's body; in the parent, runs the calling test in a
+/// child process (the same test binary, `--exact` its name), fails with the child's output when
+/// it fails, and returns `false`. The test's name is its thread's, as the test harness names it.
+pub fn own_process() -> bool {
+    let current = std::thread::current();
+    let name = current
+        .name()
+        .filter(|name| *name != "main")
+        .expect("own_process() needs the test's name from its thread: run with --test-threads above 1")
+        .to_owned();
+    if std::env::var(CHILD).is_ok_and(|running| running == name) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new(exe)
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads", "2"])
+        .env(CHILD, &name)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the test in a process of its own");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let ran = stdout.contains("1 passed") || stdout.contains("1 failed");
+    assert!(
+        output.status.success() && ran,
+        "{name} failed in its own process ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    false
+}
