@@ -13,12 +13,12 @@ WORKDIR /src
 # must be there for cargo to load the workspace.
 COPY . .
 # moai-health with the `postgres` feature: the PostgreSQL-mode manifest gives it MOAI_DB_URL
-# (`-p moai-instrument` alone builds the SDK's default features, without PostgreSQL). The cache
-# mounts keep downloads and build files between builds; the binaries are copied out of them.
+# (`-p moai-health` alone builds it without PostgreSQL). The cache mounts keep downloads and
+# build files between builds; the binaries are copied out of them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin moai-flow \
- && cargo build --release --locked -p moai-instrument --features postgres --bin moai-health \
+ && cargo build --release --locked -p moai-health --features postgres --bin moai-health \
  && install -D -m 0755 -t /out target/release/moai-flow target/release/moai-health
 
 FROM debian:bookworm-slim

@@ -84,7 +84,7 @@ fn the_examples_run_on_a_database_moai_flow_wrote() {
     let db = dir.join("swarm.db");
     std::fs::copy(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("moai-instrument/tests/fixtures/moai-flow-2.0.0/swarm.db"),
+            .join("moai-swarmdb/tests/fixtures/moai-flow-2.0.0/swarm.db"),
         &db,
     )
     .unwrap();

@@ -238,7 +238,7 @@ fn host_app_runs_on_a_database_moai_flow_wrote() {
     let dir = support::temp_dir("host-app-fixture");
     let db_path = dir.join("swarm.db");
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("moai-instrument/tests/fixtures/moai-flow-2.0.0/swarm.db");
+        .join("moai-swarmdb/tests/fixtures/moai-flow-2.0.0/swarm.db");
     std::fs::copy(&fixture, &db_path).unwrap();
     let mut perms = std::fs::metadata(&db_path).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]

@@ -9,18 +9,30 @@ mod kw {
     syn::custom_keyword!(query_type);
     syn::custom_keyword!(slow_ms);
     syn::custom_keyword!(event_type);
+    syn::custom_keyword!(ok_if);
+    syn::custom_keyword!(error_if);
 }
 
-const TIMED_GRAMMAR: &str =
-    "expected `#[timed_query]` or `#[timed_query(query_type = \"name\", slow_ms = 250)]`";
+const TIMED_GRAMMAR: &str = "expected `#[timed_query]` or `#[timed_query(query_type = \"name\", \
+     slow_ms = 250, ok_if = path::to_fn)]` (or `error_if = path::to_fn`)";
 const COUNTED_GRAMMAR: &str = "expected `#[counted_event]`, `#[counted_event(event_type = \"name\")]` \
      or `#[counted_event(event_type = <expression over the arguments>)]`";
 
-/// `#[timed_query(query_type = "...", slow_ms = N)]`, both keys optional, each at most once.
+/// `#[timed_query(query_type = "...", slow_ms = N, ok_if = path)]`, every key optional and at
+/// most once; `ok_if` and `error_if` exclude each other.
 #[derive(Default)]
 pub(crate) struct TimedArgs {
     pub(crate) query_type: Option<LitStr>,
     pub(crate) slow_ms: Option<u64>,
+    pub(crate) judge: Option<Judge>,
+}
+
+/// Who decides whether a return value is a failure, instead of "an `Err` is".
+pub(crate) enum Judge {
+    /// `ok_if = path`: `path(&value) == true` makes the value a success, an `Err` included.
+    OkIf(syn::Path),
+    /// `error_if = path`: `path(&value) == true` makes the value a failure, and only then.
+    ErrorIf(syn::Path),
 }
 
 impl Parse for TimedArgs {
@@ -44,6 +56,22 @@ impl Parse for TimedArgs {
                 seen_slow_ms = true;
                 input.parse::<Token![=]>()?;
                 args.slow_ms = Some(milliseconds(input)?);
+            } else if lookahead.peek(kw::ok_if) || lookahead.peek(kw::error_if) {
+                let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any)?;
+                if args.judge.is_some() {
+                    return Err(syn::Error::new_spanned(
+                        &key,
+                        "give one of `ok_if` and `error_if`, once: both decide whether a result \
+                         is a failure",
+                    ));
+                }
+                input.parse::<Token![=]>()?;
+                let path = judge_path(input, &key)?;
+                args.judge = Some(if key == "ok_if" {
+                    Judge::OkIf(path)
+                } else {
+                    Judge::ErrorIf(path)
+                });
             } else {
                 return Err(unknown_key(input, TIMED_GRAMMAR));
             }
@@ -95,6 +123,20 @@ impl Parse for CountedArgs {
             separator(input)?;
         }
         Ok(CountedArgs { event_type })
+    }
+}
+
+/// The path of a `fn(&ReturnType) -> bool` for `ok_if` or `error_if`.
+fn judge_path(input: ParseStream<'_>, key: &syn::Ident) -> syn::Result<syn::Path> {
+    match input.parse::<Expr>()? {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "expected the path of a `fn(&ReturnType) -> bool` for `{key}`, \
+                 e.g. `{key} = is_not_found`"
+            ),
+        )),
     }
 }
 

@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Block, Ident, LitStr};
 
-use crate::args::{CountedArgs, EventType, TimedArgs};
+use crate::args::{CountedArgs, EventType, Judge, TimedArgs};
 use crate::target_fn::TargetFn;
 
 /// The opening both macros share: the item checked to be a fn, then the arguments parsed; the
@@ -53,10 +53,7 @@ pub(crate) fn timed_query(args: TokenStream, item: TokenStream) -> TokenStream {
             ::moai_instrument::__private::QueryGuard::start(&CALLSITE)
         };
     };
-    let observe = quote_spanned! {Span::mixed_site()=>
-        ::moai_instrument::__private::observe_outcome!(#guard, #out);
-        #out
-    };
+    let observe = observe(&guard, &out, args.judge.as_ref());
 
     if let Some(inner) = target.async_trait_block() {
         // `#[async_trait]` already turned the method into `Box::pin(async move { .. })`; its own
@@ -135,6 +132,44 @@ pub(crate) fn counted_event(args: TokenStream, item: TokenStream) -> TokenStream
     }
     let stmts = &target.block.stmts;
     target.with_body(quote!(#(#stmts)*))
+}
+
+/// Records the outcome of `out` on `guard` and yields `out`: an `Err` is a failure, unless the
+/// user's judge decides. The judge's call is spanned on the user's path and takes the value
+/// first, so a fn of the wrong type is reported on the path.
+fn observe(guard: &Ident, out: &Ident, judge: Option<&Judge>) -> TokenStream {
+    let default = quote_spanned! {Span::mixed_site()=>
+        ::moai_instrument::__private::observe_outcome!(#guard, #out)
+    };
+    match judge {
+        None => quote_spanned! {Span::mixed_site()=>
+            let _ = #default;
+            #out
+        },
+        Some(Judge::OkIf(path)) => {
+            let judged = quote_spanned! {path.span()=>
+                ::moai_instrument::__private::judge(&#out, #path)
+            };
+            quote_spanned! {Span::mixed_site()=>
+                if !#judged {
+                    let _ = #default;
+                }
+                #out
+            }
+        }
+        Some(Judge::ErrorIf(path)) => {
+            let judged = quote_spanned! {path.span()=>
+                ::moai_instrument::__private::judge(&#out, #path)
+            };
+            let name = quote!(#path).to_string().replace(' ', "");
+            quote_spanned! {Span::mixed_site()=>
+                if #judged && !#default {
+                    #guard.note_judged_failure(#name);
+                }
+                #out
+            }
+        }
+    }
 }
 
 fn literal_event(event_type: &LitStr) -> TokenStream {

@@ -51,6 +51,9 @@ impl Config {
     /// As [`Config::build`], and [`InitError::Subscriber`] when the host installed a global
     /// subscriber first (use `build()` and add the layer to it), checked before anything starts.
     pub fn init(self) -> Result<Guard, InitError> {
+        if MetricsHandle::global().is_some() {
+            return Err(InitError::AlreadyInitialized);
+        }
         if tracing::dispatcher::has_been_set() {
             return Err(InitError::Subscriber { source: None });
         }

@@ -1,4 +1,4 @@
-//! The database MoAI-Flow itself wrote (`moai-instrument/tests/fixtures/moai-flow-2.0.0`, a copy
+//! The database MoAI-Flow itself wrote (`moai-swarmdb/tests/fixtures/moai-flow-2.0.0`, a copy
 //! of the shared fixture) and its manifest: what a reader must find in it.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use crate::process::temp_dir;
 
 /// The fixture's directory: `swarm.db`, `manifest.json`, `README.md`.
 pub fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../moai-instrument/tests/fixtures/moai-flow-2.0.0")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../moai-swarmdb/tests/fixtures/moai-flow-2.0.0")
 }
 
 /// The manifest: `agents`, `active_agents`, `events`, `memory_latest`, the schema's SQL.

@@ -86,7 +86,7 @@ pub(crate) fn write_response(
         if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {
             continue;
         }
-        out.push_str(name.as_str());
+        push_title_case(&mut out, name.as_str());
         out.push_str(": ");
         out.push_str(&String::from_utf8_lossy(value.as_bytes()));
         out.push_str("\r\n");
@@ -97,6 +97,20 @@ pub(crate) fn write_response(
         stream.write_all(response.body())?;
     }
     stream.flush()
+}
+
+/// Appends a header name as HTTP/1.1 peers usually write it, `Content-Type` (the `http` crate
+/// keeps names in lower case; they are case-insensitive, but people and some tools read them).
+fn push_title_case(out: &mut String, name: &str) {
+    if name == "www-authenticate" {
+        out.push_str("WWW-Authenticate");
+        return;
+    }
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
 }
 
 /// Compares a presented credential with the expected one in time that depends only on their

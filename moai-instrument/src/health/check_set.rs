@@ -136,6 +136,7 @@ impl CheckSet {
         Ok(CheckHandle { id, name })
     }
 
+    /// Unregisters a check; the caller removes its status series afterwards (see `run`).
     fn remove(&self, id: u64) {
         self.slots
             .write()
@@ -189,16 +190,20 @@ impl CheckSet {
         for slot in &selected {
             slot.start_unless_fresh(asked);
         }
-        let results = selected
+        let results: Vec<(String, CheckResult)> = selected
             .iter()
-            .map(|slot| {
-                let result = slot.result_for(asked, deadline);
-                let value = if result.is_healthy() { 1.0 } else { 0.0 };
-                metrics::gauge!(HEALTH_CHECK_STATUS.name, "check" => slot.check.name().to_owned())
-                    .set(value);
-                (slot.check.name().to_owned(), result)
-            })
+            .map(|slot| (slot.check.name().to_owned(), slot.result_for(asked, deadline)))
             .collect();
+        // Under the read lock, and only for checks still registered: a check removed meanwhile
+        // (its handle dropped, which then removes its series) never gets its status back.
+        let registered = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        for (slot, (name, result)) in selected.iter().zip(&results) {
+            if registered.iter().any(|s| s.id == slot.id) {
+                let value = if result.is_healthy() { 1.0 } else { 0.0 };
+                metrics::gauge!(HEALTH_CHECK_STATUS.name, "check" => name.clone()).set(value);
+            }
+        }
+        drop(registered);
         HealthReport { results }
     }
 }

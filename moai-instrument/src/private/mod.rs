@@ -6,7 +6,7 @@ mod outcome;
 mod query_guard;
 
 pub use crate::__moai_observe_outcome as observe_outcome;
-pub use calls::call_once;
+pub use calls::{call_once, judge};
 pub use crate::recorder::callsite::{
     Callsite, EventCallsite, Location, QueryCallsite, count_event,
 };

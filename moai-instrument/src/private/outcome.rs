@@ -20,54 +20,60 @@ pub struct Outcome<'a, T: ?Sized>(pub &'a T);
 
 #[doc(hidden)]
 pub trait ObserveStdError {
-    fn __moai_observe(&self, guard: &QueryGuard);
+    fn __moai_observe(&self, guard: &QueryGuard) -> bool;
 }
 
 impl<T, E: Error + 'static> ObserveStdError for &&&Outcome<'_, Result<T, E>> {
-    fn __moai_observe(&self, guard: &QueryGuard) {
+    fn __moai_observe(&self, guard: &QueryGuard) -> bool {
         if let Err(error) = self.0 {
             guard.note_error(error);
         }
+        self.0.is_err()
     }
 }
 
 #[doc(hidden)]
 pub trait ObserveDisplay {
-    fn __moai_observe(&self, guard: &QueryGuard);
+    fn __moai_observe(&self, guard: &QueryGuard) -> bool;
 }
 
 impl<T, E: Display> ObserveDisplay for &&Outcome<'_, Result<T, E>> {
-    fn __moai_observe(&self, guard: &QueryGuard) {
+    fn __moai_observe(&self, guard: &QueryGuard) -> bool {
         if let Err(error) = self.0 {
             guard.note_display(error);
         }
+        self.0.is_err()
     }
 }
 
 #[doc(hidden)]
 pub trait ObserveOpaque {
-    fn __moai_observe(&self, guard: &QueryGuard);
+    fn __moai_observe(&self, guard: &QueryGuard) -> bool;
 }
 
 impl<T, E> ObserveOpaque for &Outcome<'_, Result<T, E>> {
-    fn __moai_observe(&self, guard: &QueryGuard) {
+    fn __moai_observe(&self, guard: &QueryGuard) -> bool {
         if self.0.is_err() {
             guard.note_opaque(std::any::type_name::<E>());
         }
+        self.0.is_err()
     }
 }
 
 #[doc(hidden)]
 pub trait ObserveNothing {
-    fn __moai_observe(&self, guard: &QueryGuard);
+    fn __moai_observe(&self, guard: &QueryGuard) -> bool;
 }
 
 impl<T: ?Sized> ObserveNothing for Outcome<'_, T> {
     #[inline]
-    fn __moai_observe(&self, _guard: &QueryGuard) {}
+    fn __moai_observe(&self, _guard: &QueryGuard) -> bool {
+        false
+    }
 }
 
-/// `observe_outcome!(guard, value)`: runs the most specific observer for `value`'s type.
+/// `observe_outcome!(guard, value)`: runs the most specific observer for `value`'s type; `true`
+/// when it counted a failure (an `Err`).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __moai_observe_outcome {
@@ -76,6 +82,6 @@ macro_rules! __moai_observe_outcome {
         use $crate::__private::{
             ObserveDisplay as _, ObserveNothing as _, ObserveOpaque as _, ObserveStdError as _,
         };
-        (&&&&$crate::__private::Outcome(&$value)).__moai_observe(&$guard);
+        (&&&&$crate::__private::Outcome(&$value)).__moai_observe(&$guard)
     }};
 }

@@ -63,6 +63,14 @@ impl QueryGuard {
         }
     }
 
+    /// A return value that the fn's `error_if` judge called a failure (and that is no `Err`):
+    /// counted and logged like an error, naming the judge.
+    pub fn note_judged_failure(&self, judge: &'static str) {
+        if self.active.is_some() {
+            self.fail(&TextError(format!("the result was judged a failure by {judge}")));
+        }
+    }
+
     /// Counts the failure and logs it at ERROR, located at the instrumented fn.
     fn fail(&self, error: &(dyn Error + 'static)) {
         if let Some(active) = self.count_error() {

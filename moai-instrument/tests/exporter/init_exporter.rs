@@ -303,8 +303,8 @@ fn json_lines_in_the_file_lift_agent_and_user_ids() {
     assert_eq!(spawned["ratio"], 0.5);
     assert_eq!(spawned["ok"], true);
     assert_eq!(spawned["function"], "spawn_agent");
-    assert_eq!(spawned["logger"], "init_exporter");
-    assert_eq!(spawned["module"], "init_exporter");
+    assert_eq!(spawned["logger"], module_path!());
+    assert_eq!(spawned["module"], module_path!());
     assert!(spawned["line"].as_u64().unwrap() > 0);
     let timestamp = spawned["timestamp"].as_str().unwrap();
     assert!(
@@ -349,7 +349,7 @@ fn json_lines_in_the_file_lift_agent_and_user_ids() {
     assert_eq!(failure["exception"], "disk \"full\"");
     assert_eq!(failure["query_type"], "exporter_query");
     // Located at the instrumented fn, not inside the SDK.
-    assert_eq!(failure["module"], "init_exporter");
+    assert_eq!(failure["module"], module_path!());
     assert_eq!(failure["function"], "query");
     let fn_line = include_str!("init_exporter.rs")
         .lines()

@@ -16,7 +16,12 @@ use serde_json::{Value, json};
 
 fn child(test: &str, env: (&str, &std::path::Path), stdout: Stdio) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .args([
+            format!("{}::{test}", module_path!().split_once("::").map_or("", |(_, m)| m)),
+            "--exact".into(),
+            "--nocapture".into(),
+            "--test-threads=1".into(),
+        ])
         .env(env.0, env.1)
         .stdout(stdout)
         .stderr(Stdio::null())
@@ -39,9 +44,6 @@ fn set_file_size_limit(bytes: u64) {
 /// endpoints said on stdout's last line (its JSON log lines go to the file only).
 #[test]
 fn child_logging_through_a_full_disk() {
-    if !common::own_process() {
-        return;
-    }
     let Some(dir) = std::env::var_os("MOAI_CHILD_LOG_DIR") else {
         return;
     };
@@ -104,9 +106,6 @@ fn child_logging_through_a_full_disk() {
 
 #[test]
 fn a_full_log_disk_costs_whole_lines_counted_and_the_check_is_one_state() {
-    if !common::own_process() {
-        return;
-    }
     let dir = temp_dir("log-full");
     let mut child = child(
         "child_logging_through_a_full_disk",
@@ -160,9 +159,6 @@ fn a_full_log_disk_costs_whole_lines_counted_and_the_check_is_one_state() {
 /// seconds and reports, in a file, how far it got.
 #[test]
 fn child_logging_into_a_stuck_pipe() {
-    if !common::own_process() {
-        return;
-    }
     let Some(dir) = std::env::var_os("MOAI_CHILD_STUCK_DIR") else {
         return;
     };
@@ -208,9 +204,6 @@ fn child_logging_into_a_stuck_pipe() {
 
 #[test]
 fn a_stdout_pipe_nobody_reads_stalls_neither_the_work_nor_the_file() {
-    if !common::own_process() {
-        return;
-    }
     let dir = temp_dir("log-stuck-stdout");
     let mut child = child(
         "child_logging_into_a_stuck_pipe",

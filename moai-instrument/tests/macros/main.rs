@@ -8,3 +8,5 @@ mod shapes;
 mod values;
 mod window;
 mod not_installed;
+mod capture;
+mod expected_errors;

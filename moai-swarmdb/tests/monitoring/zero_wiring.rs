@@ -78,7 +78,7 @@ fn init_and_open_are_the_whole_set_up() {
     // no checks, refuses them instead of ignoring them; neither installs anything.
     let taken = config()
         .health_check(Switch {
-            name: "database",
+            name: "memory",
             on: &ON,
         })
         .init()
@@ -93,7 +93,7 @@ fn init_and_open_are_the_whole_set_up() {
         ),
         "{taken}"
     );
-    assert!(taken.to_string().contains("\"database\""), "{taken}");
+    assert!(taken.to_string().contains("\"memory\""), "{taken}");
     let unnamed = config()
         .health_check(Switch { name: " ", on: &ON })
         .init()
