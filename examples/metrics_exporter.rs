@@ -10,8 +10,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use moai_swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
 use moai_instrument::{Config, error_chain};
+use moai_swarmdb::{AgentStatus, EventType, NewEvent, SwarmDb};
 use serde_json::json;
 
 /// `--seconds N`, if given: how long to run.

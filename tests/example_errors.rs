@@ -8,36 +8,11 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The example `name`, built now: `cargo test` builds examples only as test harnesses, so the
-/// binary a user runs (`target/<profile>/examples/<name>`) is built here, by the cargo that runs
-/// this test, into the same target directory.
-fn example(name: &str) -> PathBuf {
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "--example", name]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let status = build
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build --example {name} failed");
-    let deps = std::env::current_exe().expect("the test's path");
-    let path = deps
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .join("examples")
-        .join(name);
-    assert!(path.is_file(), "{} was not built", path.display());
-    path
-}
-
 #[test]
 fn a_port_in_use_is_reported_with_its_address_setting_and_cause() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let output = Command::new(example("metrics_exporter"))
+    let output = Command::new(support::example("metrics_exporter"))
         .args(["--seconds", "1"])
         .env("MOAI_METRICS_ADDR", addr.to_string())
         .env("MOAI_LOG_DIR", "none")
@@ -59,7 +34,7 @@ fn a_port_in_use_is_reported_with_its_address_setting_and_cause() {
 
 #[test]
 fn a_bad_setting_is_reported_with_display() {
-    let output = Command::new(example("json_logging"))
+    let output = Command::new(support::example("json_logging"))
         .env("MOAI_LOG_FORMAT", "xml")
         .output()
         .expect("run the example");
@@ -93,7 +68,7 @@ fn the_examples_run_on_a_database_moai_flow_wrote() {
     perms.set_readonly(false);
     std::fs::set_permissions(&db, perms).unwrap();
 
-    let basic = Command::new(example("basic_health_check"))
+    let basic = Command::new(support::example("basic_health_check"))
         .env("MOAI_DB_PATH", &db)
         .output()
         .unwrap();
@@ -103,7 +78,7 @@ fn the_examples_run_on_a_database_moai_flow_wrote() {
     );
     assert!(basic.status.success());
 
-    let mut exporter = Command::new(example("metrics_exporter"))
+    let mut exporter = Command::new(support::example("metrics_exporter"))
         .args(["--seconds", "20"])
         .env("MOAI_DB_PATH", &db)
         .env("MOAI_METRICS_ADDR", "127.0.0.1:0")

@@ -430,3 +430,44 @@ fn running_out_of_file_descriptors_is_counted_and_never_a_spin() {
     );
     assert!(exhausted.is_some_and(|n| n >= 1.0), "{exhausted:?}");
 }
+
+#[test]
+fn every_check_status_is_on_metrics_within_a_second_of_start_without_a_probe() {
+    let dir = support::temp_dir("host-app-statuses");
+    let (_app, addr) = support::start_app(&dir, "127.0.0.1:0", &["--agents", "3"]);
+    // From the moment the app names its address, scrapes only: no probe runs a check.
+    let started = Instant::now();
+    let checks = [
+        "progress",
+        "log_file",
+        "memory",
+        "query_performance",
+        "database",
+        "disk_space",
+        "agents",
+        "swarmdb",
+    ];
+    loop {
+        let metrics = get(&addr, "/metrics");
+        let missing: Vec<&str> = checks
+            .iter()
+            .copied()
+            .filter(|check| {
+                support::sample(
+                    &metrics,
+                    &format!(r#"moai_flow_health_check_status{{check="{check}"}}"#),
+                )
+                .is_none()
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "statuses still missing {:?} after start: {missing:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -124,7 +124,10 @@ impl std::fmt::Debug for Config {
             .field("db_path", &self.db_path)
             .field(
                 "db_url",
-                &self.db_url.as_ref().map(|_| "<redacted: may hold a password>"),
+                &self
+                    .db_url
+                    .as_ref()
+                    .map(|_| "<redacted: may hold a password>"),
             )
             .field("health_interval", &self.health_interval)
             .field("thresholds", &self.thresholds)
@@ -304,8 +307,14 @@ impl Config {
             }
         }
         for (variable, field) in [
-            ("MOAI_QUERY_P95_WARN_MS", &mut self.thresholds.query_p95_warn),
-            ("MOAI_QUERY_P95_FAIL_MS", &mut self.thresholds.query_p95_fail),
+            (
+                "MOAI_QUERY_P95_WARN_MS",
+                &mut self.thresholds.query_p95_warn,
+            ),
+            (
+                "MOAI_QUERY_P95_FAIL_MS",
+                &mut self.thresholds.query_p95_fail,
+            ),
         ] {
             if let Some(text) = lookup(variable) {
                 let millis = text.trim().parse::<u64>().ok().ok_or_else(|| {
@@ -613,14 +622,11 @@ impl Config {
         }
         let invalid =
             |reason: &str| InitError::invalid("MOAI_METRICS_ADDR", &self.metrics_addr, reason);
-        let mut addrs = self
-            .metrics_addr
-            .to_socket_addrs()
-            .map_err(|e| {
-                invalid(&format!(
-                    "expected host:port, e.g. 0.0.0.0:9090, or none ({e})"
-                ))
-            })?;
+        let mut addrs = self.metrics_addr.to_socket_addrs().map_err(|e| {
+            invalid(&format!(
+                "expected host:port, e.g. 0.0.0.0:9090, or none ({e})"
+            ))
+        })?;
         addrs
             .next()
             .map(Some)
@@ -752,7 +758,15 @@ fn checked_buckets(bounds: &[f64]) -> Result<Vec<f64>, InitError> {
 /// `MOAI_DB_URL` must be a PostgreSQL URL.
 fn check_db_url(url: &str) -> Result<(), InitError> {
     // The URL may hold a password: only its scheme is shown.
-    let shown = format!("{}...", url.split("://").next().unwrap_or("").chars().take(16).collect::<String>());
+    let shown = format!(
+        "{}...",
+        url.split("://")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(16)
+            .collect::<String>()
+    );
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(InitError::invalid(
             "MOAI_DB_URL",

@@ -128,10 +128,11 @@ impl Config {
         let exporter = listener
             .map(|listener| Exporter::start(listener, routes.clone()))
             .transpose()?;
-        let health = HealthSchedule::start(health_interval).map_err(|source| InitError::Thread {
-            name: "moai-health-checks",
-            source,
-        })?;
+        let health =
+            HealthSchedule::start(health_interval).map_err(|source| InitError::Thread {
+                name: "moai-health-checks",
+                source,
+            })?;
         // The one step that cannot be undone, last.
         let metrics = self.install_metrics(prepared)?;
         crate::health::set_thresholds(thresholds);
@@ -161,9 +162,11 @@ fn add_checks(checks: Vec<Arc<dyn HealthCheck>>) -> Result<Vec<CheckHandle>, Ini
                 CheckError::EmptyName => {
                     "a check needs a name (its `check` label and its key in /healthz)"
                 }
-                _ => "a check of this name is already registered (the SDK's own `progress`, \
+                _ => {
+                    "a check of this name is already registered (the SDK's own `progress`, \
                       `log_file`, `memory` and `query_performance` included); name the host's \
-                      check differently",
+                      check differently"
+                }
             };
             InitError::invalid("health_check", &name, reason)
         })?;

@@ -386,7 +386,8 @@ fn run_limited(
 /// binary).
 fn record_volume(usage: &Usage) {
     moai_instrument::metrics::gauge!(DB_VOLUME_SIZE_BYTES.name).set(usage.total as f64);
-    moai_instrument::metrics::gauge!(DB_VOLUME_AVAIL_BYTES.name).set(usage.total.saturating_sub(usage.used) as f64);
+    moai_instrument::metrics::gauge!(DB_VOLUME_AVAIL_BYTES.name)
+        .set(usage.total.saturating_sub(usage.used) as f64);
 }
 
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {

@@ -92,21 +92,21 @@ use serde_json::Value;
 
 pub use encoding::{iso_timestamp, iso_timestamp_now};
 pub use error::{DbError, ErrorKind, Location, Rejection, SqliteError, SwarmDbError};
-pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
-/// The `serde_json` of this module's signatures (metadata and memory values are
-/// [`serde_json::Value`]s), in the one version the SDK uses.
-pub use serde_json;
 pub use health::{CheckKind, HealthChecker, LIVENESS_CHECK};
 /// The guide's Key Metrics thresholds, the SDK's (set for a process with
 /// `moai_instrument::Config::thresholds`).
 pub use moai_instrument::health::Thresholds;
+pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
+/// The `serde_json` of this module's signatures (metadata and memory values are
+/// [`serde_json::Value`]s), in the one version the SDK uses.
+pub use serde_json;
 pub use types::{
     Agent, AgentEvent, AgentStatus, CleanupReport, EventFilter, EventType, MemoryType, NewEvent,
 };
 
-use moai_instrument::{counted_event, timed_query};
 use backend::Backend;
 use encoding::python_json;
+use moai_instrument::{counted_event, timed_query};
 use sqlite::SqliteBackend;
 
 /// How long a call waits for another connection's lock before failing.

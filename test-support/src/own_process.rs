@@ -27,14 +27,22 @@ pub fn own_process() -> bool {
     let name = current
         .name()
         .filter(|name| *name != "main")
-        .expect("own_process() needs the test's name from its thread: run with --test-threads above 1")
+        .expect(
+            "own_process() needs the test's name from its thread: run with --test-threads above 1",
+        )
         .to_owned();
     if std::env::var(CHILD).is_ok_and(|running| running == name) {
         return true;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
     let output = Command::new(exe)
-        .args([name.as_str(), "--exact", "--nocapture", "--test-threads", "2"])
+        .args([
+            name.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "2",
+        ])
         .env(CHILD, &name)
         .stdin(Stdio::null())
         .output()

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -96,4 +97,29 @@ pub(crate) fn preflight(
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.code(), text)
+}
+
+/// The example `name`, built now: `cargo test` builds examples only as test harnesses, so the
+/// binary a user runs (`target/<profile>/examples/<name>`) is built here, by the cargo that runs
+/// this test, into the same target directory.
+pub(crate) fn example(name: &str) -> PathBuf {
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--example", name]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let status = build
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build --example {name} failed");
+    let deps = std::env::current_exe().expect("the test's path");
+    let path = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .join("examples")
+        .join(name);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
 }

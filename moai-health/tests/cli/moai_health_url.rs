@@ -54,7 +54,10 @@ fn url_mode_reports_the_running_apps_own_checks() {
         .health_check(Alive)
         .init()
         .expect("init succeeds");
-    let url = format!("http://{}", guard.metrics_addr().expect("the exporter listens"));
+    let url = format!(
+        "http://{}",
+        guard.metrics_addr().expect("the exporter listens")
+    );
 
     let (code, text) = moai_health(&["--url", &url, "--ready"]);
     assert_eq!(code, Some(0), "{text}");

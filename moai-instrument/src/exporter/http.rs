@@ -51,14 +51,15 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
     if !valid_method || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
         return Err(HeadError::Malformed);
     }
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(target)
-        .version(if version == "HTTP/1.0" {
-            http::Version::HTTP_10
-        } else {
-            http::Version::HTTP_11
-        });
+    let mut request =
+        http::Request::builder()
+            .method(method)
+            .uri(target)
+            .version(if version == "HTTP/1.0" {
+                http::Version::HTTP_10
+            } else {
+                http::Version::HTTP_11
+            });
     for line in lines.filter(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HeadError::Malformed)?;
         let name = http::HeaderName::from_bytes(name.trim().as_bytes())

@@ -87,7 +87,11 @@ impl Routes {
         }
         // `render()` runs the scrape-time collectors and reads the process metrics itself, so a
         // host rendering on its own gets the same body.
-        respond(StatusCode::OK, EXPOSITION, self.metrics.render().into_bytes())
+        respond(
+            StatusCode::OK,
+            EXPOSITION,
+            self.metrics.render().into_bytes(),
+        )
     }
 }
 
@@ -138,7 +142,11 @@ fn health_report() -> Response<Vec<u8>> {
 
 /// A plain-text response.
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Vec<u8>> {
-    respond(status, "text/plain; charset=utf-8", body.into().into_bytes())
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        body.into().into_bytes(),
+    )
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Vec<u8>> {

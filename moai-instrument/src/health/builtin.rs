@@ -33,11 +33,10 @@ pub fn check_memory(t: &Thresholds) -> CheckResult {
 #[must_use]
 pub fn recorded_query_p95(t: &Thresholds, query_types: Option<&[String]>) -> Option<CheckResult> {
     let handle = MetricsHandle::global()?;
-    let (query_type, p95) = handle.worst_quantile_among(
-        QUERY_DURATION_SECONDS.name,
-        0.95,
-        |labels| query_types.is_none_or(|types| types.iter().any(|t| t == labels)),
-    )?;
+    let (query_type, p95) =
+        handle.worst_quantile_among(QUERY_DURATION_SECONDS.name, 0.95, |labels| {
+            query_types.is_none_or(|types| types.iter().any(|t| t == labels))
+        })?;
     Some(
         judge_query_p95(Duration::from_secs_f64(p95.max(0.0)), t)
             .with_detail("source", Detail::Text("recorded".into()))

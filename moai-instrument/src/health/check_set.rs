@@ -168,7 +168,11 @@ impl CheckSet {
     }
 
     pub(crate) fn generation(&self) -> u64 {
-        *self.changed.0.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .changed
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs (or shares the fresh results of) the checks that gate `probe`, all of them for
@@ -192,7 +196,12 @@ impl CheckSet {
         }
         let results: Vec<(String, CheckResult)> = selected
             .iter()
-            .map(|slot| (slot.check.name().to_owned(), slot.result_for(asked, deadline)))
+            .map(|slot| {
+                (
+                    slot.check.name().to_owned(),
+                    slot.result_for(asked, deadline),
+                )
+            })
             .collect();
         // Under the read lock, and only for checks still registered: a check removed meanwhile
         // (its handle dropped, which then removes its series) never gets its status back.

@@ -27,8 +27,8 @@ pub(crate) use builtin::{MemoryCheck, QueryPerformanceCheck};
 pub use check_set::{CheckError, CheckHandle, add_check};
 pub use progress::{PROGRESS_CHECK, heartbeat};
 pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
-pub use thresholds::{Thresholds, format_bytes, judge_query_p95, judge_usage, thresholds};
 pub(crate) use thresholds::set_thresholds;
+pub use thresholds::{Thresholds, format_bytes, judge_query_p95, judge_usage, thresholds};
 
 /// The three states of a check, in the guide's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -71,7 +71,10 @@ impl Thresholds {
         if self.query_p95_warn > self.query_p95_fail {
             return Err((
                 "thresholds.query_p95",
-                format!("warn {:?} fail {:?}", self.query_p95_warn, self.query_p95_fail),
+                format!(
+                    "warn {:?} fail {:?}",
+                    self.query_p95_warn, self.query_p95_fail
+                ),
             ));
         }
         if self.check_timeout.is_zero() {
@@ -191,8 +194,14 @@ mod tests {
             (HealthStatus::Unhealthy, false)
         );
         assert_eq!(failing.message, "Disk usage 90.0% of 100 B (filesystem)");
-        assert_eq!(judge(94, t.memory_warn, t.memory_fail), HealthStatus::Degraded);
-        assert_eq!(judge(95, t.memory_warn, t.memory_fail), HealthStatus::Unhealthy);
+        assert_eq!(
+            judge(94, t.memory_warn, t.memory_fail),
+            HealthStatus::Degraded
+        );
+        assert_eq!(
+            judge(95, t.memory_warn, t.memory_fail),
+            HealthStatus::Unhealthy
+        );
     }
 
     #[test]
@@ -204,7 +213,10 @@ mod tests {
         let slow = judge(600);
         assert_eq!(
             (slow.status, slow.message.as_str()),
-            (HealthStatus::Unhealthy, "Query p95 600.0 ms (target <100 ms)")
+            (
+                HealthStatus::Unhealthy,
+                "Query p95 600.0 ms (target <100 ms)"
+            )
         );
         assert_eq!(format_bytes(1 << 20), "1.0 MB");
     }

@@ -6,10 +6,10 @@ mod outcome;
 mod query_guard;
 
 pub use crate::__moai_observe_outcome as observe_outcome;
-pub use calls::{call_once, judge};
 pub use crate::recorder::callsite::{
     Callsite, EventCallsite, Location, QueryCallsite, count_event,
 };
+pub use calls::{call_once, judge};
 pub use inventory;
 pub use outcome::{ObserveDisplay, ObserveNothing, ObserveOpaque, ObserveStdError, Outcome};
 pub use query_guard::QueryGuard;

@@ -67,7 +67,9 @@ impl QueryGuard {
     /// counted and logged like an error, naming the judge.
     pub fn note_judged_failure(&self, judge: &'static str) {
         if self.active.is_some() {
-            self.fail(&TextError(format!("the result was judged a failure by {judge}")));
+            self.fail(&TextError(format!(
+                "the result was judged a failure by {judge}"
+            )));
         }
     }
 

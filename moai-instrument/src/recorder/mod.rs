@@ -196,11 +196,9 @@ impl Prepared {
         metrics::set_global_recorder(MoaiRecorder {
             registry: Arc::clone(&registry),
         })
-        .map_err(|_| {
-            match INSTALLED.get() {
-                Some(_) => InitError::AlreadyInitialized,
-                None => InitError::ForeignRecorder,
-            }
+        .map_err(|_| match INSTALLED.get() {
+            Some(_) => InitError::AlreadyInitialized,
+            None => InitError::ForeignRecorder,
         })?;
         crate::clock::warm_up();
         preload::register_catalog(&registry);

@@ -4,8 +4,8 @@
 
 use metrics::{Key, Label};
 
-use super::{Kind, Registry};
 use super::callsite::{Callsite, callsites};
+use super::{Kind, Registry};
 use crate::catalog::{BUILD_INFO, CATALOG, MetricKind};
 
 /// Describes and claims the catalog (host code cannot take its names), sets

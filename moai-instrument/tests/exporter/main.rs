@@ -4,8 +4,8 @@
 //! One test binary for the concern; tests that install the recorder or subscriber with settings
 //! of their own run in a process of their own (`moai_test_support::own_process`).
 
-mod init_exporter;
-mod init_auth;
 mod hostile_clients;
-mod scrape_load;
+mod init_auth;
+mod init_exporter;
 mod init_in_tokio;
+mod scrape_load;

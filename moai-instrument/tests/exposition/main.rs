@@ -4,9 +4,9 @@
 //! One test binary for the concern; tests that install the recorder or subscriber with settings
 //! of their own run in a process of their own (`moai_test_support::own_process`).
 
+mod buckets;
+mod cardinality;
 mod host_names;
 mod label_values;
-mod cardinality;
-mod promtool;
-mod buckets;
 mod prometheus_host_names;
+mod promtool;

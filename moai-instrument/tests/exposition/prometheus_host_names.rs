@@ -39,7 +39,9 @@ fn prometheus_keeps_the_target_up_whatever_names_the_host_records() {
         registration.record();
     }
 
-    let Some(prometheus) = Prometheus::start(JOB, guard.metrics_addr().expect("the exporter listens")) else {
+    let Some(prometheus) =
+        Prometheus::start(JOB, guard.metrics_addr().expect("the exporter listens"))
+    else {
         return;
     };
     let healthy = || {

@@ -4,4 +4,5 @@
 //! One test binary for the concern; tests that install the recorder or subscriber with settings
 //! of their own run in a process of their own (`moai_test_support::own_process`).
 
+mod building_blocks;
 mod init_errors;

@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 fn child(test: &str, env: (&str, &std::path::Path), stdout: Stdio) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
-            format!("{}::{test}", module_path!().split_once("::").map_or("", |(_, m)| m)),
+            format!(
+                "{}::{test}",
+                module_path!().split_once("::").map_or("", |(_, m)| m)
+            ),
             "--exact".into(),
             "--nocapture".into(),
             "--test-threads=1".into(),

@@ -4,6 +4,6 @@
 //! One test binary for the concern; tests that install the recorder or subscriber with settings
 //! of their own run in a process of their own (`moai_test_support::own_process`).
 
-mod log_lines;
-mod log_faults;
 mod init_log_failure;
+mod log_faults;
+mod log_lines;

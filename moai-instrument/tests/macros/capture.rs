@@ -114,10 +114,21 @@ fn captures_work_when_a_global_recorder_is_installed_too() {
         only_here();
     });
     assert_eq!(
-        snapshot.counter("moai_flow_events_total", &[("event_type", "capture_only_here")]),
+        snapshot.counter(
+            "moai_flow_events_total",
+            &[("event_type", "capture_only_here")]
+        ),
         Some(2)
     );
-    assert_eq!(global_count(), Some(0.0), "nothing captured reached the global recorder");
+    assert_eq!(
+        global_count(),
+        Some(0.0),
+        "nothing captured reached the global recorder"
+    );
     only_here();
-    assert_eq!(global_count(), Some(1.0), "outside a capture, the global recorder records");
+    assert_eq!(
+        global_count(),
+        Some(1.0),
+        "outside a capture, the global recorder records"
+    );
 }

@@ -60,7 +60,10 @@ fn errors(snapshot: &moai_instrument::testing::Snapshot, operation: &str) -> Opt
 }
 
 fn calls(snapshot: &moai_instrument::testing::Snapshot, query_type: &str) -> Option<u64> {
-    snapshot.histogram_count("moai_flow_query_duration_seconds", &[("query_type", query_type)])
+    snapshot.histogram_count(
+        "moai_flow_query_duration_seconds",
+        &[("query_type", query_type)],
+    )
 }
 
 #[test]
@@ -72,8 +75,16 @@ fn ok_if_makes_an_expected_err_a_success() {
         assert_eq!(get(1), Err(LookupError::Unavailable));
         assert_eq!(get(5), Ok(5));
     });
-    assert_eq!(calls(&snapshot, "expected_get"), Some(12), "every call is timed");
-    assert_eq!(errors(&snapshot, "expected_get"), Some(1), "only the unexpected Err counts");
+    assert_eq!(
+        calls(&snapshot, "expected_get"),
+        Some(12),
+        "every call is timed"
+    );
+    assert_eq!(
+        errors(&snapshot, "expected_get"),
+        Some(1),
+        "only the unexpected Err counts"
+    );
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //! One test binary for the concern; tests that install the recorder or subscriber with settings
 //! of their own run in a process of their own (`moai_test_support::own_process`).
 
+mod capture;
+mod expected_errors;
+mod not_installed;
 mod shapes;
 mod values;
 mod window;
-mod not_installed;
-mod capture;
-mod expected_errors;

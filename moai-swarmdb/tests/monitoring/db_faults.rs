@@ -11,9 +11,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{http, sample, temp_dir};
+use moai_instrument::{Config, Guard, error_chain};
 use moai_swarmdb::{CheckKind, HealthChecker};
 use moai_swarmdb::{EventType, NewEvent, OpenOptions, SwarmDb, SwarmDbError};
-use moai_instrument::{Config, Guard, error_chain};
 use serde_json::{Value, json};
 
 fn event(agent: &str) -> NewEvent {
@@ -52,7 +52,13 @@ fn close(db: SwarmDb) {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn errors(operation: &str) -> f64 {
-    let body = http(guard().metrics_addr().expect("the exporter listens"), "GET", "/metrics", &[]).2;
+    let body = http(
+        guard().metrics_addr().expect("the exporter listens"),
+        "GET",
+        "/metrics",
+        &[],
+    )
+    .2;
     sample(
         &body,
         &format!(r#"moai_flow_errors_total{{operation="{operation}"}}"#),

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use common::{metrics, temp_dir};
 use moai_instrument::health::{HealthStatus, Thresholds, disk_usage, judge_usage, memory_usage};
-use moai_swarmdb::{CheckKind, HealthChecker};
-use moai_swarmdb::{AgentStatus, SwarmDb};
 use moai_instrument::timed_query;
+use moai_swarmdb::{AgentStatus, SwarmDb};
+use moai_swarmdb::{CheckKind, HealthChecker};
 use serde_json::json;
 
 fn open(name: &str) -> SwarmDb {

@@ -4,8 +4,8 @@
 //! One test binary for the concern; tests that install the recorder or subscriber with settings
 //! of their own run in a process of their own (`moai_test_support::own_process`).
 
-mod zero_wiring;
 mod db_faults;
 mod health_checker;
 mod health_pileup;
 mod health_schedule;
+mod zero_wiring;

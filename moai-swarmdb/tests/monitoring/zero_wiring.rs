@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Switch, http, sample, temp_dir};
-use moai_swarmdb::{AgentStatus, OpenOptions, SwarmDb};
 use moai_instrument::{Config, InitError};
+use moai_swarmdb::{AgentStatus, OpenOptions, SwarmDb};
 use serde_json::{Value, json};
 
 /// The checks an open SwarmDB brings: the guide's five and the liveness check.

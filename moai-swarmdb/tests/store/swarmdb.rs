@@ -448,7 +448,14 @@ fn corrupted_and_read_only_files_are_clear_errors() {
 /// Starts [`child_writer`] on the database at `path`, its stdout piped.
 fn spawn_child_writer(path: &std::path::Path) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([concat!(module_path!(), "::child_writer").split_once("::").map_or("", |(_, t)| t), "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            concat!(module_path!(), "::child_writer")
+                .split_once("::")
+                .map_or("", |(_, t)| t),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MOAI_CHILD_WRITER_DB", path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

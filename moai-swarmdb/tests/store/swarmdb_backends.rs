@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use moai_instrument::health::HealthStatus;
-use moai_swarmdb::{CheckKind, HealthChecker};
 use moai_swarmdb::{
     AgentStatus, ErrorKind, EventFilter, EventType, MemoryType, NewEvent, Rejection,
     SCHEMA_VERSION, SwarmDb, SwarmDbError,
 };
+use moai_swarmdb::{CheckKind, HealthChecker};
 use serde_json::{Value, json};
 
 /// SQL run directly on the case's database; returns the first column of the first row as text.

@@ -160,7 +160,14 @@ fn child_storm() {
 
 fn spawn_storm(path: &Path, threads: usize, writes: usize) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([concat!(module_path!(), "::child_storm").split_once("::").map_or("", |(_, t)| t), "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            concat!(module_path!(), "::child_storm")
+                .split_once("::")
+                .map_or("", |(_, t)| t),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(
             "MOAI_CHILD_STORM",
             format!("{},{threads},{writes}", path.display()),
@@ -269,7 +276,14 @@ fn no_write_is_acknowledged_before_the_wal_holding_it_is_synced() {
         ])
         .arg(&trace)
         .arg(std::env::current_exe().unwrap())
-        .args([concat!(module_path!(), "::child_storm").split_once("::").map_or("", |(_, t)| t), "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            concat!(module_path!(), "::child_storm")
+                .split_once("::")
+                .map_or("", |(_, t)| t),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MOAI_CHILD_STORM", format!("{},1,60", path.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
