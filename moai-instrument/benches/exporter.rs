@@ -40,7 +40,13 @@ fn render(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("exposition_only", target),
             &target,
-            |b, _| b.iter(|| black_box(handle.render_exposition_only())),
+            |b, _| {
+                b.iter(|| {
+                    black_box(moai_instrument::__test_support::render_exposition_only(
+                        &handle,
+                    ))
+                })
+            },
         );
     }
     group.finish();

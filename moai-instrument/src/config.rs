@@ -604,11 +604,8 @@ impl Config {
         Ok(handle)
     }
 
-    /// A recorder with these settings that is not installed globally: record into it inside
-    /// [`MetricsHandle::in_scope`]. For tests that need a fresh recorder per case; the
-    /// attribute macros record only into the installed one.
-    #[doc(hidden)]
-    pub fn detached_recorder(self) -> Result<MetricsHandle, InitError> {
+    /// A recorder with these settings that is not installed globally (`__test_support`).
+    pub(crate) fn detached(self) -> Result<MetricsHandle, InitError> {
         Ok(recorder::detached(
             self.registry_settings()?,
             self.collectors,

@@ -55,7 +55,9 @@
 //! fn main() -> Result<(), moai_instrument::InitError> {
 //!     let guard = moai_instrument::init()?;
 //!     tracing::info!(agent_id = "agent-7", user_id = 42, "Agent spawned successfully");
-//!     println!("scrape http://{}/metrics", guard.metrics_addr());
+//!     if let Some(addr) = guard.metrics_addr() {
+//!         println!("scrape http://{addr}/metrics");
+//!     }
 //!     Ok(())
 //! }
 //! ```

@@ -18,3 +18,26 @@ pub fn parse_request_head(head: &[u8]) -> Option<(String, String)> {
         .ok()
         .map(|r| (r.method().to_string(), r.uri().path().to_owned()))
 }
+
+/// A recorder with `config`'s settings that is not installed globally: record into it inside
+/// [`in_scope`]. For tests that need a fresh recorder per case; the attribute macros record only
+/// into the installed one (or a `testing::capture`).
+pub fn detached_recorder(config: crate::Config) -> Result<crate::MetricsHandle, crate::InitError> {
+    config.detached()
+}
+
+/// Runs `f` with `handle`'s recorder as the current thread's `metrics` recorder.
+pub fn in_scope<T>(handle: &crate::MetricsHandle, f: impl FnOnce() -> T) -> T {
+    handle.with_local(f)
+}
+
+/// The exposition alone, without the scrape-time collectors and the `/proc` reads that
+/// `render()` runs first (benchmarks time the two separately).
+pub fn render_exposition_only(handle: &crate::MetricsHandle) -> String {
+    handle.exposition_only()
+}
+
+/// Starts a new summary window period now, as the upkeep thread does once per period.
+pub fn rotate_summary_window(handle: &crate::MetricsHandle) {
+    handle.rotate_windows();
+}

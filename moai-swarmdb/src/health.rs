@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use moai_instrument::catalog::{DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES};
 use moai_instrument::health::{
-    CheckResult, Detail, HealthCheck, HealthReport, HealthStatus, Probe, Thresholds, Usage,
-    check_memory, disk_usage, format_bytes, judge_query_p95, judge_usage, recorded_query_p95,
-    thresholds,
+    CheckResult, Detail, HealthReport, HealthStatus, Thresholds, Usage, check_memory, disk_usage,
+    format_bytes, judge_query_p95, judge_usage, recorded_query_p95,
 };
 
-use crate::{OpenOptions, SwarmDb, monitoring};
+use crate::{OpenOptions, SwarmDb};
 
 /// The five checks, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +202,7 @@ impl HealthChecker {
     }
 
     /// SwarmDB opens and answers a read, on this thread.
-    fn opens_now(&self) -> CheckResult {
+    pub(crate) fn opens_now(&self) -> CheckResult {
         match self.with_db(|db| db.count_active_agents().map_err(|e| error_text(&e))) {
             Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
             Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),
@@ -230,7 +229,7 @@ impl HealthChecker {
         })
     }
 
-    fn check_now(&self, kind: CheckKind) -> CheckResult {
+    pub(crate) fn check_now(&self, kind: CheckKind) -> CheckResult {
         let t = &self.thresholds;
         match kind {
             // It opens, reports its size, and takes a write (not read-only, not out of space).
@@ -392,56 +391,6 @@ fn record_volume(usage: &Usage) {
 
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     moai_instrument::error_chain(error)
-}
-
-/// The checks monitoring adds while an application has a database open: `database`,
-/// `disk_space`, `agents` (readiness) and `swarmdb` (liveness).
-pub(crate) fn monitored_checks() -> Vec<MonitoredCheck> {
-    [
-        Some(CheckKind::Database),
-        Some(CheckKind::DiskSpace),
-        Some(CheckKind::Agents),
-        None,
-    ]
-    .into_iter()
-    .map(|kind| MonitoredCheck { kind })
-    .collect()
-}
-
-/// One of the monitored database's checks (`kind`, or the liveness check for `None`): each run
-/// looks up the database the SDK monitors once and checks that one, so a run never mixes two
-/// databases. The thresholds are the process's (`moai_instrument::Config::thresholds`).
-pub(crate) struct MonitoredCheck {
-    kind: Option<CheckKind>,
-}
-
-impl HealthCheck for MonitoredCheck {
-    fn name(&self) -> &str {
-        self.kind.map_or(LIVENESS_CHECK, CheckKind::name)
-    }
-
-    fn probe(&self) -> Probe {
-        match self.kind {
-            None => Probe::Liveness,
-            Some(_) => Probe::Readiness,
-        }
-    }
-
-    fn check(&self) -> CheckResult {
-        // The SDK's check set gives each run its own thread and deadline, and never starts a
-        // second run of a check still running: no time-limit thread of its own here.
-        let Some(db) = monitoring::monitored() else {
-            return CheckResult::new(
-                HealthStatus::Unhealthy,
-                "no SwarmDB is open in this process",
-            );
-        };
-        let checker = HealthChecker::new(&db).with_thresholds((*thresholds()).clone());
-        match self.kind {
-            Some(kind) => checker.check_now(kind),
-            None => checker.opens_now(),
-        }
-    }
 }
 
 /// Degraded past the size threshold (the guide's `DatabaseSizeGrowing`).

@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use moai_instrument::catalog::{
     AGENTS_ACTIVE, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES,
 };
-use moai_instrument::health::{CheckHandle, add_check};
+use moai_instrument::health::{
+    CheckHandle, CheckResult, HealthCheck, HealthStatus, Probe, add_check, thresholds,
+};
 use moai_instrument::recorder::{CollectorHandle, add_collector};
 
 use super::{Shared, SwarmDb};
-use crate::health::monitored_checks;
+use crate::health::{CheckKind, HealthChecker, LIVENESS_CHECK};
 
 /// The databases the application opened, oldest first, and the extension points they hold
 /// while any is open.
@@ -124,5 +126,55 @@ fn export_gauges() {
             error = &err as &dyn std::error::Error,
             "Cannot read the database size for moai_flow_db_size_bytes"
         ),
+    }
+}
+
+/// The checks monitoring adds while an application has a database open: `database`,
+/// `disk_space`, `agents` (readiness) and `swarmdb` (liveness).
+pub(crate) fn monitored_checks() -> Vec<MonitoredCheck> {
+    [
+        Some(CheckKind::Database),
+        Some(CheckKind::DiskSpace),
+        Some(CheckKind::Agents),
+        None,
+    ]
+    .into_iter()
+    .map(|kind| MonitoredCheck { kind })
+    .collect()
+}
+
+/// One of the monitored database's checks (`kind`, or the liveness check for `None`): each run
+/// looks up the database the SDK monitors once and checks that one, so a run never mixes two
+/// databases. The thresholds are the process's (`moai_instrument::Config::thresholds`).
+pub(crate) struct MonitoredCheck {
+    kind: Option<CheckKind>,
+}
+
+impl HealthCheck for MonitoredCheck {
+    fn name(&self) -> &str {
+        self.kind.map_or(LIVENESS_CHECK, CheckKind::name)
+    }
+
+    fn probe(&self) -> Probe {
+        match self.kind {
+            None => Probe::Liveness,
+            Some(_) => Probe::Readiness,
+        }
+    }
+
+    fn check(&self) -> CheckResult {
+        // The SDK's check set gives each run its own thread and deadline, and never starts a
+        // second run of a check still running: no time-limit thread of its own here.
+        let Some(db) = monitored() else {
+            return CheckResult::new(
+                HealthStatus::Unhealthy,
+                "no SwarmDB is open in this process",
+            );
+        };
+        let checker = HealthChecker::new(&db).with_thresholds((*thresholds()).clone());
+        match self.kind {
+            Some(kind) => checker.check_now(kind),
+            None => checker.opens_now(),
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! the others: the test runs itself again in a child process of the same binary, filtered to
 //! its own name, and asserts that the child passed.
 //!
-//! ```ignore
+//! ```text
 //! #[test]
 //! fn init_serves_metrics() {
 //!     if !common::own_process() {

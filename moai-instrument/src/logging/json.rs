@@ -16,18 +16,18 @@
 //! an outer one's.
 
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use tracing_subscriber::filter::Targets;
 
+use super::fields::{EventFields, JsonValues, level_name, push_json_string};
 use super::sinks::Sinks;
 use crate::timestamp::write_rfc3339;
 
@@ -209,86 +209,6 @@ impl FieldWriter<'_> {
     }
 }
 
-/// Everything an event carries, rendered as JSON values in the order recorded.
-#[derive(Default)]
-pub(super) struct EventFields {
-    /// `code.module`, `code.function`, `code.line`: where the event is about, when an SDK helper
-    /// logs on behalf of the user's code (e.g. a failed `#[timed_query]` fn).
-    pub(super) code_module: Option<String>,
-    pub(super) code_function: Option<String>,
-    pub(super) code_line: Option<String>,
-    pub(super) message: Option<String>,
-    pub(super) exception: Option<String>,
-    pub(super) agent_id: Option<String>,
-    pub(super) user_id: Option<String>,
-    pub(super) other: Vec<(&'static str, String)>,
-}
-
-impl EventFields {
-    fn put(&mut self, name: &'static str, value: String) {
-        match name {
-            "message" => self.message = Some(value),
-            "code.module" => self.code_module = Some(value),
-            "code.function" => self.code_function = Some(value),
-            "code.line" => self.code_line = Some(value),
-            "error" if self.exception.is_none() => self.exception = Some(value),
-            "agent_id" => self.agent_id = Some(value),
-            "user_id" => self.user_id = Some(value),
-            name => self.other.push((name, value)),
-        }
-    }
-}
-
-/// A `tracing` visitor that renders each field as a JSON value and hands it to `put`.
-struct JsonValues<F: FnMut(&'static str, String)>(F);
-
-impl<F: FnMut(&'static str, String)> Visit for JsonValues<F> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        (self.0)(field.name(), json_string(&format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        (self.0)(field.name(), json_string(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        (self.0)(field.name(), value.to_string());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        (self.0)(field.name(), value.to_string());
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        (self.0)(field.name(), value.to_string());
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        (self.0)(field.name(), value.to_string());
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        (self.0)(field.name(), value.to_string());
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        // JSON has no NaN or infinity: those are written as strings.
-        let rendered = if value.is_finite() {
-            format!("{value:?}")
-        } else {
-            json_string(&value.to_string())
-        };
-        (self.0)(field.name(), rendered);
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        (self.0)(field.name(), json_string(&crate::error::error_chain(value)));
-    }
-}
-
-pub(super) fn level_name(level: &Level) -> &'static str {
-    // The guide's (Python's) names, which existing log queries filter on.
-    match *level {
-        Level::ERROR => "ERROR",
-        Level::WARN => "WARNING",
-        Level::INFO => "INFO",
-        Level::DEBUG => "DEBUG",
-        Level::TRACE => "TRACE",
-    }
-}
-
 /// The line's own keys, up to `user_id`; the caller appends the fields and closes the object.
 fn format_line(
     out: &mut String,
@@ -346,49 +266,5 @@ fn format_line(
         if let Some(value) = value {
             let _ = write!(out, ",\"{key}\":{value}");
         }
-    }
-}
-
-fn json_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    push_json_string(&mut out, value);
-    out
-}
-
-/// Appends `value` as a JSON string: quotes, backslashes and every control character escaped.
-pub(crate) fn push_json_string(out: &mut String, value: &str) {
-    out.push('"');
-    let mut start = 0;
-    for (i, byte) in value.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f | 0x7f => "",
-            _ => continue,
-        };
-        out.push_str(&value[start..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
-    }
-    out.push_str(&value[start..]);
-    out.push('"');
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strings_escape_quotes_backslashes_and_control_characters() {
-        let mut out = String::new();
-        push_json_string(&mut out, "a\"b\\c\nd\u{0}e\u{1b}f\u{7f}ü");
-        assert_eq!(out, r#""a\"b\\c\nd\u0000e\u001bf\u007fü""#);
     }
 }

@@ -17,6 +17,7 @@
 //! sink delays a line by at most 20 ms once; what a sink cannot take is counted in
 //! `moai_instrument_log_lines_dropped_total{sink}` and fails the `log_file` check.
 
+mod fields;
 mod file_check;
 mod json;
 mod pretty;

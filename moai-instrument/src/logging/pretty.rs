@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::json::{EventFields, level_name};
+use super::fields::{EventFields, level_name};
 use crate::timestamp::write_rfc3339;
 
 /// Writes one human line (with its newline) into `out`. Field values keep their JSON rendering:

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::json::push_json_string;
+use super::fields::push_json_string;
 use super::queue::{OnDrop, QueuedSink, SINK_DEADLINE};
 use super::rotating_file::RotatingFile;
 use crate::catalog::LOG_LINES_DROPPED_TOTAL;

@@ -31,7 +31,8 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Share
 pub(crate) use cells::CounterCell;
 pub use collectors::{CollectorHandle, add_collector};
 pub(crate) use histogram::{HistogramCell, HistogramLayout};
-pub(crate) use registry::{Collector, Kind, Reader, Registry, RegistrySettings, Series};
+pub(crate) use names::Kind;
+pub(crate) use registry::{Collector, Reader, Registry, RegistrySettings, Series};
 pub(crate) use render::CONTENT_TYPE;
 
 use crate::error::InitError;
@@ -115,24 +116,6 @@ impl MetricsHandle {
         render::render(&self.registry)
     }
 
-    /// The exposition alone, without the scrape-time collectors and the `/proc` reads that
-    /// [`MetricsHandle::render`] runs first (benchmarks time the two separately).
-    #[doc(hidden)]
-    #[must_use]
-    pub fn render_exposition_only(&self) -> String {
-        render::render(&self.registry)
-    }
-
-    /// Runs `f` with this handle's recorder as the `metrics` recorder of the current thread
-    /// instead of the global one (for handles of [`Config::detached_recorder`](crate::Config)).
-    #[doc(hidden)]
-    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
-        let recorder = MoaiRecorder {
-            registry: Arc::clone(&self.registry),
-        };
-        metrics::with_local_recorder(&recorder, f)
-    }
-
     /// The largest recent `q` quantile among the series of histogram `name`, with the label
     /// values of that series: e.g. the slowest query type's p95.
     #[must_use]
@@ -150,12 +133,6 @@ impl MetricsHandle {
         keep: impl Fn(&str) -> bool,
     ) -> Option<(String, f64)> {
         self.registry.worst_quantile_among(name, q, keep)
-    }
-
-    /// Starts a new summary window period now, as the upkeep thread does once per period.
-    #[doc(hidden)]
-    pub fn rotate_summary_window(&self) {
-        self.registry.rotate_windows();
     }
 }
 
@@ -223,6 +200,28 @@ pub(crate) fn for_capture(default: impl FnOnce() -> RegistrySettings) -> Arc<Reg
     let registry = Arc::new(Registry::new(settings, Vec::new(), Vec::new()));
     preload::describe_catalog(&registry);
     registry
+}
+
+/// Test hooks on a handle, for `__test_support` (benchmarks and the SDK's own tests): no public
+/// type carries them.
+impl MetricsHandle {
+    /// The exposition alone, without the collectors and `/proc` reads of a render.
+    pub(crate) fn exposition_only(&self) -> String {
+        render::render(&self.registry)
+    }
+
+    /// Runs `f` with this handle's recorder as the current thread's `metrics` recorder.
+    pub(crate) fn with_local<T>(&self, f: impl FnOnce() -> T) -> T {
+        let recorder = MoaiRecorder {
+            registry: Arc::clone(&self.registry),
+        };
+        metrics::with_local_recorder(&recorder, f)
+    }
+
+    /// Starts a new summary window period now, as the upkeep thread does once per period.
+    pub(crate) fn rotate_windows(&self) {
+        self.registry.rotate_windows();
+    }
 }
 
 /// The exposition of `registry` as it stands (no collectors run).

@@ -21,8 +21,6 @@ use std::borrow::Cow;
 
 use metrics::{Key, Label};
 
-use super::registry::Kind;
-
 /// The label a summary adds to its quantile samples.
 pub(crate) const QUANTILE_LABEL: &str = "quantile";
 /// The label a histogram adds to its bucket samples.
@@ -126,6 +124,14 @@ pub(crate) fn exposed(key: &Key) -> Exposed {
 
 /// The sample names a family of `kind` named `name` (already in exposition form) writes or that
 /// parsers attribute to it: no two families may share one.
+/// The kind of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
 pub(crate) fn claims(name: &str, kind: Kind) -> Vec<String> {
     match kind {
         Kind::Gauge => vec![name.to_owned()],

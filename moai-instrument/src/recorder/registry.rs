@@ -13,7 +13,7 @@ use metrics::{Key, Label};
 
 use super::cells::{CounterCell, GaugeCell};
 use super::histogram::{HistogramCell, HistogramLayout};
-use super::names::{self, LabelChange};
+use super::names::{self, Kind, LabelChange};
 use crate::catalog::LABEL_OVERFLOW_TOTAL;
 
 /// A callback run before each render of the exposition (`Config::on_scrape`).
@@ -31,13 +31,6 @@ pub(crate) struct RegistrySettings {
     pub(crate) layout: HistogramLayout,
     pub(crate) series_limit: usize,
     pub(crate) window_period: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
 }
 
 #[derive(Clone)]

@@ -14,8 +14,9 @@ use std::fmt::Write as _;
 use metrics::Key;
 
 use super::histogram::{HistogramLayout, HistogramSnapshot};
+use super::names::Kind;
 use super::names::{BUCKET_LABEL, QUANTILE_LABEL};
-use super::registry::{Kind, Registry, Series};
+use super::registry::{Registry, Series};
 
 /// The `Content-Type` of what [`render`] produces.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

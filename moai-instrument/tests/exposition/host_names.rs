@@ -4,7 +4,7 @@
 //! under a name that was kept is there exactly once. The cases of the issue first, then a property
 //! test over random sequences of registrations.
 //!
-//! Each case records into its own detached recorder (`Config::detached_recorder`), so cases never
+//! Each case records into its own detached recorder (`__test_support::detached_recorder`), so cases never
 //! see each other's families.
 
 use moai_test_support as common;
@@ -17,6 +17,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use common::registrations::{Op, Registration, registration};
 use common::{install_log_capture, log_lines, promtool_lint, python_with_client};
+use moai_instrument::__test_support::{detached_recorder, in_scope};
 use moai_instrument::catalog::{CATALOG, MetricKind};
 use moai_instrument::metrics::{self, Label};
 use moai_instrument::{Config, HistogramMode, MetricsHandle};
@@ -216,10 +217,7 @@ fn one_value(parsed: &[Parsed], name: &str, labels: &[(&str, &str)]) -> f64 {
 
 fn detached(mode: HistogramMode) -> MetricsHandle {
     install_log_capture();
-    Config::new()
-        .histogram_mode(mode)
-        .detached_recorder()
-        .expect("a detached recorder")
+    detached_recorder(Config::new().histogram_mode(mode)).expect("a detached recorder")
 }
 
 fn warnings(needle: &str) -> usize {
@@ -232,7 +230,7 @@ fn warnings(needle: &str) -> usize {
 #[test]
 fn names_that_sanitise_alike_are_one_family() {
     let handle = detached(HistogramMode::Summary);
-    handle.in_scope(|| {
+    in_scope(&handle, || {
         metrics::counter!("jobs.done").increment(1);
         metrics::counter!("jobs_done").increment(2);
     });
@@ -246,7 +244,7 @@ fn names_that_sanitise_alike_are_one_family() {
 #[test]
 fn label_keys_that_sanitise_alike_keep_the_first_value_with_one_warning() {
     let handle = detached(HistogramMode::Summary);
-    handle.in_scope(|| {
+    in_scope(&handle, || {
         for _ in 0..3 {
             metrics::counter!("queue_total", "kind.a" => "x", "kind_a" => "y").increment(1);
         }
@@ -269,7 +267,7 @@ fn reserved_label_keys_are_renamed_in_both_modes() {
     for mode in [HistogramMode::Summary, HistogramMode::Buckets] {
         let handle = detached(mode);
         let name = format!("reserved_{mode:?}_seconds").to_lowercase();
-        handle.in_scope(|| {
+        in_scope(&handle, || {
             let labels = [("quantile", "q"), ("le", "l"), ("__meta", "m"), ("a", "1")];
             let labels: Vec<Label> = labels.iter().map(|&(k, v)| Label::new(k, v)).collect();
             metrics::histogram!(name.clone(), labels.clone()).record(0.25);
@@ -312,7 +310,7 @@ fn generated_sample_names_are_never_typed_twice() {
         let handle = detached(mode);
         let h = format!("gen_{mode:?}_seconds").to_lowercase();
         let jobs = format!("gen_{mode:?}_jobs").to_lowercase();
-        handle.in_scope(|| {
+        in_scope(&handle, || {
             metrics::histogram!(h.clone()).record(2.0);
             metrics::gauge!(format!("{h}_count")).set(99.0);
             metrics::counter!(format!("{h}_sum")).increment(99);
@@ -551,12 +549,7 @@ fn any_sequence_of_registrations_gives_a_valid_exposition() {
     // What a fresh recorder writes by itself (build info, process metrics, the callsites of the
     // SDK's own SwarmDB at 0), per histogram mode.
     let baselines: RefCell<HashMap<bool, Vec<Parsed>>> = RefCell::default();
-    let recorder = |mode| {
-        Config::new()
-            .histogram_mode(mode)
-            .detached_recorder()
-            .unwrap()
-    };
+    let recorder = |mode| detached_recorder(Config::new().histogram_mode(mode)).unwrap();
     let config = ProptestConfig {
         cases: 200,
         failure_persistence: None,
@@ -572,7 +565,7 @@ fn any_sequence_of_registrations_gives_a_valid_exposition() {
             };
             let handle = recorder(mode);
             let mut model = Model::new();
-            handle.in_scope(|| {
+            in_scope(&handle, || {
                 for registration in &registrations {
                     registration.record();
                     model.apply(registration);

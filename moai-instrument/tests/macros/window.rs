@@ -32,7 +32,7 @@ fn old_slow_calls_leave_the_quantile_window() {
         "slow calls are in the window: {}",
         p95()
     );
-    handle.rotate_summary_window();
+    moai_instrument::__test_support::rotate_summary_window(handle);
     for _ in 0..20 {
         query(1);
     }
@@ -41,13 +41,13 @@ fn old_slow_calls_leave_the_quantile_window() {
         "the previous period still counts: {}",
         p95()
     );
-    handle.rotate_summary_window();
+    moai_instrument::__test_support::rotate_summary_window(handle);
     assert!(
         p95() < 0.020,
         "the slow period has left, the fast one remains: {}",
         p95()
     );
-    handle.rotate_summary_window();
+    moai_instrument::__test_support::rotate_summary_window(handle);
     assert!(p95().is_nan(), "an empty window reports NaN");
     for _ in 0..20 {
         query(1);
