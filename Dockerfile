@@ -12,9 +12,9 @@ WORKDIR /src
 # The whole workspace (.dockerignore leaves out target/ and local state): every member's manifest
 # must be there for cargo to load the workspace.
 COPY . .
-# moai-health with the `postgres` feature: the PostgreSQL-mode manifest gives it MOAI_DB_URL
-# (`-p moai-health` alone builds it without PostgreSQL). The cache mounts keep downloads and
-# build files between builds; the binaries are copied out of them.
+# moai-health with the `postgres` feature (its default, named here because the PostgreSQL-mode
+# manifest gives it MOAI_DB_URL). The cache mounts keep downloads and build files between
+# builds; the binaries are copied out of them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin moai-flow \

@@ -87,8 +87,14 @@ fn args() -> Result<(SocketAddr, Option<u64>), String> {
     Ok((addr, seconds))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let (addr, seconds) = args()?;
     // The SDK's parts, none installed: no port of its own (`none`), no global subscriber.
     let (json, guard) = Config::from_env()?.metrics_addr("none").build()?;

@@ -32,6 +32,17 @@ use cli::{Args, Mode};
 /// The checker for the database the arguments name, and how to name it in the output (a URL
 /// without its password).
 fn checker(args: &Args) -> Result<(HealthChecker, String), String> {
+    // The app's thresholds (`MOAI_DISK_WARN_PERCENT`, `MOAI_QUERY_P95_FAIL_MS`, ...), so the
+    // probe judges as the app does.
+    let thresholds = moai_instrument::Config::from_env()
+        .map_err(|e| moai_instrument::error_chain(&e))?
+        .configured_thresholds()
+        .clone();
+    let (checker, shown) = located_checker(args)?;
+    Ok((checker.with_thresholds(thresholds), shown))
+}
+
+fn located_checker(args: &Args) -> Result<(HealthChecker, String), String> {
     match &args.db_url {
         None => Ok((HealthChecker::for_path(&args.db), args.db.clone())),
         #[cfg(feature = "postgres")]

@@ -14,8 +14,10 @@ mod target_fn;
 /// Times a fn into `moai_flow_query_duration_seconds{query_type}`, warns when it is slow, and
 /// counts an `Err` result in `moai_flow_errors_total{operation}`.
 ///
-/// Arguments (all optional): `query_type = "name"` (default: the fn name) and `slow_ms = N`
-/// (default: the configured slow-query threshold, 100 ms).
+/// Arguments (all optional): `query_type = "name"` (default: the fn name), `slow_ms = N`
+/// (default: the configured slow-query threshold, 100 ms), and one of `ok_if = path` (a result
+/// for which the `fn(&ReturnType) -> bool` returns true is a success) or `error_if = path` (a
+/// result for which it returns true is a failure, and no other).
 #[proc_macro_attribute]
 pub fn timed_query(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::timed_query(args.into(), item.into()).into()

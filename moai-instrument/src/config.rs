@@ -507,6 +507,12 @@ impl Config {
         self
     }
 
+    /// The configured thresholds ([`Config::thresholds`] and the environment), unchecked.
+    #[must_use]
+    pub fn configured_thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
     pub(crate) fn checked_thresholds(&self) -> Result<Thresholds, InitError> {
         self.thresholds
             .validate()

@@ -187,6 +187,37 @@ pub use recorder::MetricsHandle;
 /// increments `moai_flow_errors_total{operation = query_type}` and logs ERROR with the error's
 /// text and, for `std::error::Error` types, its source chain. Other return types never count as
 /// errors. Panics and dropped futures are timed, not counted as errors.
+///
+/// Which results are failures can be the fn's own decision, with the path of a
+/// `fn(&ReturnType) -> bool` (as autometrics does; one of the two per fn):
+///
+/// - `#[timed_query(ok_if = is_not_found)]`: a result for which it returns `true` is a success,
+///   an `Err` included (no error count, no ERROR line): a `NotFound` that is an answer;
+/// - `#[timed_query(error_if = is_empty)]`: a result for which it returns `true` is a failure,
+///   whatever its type (logged as "the result was judged a failure by is_empty"), and no other.
+///
+/// ```
+/// use moai_instrument::{testing, timed_query};
+///
+/// #[derive(Debug)]
+/// enum Lookup { NotFound, Down }
+/// impl std::fmt::Display for Lookup {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+/// }
+///
+/// fn is_not_found(result: &Result<u32, Lookup>) -> bool {
+///     matches!(result, Err(Lookup::NotFound))
+/// }
+///
+/// #[timed_query(ok_if = is_not_found)]
+/// fn get_agent(id: u32) -> Result<u32, Lookup> {
+///     match id { 0 => Err(Lookup::NotFound), 1 => Err(Lookup::Down), n => Ok(n) }
+/// }
+///
+/// let (_, snapshot) = testing::capture(|| (get_agent(0), get_agent(1), get_agent(2)));
+/// let errors = snapshot.counter("moai_flow_errors_total", &[("operation", "get_agent")]);
+/// assert_eq!(errors, Some(1)); // only `Down`
+/// ```
 pub use moai_instrument_macros::timed_query;
 
 /// Counts each call in `moai_flow_events_total{event_type}`.

@@ -5,7 +5,7 @@
 //! (mean, and p99 printed) during an 8-writer storm; and `get_active_agents` /
 //! `count_active_agents` latency with 100,000 agents registered.
 //!
-//! `cargo bench -p moai-instrument --bench swarmdb`, or one group: `-- swarmdb_writers` (with
+//! `cargo bench -p moai-swarmdb --bench swarmdb`, or one group: `-- swarmdb_writers` (with
 //! the batched case; `swarmdb_writers/` without it),
 //! `-- swarmdb_reads_during_writes`, `-- swarmdb_100k_agents`.
 

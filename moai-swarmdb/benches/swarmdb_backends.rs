@@ -4,7 +4,7 @@
 //! real PostgreSQL 15 started by the bench (`initdb` + `pg_ctl`, loopback, default durability:
 //! `fsync = on`, `synchronous_commit = on`); SQLite is the WAL file with `synchronous = FULL`.
 //!
-//! `cargo bench -p moai-instrument --features postgres --bench swarmdb_backends`
+//! `cargo bench -p moai-swarmdb --features postgres --bench swarmdb_backends`
 
 use moai_test_support::postgres;
 
