@@ -122,6 +122,15 @@ pub const LABEL_OVERFLOW_TOTAL: MetricSpec = MetricSpec {
     help: "Label values folded into \"other\" because a metric reached its series limit",
 };
 
+/// `moai_instrument_families_refused_total`: registrations of a new metric name refused because
+/// the recorder holds its limit of distinct names (`Config::family_limit`).
+pub const FAMILIES_REFUSED_TOTAL: MetricSpec = MetricSpec {
+    name: "moai_instrument_families_refused_total",
+    kind: MetricKind::Counter,
+    labels: &[],
+    help: "Registrations of a new metric name refused because the recorder holds its limit of distinct names",
+};
+
 /// `moai_instrument_log_lines_dropped_total{sink}`: JSON lines a sink (stdout or file) failed to
 /// write.
 pub const LOG_LINES_DROPPED_TOTAL: MetricSpec = MetricSpec {
@@ -218,6 +227,7 @@ pub const CATALOG: &[MetricSpec] = &[
     DB_VOLUME_AVAIL_BYTES,
     BUILD_INFO,
     LABEL_OVERFLOW_TOTAL,
+    FAMILIES_REFUSED_TOTAL,
     LOG_LINES_DROPPED_TOTAL,
     LAST_PROGRESS_AGE_SECONDS,
     RESOURCE_EXHAUSTED_TOTAL,

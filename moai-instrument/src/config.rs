@@ -23,6 +23,8 @@ const DEFAULT_BUCKETS: [f64; 13] = [
 ];
 /// Series per metric before new label values fold into `other`.
 const DEFAULT_SERIES_LIMIT: usize = 1000;
+/// Distinct metric names before new ones are refused: the SDK's own are about 25.
+const DEFAULT_FAMILY_LIMIT: usize = 10_000;
 /// Summary quantiles cover between one and two of these periods (about a minute, like the
 /// usual Prometheus client summaries).
 const DEFAULT_SUMMARY_PERIOD: Duration = Duration::from_secs(30);
@@ -82,6 +84,7 @@ pub struct Config {
     buckets: Vec<f64>,
     summary_period: Duration,
     series_limit: usize,
+    family_limit: usize,
     slow_query: Duration,
     progress_timeout: Duration,
     metrics_addr: String,
@@ -108,6 +111,7 @@ impl std::fmt::Debug for Config {
             .field("buckets", &self.buckets)
             .field("summary_period", &self.summary_period)
             .field("series_limit", &self.series_limit)
+            .field("family_limit", &self.family_limit)
             .field("slow_query", &self.slow_query)
             .field("progress_timeout", &self.progress_timeout)
             .field("metrics_addr", &self.metrics_addr)
@@ -153,6 +157,7 @@ impl Default for Config {
             buckets: DEFAULT_BUCKETS.to_vec(),
             summary_period: DEFAULT_SUMMARY_PERIOD,
             series_limit: DEFAULT_SERIES_LIMIT,
+            family_limit: DEFAULT_FAMILY_LIMIT,
             slow_query: DEFAULT_SLOW_QUERY,
             progress_timeout: DEFAULT_PROGRESS_TIMEOUT,
             metrics_addr: DEFAULT_METRICS_ADDR.to_owned(),
@@ -378,6 +383,16 @@ impl Config {
     #[must_use]
     pub fn series_limit(mut self, limit: usize) -> Self {
         self.series_limit = limit;
+        self
+    }
+
+    /// The number of distinct metric names (families) the recorder holds before it refuses new
+    /// ones, with one WARN line and a count in `moai_instrument_families_refused_total`
+    /// (default 10,000; the SDK's own are about 25). A family costs far more than a series:
+    /// label values, bounded by [`Config::series_limit`], are the way to many series.
+    #[must_use]
+    pub fn family_limit(mut self, limit: usize) -> Self {
+        self.family_limit = limit;
         self
     }
 
@@ -678,6 +693,16 @@ impl Config {
         if self.series_limit == 0 {
             return Err(InitError::invalid("series_limit", 0, "must be at least 1"));
         }
+        if self.family_limit < crate::catalog::CATALOG.len() + 1 {
+            return Err(InitError::invalid(
+                "family_limit",
+                self.family_limit,
+                format!(
+                    "must leave room for the SDK's {} names and at least one of the host's",
+                    crate::catalog::CATALOG.len()
+                ),
+            ));
+        }
         if self.summary_period.is_zero() {
             return Err(InitError::invalid(
                 "summary_window_period",
@@ -696,6 +721,7 @@ impl Config {
         Ok(RegistrySettings {
             layout,
             series_limit: self.series_limit,
+            family_limit: self.family_limit,
             window_period: self.summary_period,
         })
     }
@@ -708,6 +734,7 @@ pub(crate) fn default_registry_settings() -> RegistrySettings {
             quantiles: DEFAULT_QUANTILES.to_vec(),
         },
         series_limit: DEFAULT_SERIES_LIMIT,
+        family_limit: DEFAULT_FAMILY_LIMIT,
         window_period: DEFAULT_SUMMARY_PERIOD,
     }
 }

@@ -119,11 +119,14 @@ impl InitError {
 /// `Display` leaves the cause out; print this instead. A cause whose text the chain already holds
 /// (libraries whose `Display` repeats their source) is not written again.
 #[must_use]
+///
+/// A `Display` that fails (returns `fmt::Error`) becomes `<unprintable: its formatting failed>`
+/// in the chain instead of a panic: printing an error never takes a thread down.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut chain = error.to_string();
+    let mut chain = display_or_placeholder(error);
     let mut source = error.source();
     while let Some(cause) = source {
-        let text = cause.to_string();
+        let text = display_or_placeholder(cause);
         if !chain.contains(&text) {
             chain.push_str(": ");
             chain.push_str(&text);
@@ -175,5 +178,27 @@ mod tests {
     fn a_cause_already_in_the_text_is_said_once() {
         let error = Repeats(std::io::Error::other("connection refused"));
         assert_eq!(error_chain(&error), "request failed: connection refused");
+    }
+}
+
+/// What a value whose `Display` or `Debug` fails (returns `fmt::Error`) is written as, in log
+/// lines and error chains.
+pub(crate) const UNPRINTABLE: &str = "<unprintable: its formatting failed>";
+
+/// `value`'s `Display`, or [`UNPRINTABLE`] when it fails: `to_string()` would panic.
+pub(crate) fn display_or_placeholder(value: &dyn std::fmt::Display) -> String {
+    let mut out = String::new();
+    match std::fmt::write(&mut out, format_args!("{value}")) {
+        Ok(()) => out,
+        Err(_) => UNPRINTABLE.to_owned(),
+    }
+}
+
+/// `value`'s `Debug`, or [`UNPRINTABLE`] when it fails.
+pub(crate) fn debug_or_placeholder(value: &dyn std::fmt::Debug) -> String {
+    let mut out = String::new();
+    match std::fmt::write(&mut out, format_args!("{value:?}")) {
+        Ok(()) => out,
+        Err(_) => UNPRINTABLE.to_owned(),
     }
 }

@@ -41,7 +41,12 @@ pub(super) struct JsonValues<F: FnMut(&'static str, String)>(pub(super) F);
 
 impl<F: FnMut(&'static str, String)> Visit for JsonValues<F> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        (self.0)(field.name(), json_string(&format!("{value:?}")));
+        // A host's `Debug` may fail (return `fmt::Error`); `format!` would then panic in the
+        // host's thread. The field gets a placeholder instead.
+        (self.0)(
+            field.name(),
+            json_string(&crate::error::debug_or_placeholder(value)),
+        );
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         (self.0)(field.name(), json_string(value));

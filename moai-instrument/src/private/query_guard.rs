@@ -52,7 +52,7 @@ impl QueryGuard {
     /// An `Err` that only implements `Display`.
     pub fn note_display(&self, error: &dyn Display) {
         if self.active.is_some() {
-            self.fail(&TextError(error.to_string()));
+            self.fail(&TextError(crate::error::display_or_placeholder(error)));
         }
     }
 

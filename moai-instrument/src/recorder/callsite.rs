@@ -77,15 +77,35 @@ impl QueryCallsite {
     }
 
     /// `None` until the recorder is installed (and outside a capture): without it the macros
-    /// record nothing.
+    /// record nothing. Once cached, one load for the capture check and one for the handles.
     #[inline]
     pub(crate) fn handles(&'static self) -> Option<Handles> {
-        if let Some(captured) = capture::current() {
-            return Some(Handles::Captured(QueryHandles {
-                duration: captured.histogram(&self.duration_key()),
-                errors: captured.counter(&self.errors_key()),
-            }));
+        if capture::any_active() {
+            return self.captured_handles();
         }
+        if let Some(handles) = self.handles.get() {
+            return Some(Handles::Cached(handles));
+        }
+        self.first_handles()
+    }
+
+    #[cold]
+    fn captured_handles(&'static self) -> Option<Handles> {
+        let Some(captured) = capture::current() else {
+            return self
+                .handles
+                .get()
+                .map(Handles::Cached)
+                .or_else(|| self.first_handles());
+        };
+        Some(Handles::Captured(QueryHandles {
+            duration: captured.histogram(&self.duration_key()),
+            errors: captured.counter(&self.errors_key()),
+        }))
+    }
+
+    #[cold]
+    fn first_handles(&'static self) -> Option<Handles> {
         let registry = super::installed()?;
         Some(Handles::Cached(self.handles.get_or_init(|| QueryHandles {
             duration: registry.histogram(&self.duration_key()),
@@ -116,16 +136,35 @@ impl EventCallsite {
         )
     }
 
-    /// One atomic load when nothing is installed; a cached handle and one atomic add after.
+    /// One atomic load when nothing is installed; after, a load for the capture check, the cached
+    /// handle and one atomic add.
     #[doc(hidden)]
     #[inline]
     pub fn increment(&'static self) {
-        if let Some(captured) = capture::current() {
-            if let Some(counter) = captured.counter(&self.key()) {
-                counter.increment(1);
-            }
-            return;
+        if capture::any_active() {
+            return self.increment_maybe_captured();
         }
+        match self.counter.get() {
+            Some(Some(counter)) => counter.increment(1),
+            Some(None) => {}
+            None => self.increment_first(),
+        }
+    }
+
+    #[cold]
+    fn increment_maybe_captured(&'static self) {
+        match capture::current() {
+            Some(captured) => {
+                if let Some(counter) = captured.counter(&self.key()) {
+                    counter.increment(1);
+                }
+            }
+            None => self.increment_first(),
+        }
+    }
+
+    #[cold]
+    fn increment_first(&'static self) {
         let Some(registry) = super::installed() else {
             return;
         };

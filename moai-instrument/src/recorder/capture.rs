@@ -15,10 +15,16 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Registry>>> = const { RefCell::new(None) };
 }
 
+/// Whether a capture runs on any thread (then [`current`] says whether on this one).
+#[inline]
+pub(crate) fn any_active() -> bool {
+    ACTIVE.load(Ordering::Relaxed) != 0
+}
+
 /// The registry this thread records into instead of the installed one, if a capture runs here.
 #[inline]
 pub(crate) fn current() -> Option<Arc<Registry>> {
-    if ACTIVE.load(Ordering::Relaxed) == 0 {
+    if !any_active() {
         return None;
     }
     current_slow()

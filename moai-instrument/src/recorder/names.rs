@@ -12,6 +12,8 @@
 //!   series keeps its labels when the mode changes.
 //! - When two keys of one series become the same key, the first one (in the order given) keeps
 //!   its value and the others are dropped.
+//! - A label with an empty value is no label, as Prometheus reads it: `m{queue=""}` and `m` are
+//!   one series.
 //! - Each family claims the names of the samples it writes: a gauge its name; a counter `c` (or
 //!   `c_total`) both `c` and `c_total`, since OpenMetrics parsers read both as the family `c`; a
 //!   histogram `h` in either mode `h`, `h_sum`, `h_count` and `h_bucket`. A new family whose
@@ -70,6 +72,8 @@ pub(crate) enum LabelChange {
     Reserved { from: String, to: String },
     /// The key became the same as an earlier key of the series; its value was dropped.
     Duplicate { key: String, dropped: String },
+    /// The label's value was empty: Prometheus reads `m{queue=""}` as `m`, so it is no label.
+    Empty { key: String },
 }
 
 /// A key in its exposition form: the name and label keys valid, reserved keys renamed, label keys
@@ -85,6 +89,15 @@ pub(crate) fn exposed(key: &Key) -> Exposed {
     let mut changes = Vec::new();
     let mut labels: Vec<Label> = Vec::with_capacity(key.labels().len());
     for label in key.labels() {
+        if label.value().is_empty() {
+            // One series with `m`, as Prometheus stores them, instead of two samples it would
+            // store as one (prometheus/prometheus#14102).
+            changes.push(LabelChange::Empty {
+                key: label.key().to_owned(),
+            });
+            changed = true;
+            continue;
+        }
         let mut exposed = label_name(label.key());
         if is_reserved(&exposed) {
             let renamed = format!("{EXPORTED_PREFIX}{exposed}");
@@ -122,8 +135,6 @@ pub(crate) fn exposed(key: &Key) -> Exposed {
     Exposed { key, changes }
 }
 
-/// The sample names a family of `kind` named `name` (already in exposition form) writes or that
-/// parsers attribute to it: no two families may share one.
 /// The kind of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -132,6 +143,8 @@ pub(crate) enum Kind {
     Histogram,
 }
 
+/// The sample names a family of `kind` named `name` (already in exposition form) writes or that
+/// parsers attribute to it: no two families may share one.
 pub(crate) fn claims(name: &str, kind: Kind) -> Vec<String> {
     match kind {
         Kind::Gauge => vec![name.to_owned()],

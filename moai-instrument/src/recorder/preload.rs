@@ -6,7 +6,7 @@ use metrics::{Key, Label};
 
 use super::callsite::{Callsite, callsites};
 use super::{Kind, Registry};
-use crate::catalog::{BUILD_INFO, CATALOG, MetricKind};
+use crate::catalog::{BUILD_INFO, CATALOG, FAMILIES_REFUSED_TOTAL, MetricKind};
 
 /// Describes and claims the catalog (host code cannot take its names), sets
 /// `moai_flow_build_info`, and registers every instrumented callsite's series at 0, so `rate()`
@@ -32,6 +32,8 @@ pub(super) fn describe_catalog(registry: &Registry) {
 }
 
 fn set_build_info_and_callsites(registry: &Registry) {
+    // At 0 from the start, so `increase()` sees the first refusal.
+    let _ = registry.counter(&Key::from_static_name(FAMILIES_REFUSED_TOTAL.name));
     let version = Key::from_parts(
         BUILD_INFO.name,
         vec![Label::from_static_parts(

@@ -14,7 +14,7 @@ use metrics::{Key, Label};
 use super::cells::{CounterCell, GaugeCell};
 use super::histogram::{HistogramCell, HistogramLayout};
 use super::names::{self, Kind, LabelChange};
-use crate::catalog::LABEL_OVERFLOW_TOTAL;
+use crate::catalog::{FAMILIES_REFUSED_TOTAL, LABEL_OVERFLOW_TOTAL};
 
 /// A callback run before each render of the exposition (`Config::on_scrape`).
 pub(crate) type Collector = Arc<dyn Fn() + Send + Sync>;
@@ -30,6 +30,8 @@ pub(crate) const OVERFLOW_LABEL_VALUE: &str = "other";
 pub(crate) struct RegistrySettings {
     pub(crate) layout: HistogramLayout,
     pub(crate) series_limit: usize,
+    /// Distinct metric families (names) before new names are refused.
+    pub(crate) family_limit: usize,
     pub(crate) window_period: Duration,
 }
 
@@ -274,6 +276,30 @@ impl Registry {
             .families
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        if !families.by_name.contains_key(key.name())
+            && families.by_name.len() >= self.settings.family_limit
+        {
+            if let Some(Series::Counter(cell)) = families
+                .by_name
+                .get(FAMILIES_REFUSED_TOTAL.name)
+                .and_then(|family| family.series.values().next())
+            {
+                metrics::CounterFn::increment(&**cell, 1);
+            }
+            drop(families);
+            self.warn_once("family limit".to_owned(), || {
+                tracing::warn!(
+                    metric = key.name(),
+                    limit = self.settings.family_limit,
+                    "the recorder holds its limit of {} metric names; new names such as {} are \
+                     refused (counted in {})",
+                    self.settings.family_limit,
+                    key.name(),
+                    FAMILIES_REFUSED_TOTAL.name
+                );
+            });
+            return None;
+        }
         let family = match families.admit(key.name(), kind) {
             Ok(family) => family,
             Err(refusal) => {
@@ -359,6 +385,15 @@ impl Registry {
                             metric = name,
                             "metric {name}: label {from:?} is reserved by the exposition; \
                              exported as {to:?}"
+                        );
+                    });
+                }
+                LabelChange::Empty { key } => {
+                    self.warn_once(format!("empty {name} {key}"), || {
+                        tracing::warn!(
+                            metric = name,
+                            "metric {name}: label {key:?} has an empty value, which Prometheus \
+                             reads as no label; recorded without it"
                         );
                     });
                 }
@@ -465,6 +500,7 @@ mod tests {
 
     fn registry(series_limit: usize) -> Registry {
         let settings = RegistrySettings {
+            family_limit: 10_000,
             layout: HistogramLayout::Summary {
                 quantiles: vec![0.5],
             },

@@ -441,6 +441,10 @@ impl Model {
         }
         let mut labels: Vec<(String, String)> = Vec::new();
         for (key, value) in &registration.labels {
+            // An empty value is no label, as Prometheus reads it.
+            if value.is_empty() {
+                continue;
+            }
             let mut key = valid(key, false);
             if key == "le" || key == "quantile" || key.starts_with("__") {
                 key = format!("exported_{key}");

@@ -6,6 +6,7 @@
 
 mod buckets;
 mod cardinality;
+mod edges;
 mod host_names;
 mod label_values;
 mod prometheus_host_names;

@@ -7,3 +7,4 @@
 mod init_log_failure;
 mod log_faults;
 mod log_lines;
+mod unprintable;
