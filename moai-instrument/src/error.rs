@@ -136,6 +136,28 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     chain
 }
 
+/// What a value whose `Display` or `Debug` fails (returns `fmt::Error`) is written as, in log
+/// lines and error chains.
+pub(crate) const UNPRINTABLE: &str = "<unprintable: its formatting failed>";
+
+/// `value`'s `Display`, or [`UNPRINTABLE`] when it fails: `to_string()` would panic.
+pub(crate) fn display_or_placeholder(value: &dyn std::fmt::Display) -> String {
+    let mut out = String::new();
+    match std::fmt::write(&mut out, format_args!("{value}")) {
+        Ok(()) => out,
+        Err(_) => UNPRINTABLE.to_owned(),
+    }
+}
+
+/// `value`'s `Debug`, or [`UNPRINTABLE`] when it fails.
+pub(crate) fn debug_or_placeholder(value: &dyn std::fmt::Debug) -> String {
+    let mut out = String::new();
+    match std::fmt::write(&mut out, format_args!("{value:?}")) {
+        Ok(()) => out,
+        Err(_) => UNPRINTABLE.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fmt;
@@ -178,27 +200,5 @@ mod tests {
     fn a_cause_already_in_the_text_is_said_once() {
         let error = Repeats(std::io::Error::other("connection refused"));
         assert_eq!(error_chain(&error), "request failed: connection refused");
-    }
-}
-
-/// What a value whose `Display` or `Debug` fails (returns `fmt::Error`) is written as, in log
-/// lines and error chains.
-pub(crate) const UNPRINTABLE: &str = "<unprintable: its formatting failed>";
-
-/// `value`'s `Display`, or [`UNPRINTABLE`] when it fails: `to_string()` would panic.
-pub(crate) fn display_or_placeholder(value: &dyn std::fmt::Display) -> String {
-    let mut out = String::new();
-    match std::fmt::write(&mut out, format_args!("{value}")) {
-        Ok(()) => out,
-        Err(_) => UNPRINTABLE.to_owned(),
-    }
-}
-
-/// `value`'s `Debug`, or [`UNPRINTABLE`] when it fails.
-pub(crate) fn debug_or_placeholder(value: &dyn std::fmt::Debug) -> String {
-    let mut out = String::new();
-    match std::fmt::write(&mut out, format_args!("{value:?}")) {
-        Ok(()) => out,
-        Err(_) => UNPRINTABLE.to_owned(),
     }
 }
