@@ -135,6 +135,7 @@ impl Config {
             })?;
         // The one step that cannot be undone, last.
         let metrics = self.install_metrics(prepared)?;
+        logging.sinks.export_counters();
         crate::health::set_thresholds(thresholds);
         health.release();
         let guard = Guard {

@@ -143,6 +143,11 @@
 //!   starting with `__` (reserved by Prometheus) are renamed `exported_<key>`, as Prometheus
 //!   renames a scraped label that collides with a target label, with one WARN. This holds for
 //!   every kind and both [`HistogramMode`]s, so a series keeps its labels when the mode changes.
+//! - **Empty label values**: a label whose value is empty is left out, as Prometheus reads it
+//!   (`m{queue=""}` and `m` are one series, their values merged), with one WARN.
+//! - **How many names**: past [`Config::family_limit`] distinct names (10,000 by default) new
+//!   names are refused (no-op handles), counted in `moai_instrument_families_refused_total`,
+//!   with one WARN in all; names already held keep recording.
 //! - **Kinds**: a name keeps the kind it was first registered with; using it as another kind is
 //!   ignored (a no-op handle) with one WARN.
 //! - **Generated sample names**: each family claims the sample names it writes or that

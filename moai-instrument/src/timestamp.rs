@@ -3,15 +3,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Days since 1970-01-01 (UTC) of a moment.
-pub(crate) fn day_number(time: SystemTime) -> i64 {
-    let secs = match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64) - 1,
-    };
-    secs.div_euclid(86_400)
-}
-
 /// `(year, month, day)` of a day number.
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -72,7 +63,5 @@ mod tests {
             UNIX_EPOCH + Duration::from_micros(1_764_104_000_123_456),
         );
         assert_eq!(s, "2025-11-25T20:53:20.123456Z");
-        assert_eq!(day_number(UNIX_EPOCH + Duration::from_secs(86_399)), 0);
-        assert_eq!(day_number(UNIX_EPOCH + Duration::from_secs(86_400)), 1);
     }
 }

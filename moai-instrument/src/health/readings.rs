@@ -1,7 +1,9 @@
-//! What the checks measure: disk space of a filesystem, memory against the container's limit
-//! (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`) or else the machine's.
+//! What the checks measure: disk space of a filesystem, and memory as the kubelet sees it: the
+//! working set (usage minus inactive page cache) against the limit of the process's own cgroup
+//! (v2 `memory.max`, v1 `memory.limit_in_bytes`, found by the path in `/proc/self/cgroup`; the
+//! tightest of it and its ancestors), or else the machine's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Used and total bytes of something, and where the numbers came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,33 +78,79 @@ fn read_u64(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-fn cgroup_v2(root: &Path) -> Option<Usage> {
+/// The process's own cgroup directory for a hierarchy, from `/proc/self/cgroup`: the `0::` line
+/// (v2) or the line whose controllers include `memory` (v1), below `mount`. A path the mount does
+/// not show (a container whose cgroup namespace shows its own cgroup as the mount's root while
+/// `/proc/self/cgroup` names the host's path) falls back to the mount itself.
+fn own_cgroup(root: &Path, mount: &str, v2: bool) -> Option<PathBuf> {
     let cgroups = std::fs::read_to_string(root.join("proc/self/cgroup")).ok()?;
-    let relative = cgroups
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))?
-        .trim_start_matches('/');
-    let dir = root.join("sys/fs/cgroup").join(relative);
-    // `max` means no limit: the machine's memory is the bound.
-    let limit = read_u64(&dir.join("memory.max"))?;
-    let used = read_u64(&dir.join("memory.current"))?;
+    let relative = cgroups.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let wanted = if v2 {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == "memory")
+        };
+        wanted.then(|| path.trim_start_matches('/').to_owned())
+    })?;
+    let mount = root.join(mount);
+    let own = mount.join(&relative);
+    Some(if own.is_dir() { own } else { mount })
+}
+
+/// The smallest limit in `file` from `dir` up to `top` (a parent's limit binds its children),
+/// ignoring values at or above `unlimited`, and `max`.
+fn tightest_limit(dir: &Path, top: &Path, file: &str, unlimited: u64) -> Option<u64> {
+    let mut tightest: Option<u64> = None;
+    let mut at = Some(dir);
+    while let Some(current) = at {
+        if let Some(limit) = read_u64(&current.join(file)).filter(|&l| l < unlimited) {
+            tightest = Some(tightest.map_or(limit, |t| t.min(limit)));
+        }
+        if current == top {
+            break;
+        }
+        at = current.parent().filter(|p| p.starts_with(top));
+    }
+    tightest
+}
+
+/// A field of a cgroup's `memory.stat`.
+fn stat_field(dir: &Path, name: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(dir.join("memory.stat")).ok()?;
+    stat.lines().find_map(|line| {
+        let (key, value) = line.split_once(' ')?;
+        (key == name).then(|| value.trim().parse().ok())?
+    })
+}
+
+/// cgroup v2: the limit of the process's own cgroup (or an ancestor's, the tightest), and the
+/// working set as the kubelet computes it: `memory.current` minus `inactive_file` (page cache
+/// the kernel reclaims first, which never makes the container run out).
+fn cgroup_v2(root: &Path) -> Option<Usage> {
+    let top = root.join("sys/fs/cgroup");
+    let dir = own_cgroup(root, "sys/fs/cgroup", true)?;
+    let limit = tightest_limit(&dir, &top, "memory.max", u64::MAX)?;
+    let current = read_u64(&dir.join("memory.current"))?;
+    let inactive = stat_field(&dir, "inactive_file").unwrap_or(0);
     Some(Usage {
-        used,
+        used: current.saturating_sub(inactive),
         total: limit,
         source: "cgroup v2",
     })
 }
 
+/// cgroup v1: as v2, with `memory.limit_in_bytes` (no limit reads as a huge number),
+/// `memory.usage_in_bytes` and `total_inactive_file`.
 fn cgroup_v1(root: &Path) -> Option<Usage> {
-    let dir = root.join("sys/fs/cgroup/memory");
-    let limit = read_u64(&dir.join("memory.limit_in_bytes"))?;
-    // v1 reports "no limit" as a huge number (page-aligned i64::MAX).
-    if limit >= 1 << 60 {
-        return None;
-    }
-    let used = read_u64(&dir.join("memory.usage_in_bytes"))?;
+    let top = root.join("sys/fs/cgroup/memory");
+    let dir = own_cgroup(root, "sys/fs/cgroup/memory", false).unwrap_or_else(|| top.clone());
+    let limit = tightest_limit(&dir, &top, "memory.limit_in_bytes", 1 << 60)?;
+    let usage = read_u64(&dir.join("memory.usage_in_bytes"))?;
+    let inactive = stat_field(&dir, "total_inactive_file").unwrap_or(0);
     Some(Usage {
-        used,
+        used: usage.saturating_sub(inactive),
         total: limit,
         source: "cgroup v1",
     })
@@ -215,6 +263,92 @@ mod tests {
             ],
         );
         assert_eq!(memory_usage_under(&root).unwrap().source, "machine");
+    }
+
+    #[test]
+    fn cgroup_v1_limit_of_the_processs_own_cgroup_is_found_by_its_path() {
+        // A host service in a v1 hierarchy: the root has no limit, the service's cgroup has one.
+        let root = fake_root(
+            "v1-path",
+            &[
+                (
+                    "proc/self/cgroup",
+                    "12:cpu,cpuacct:/system.slice/app.service\n4:memory:/system.slice/app.service\n",
+                ),
+                (
+                    "sys/fs/cgroup/memory/memory.limit_in_bytes",
+                    "9223372036854771712\n",
+                ),
+                ("sys/fs/cgroup/memory/memory.usage_in_bytes", "900000\n"),
+                (
+                    "sys/fs/cgroup/memory/system.slice/app.service/memory.limit_in_bytes",
+                    "1000000\n",
+                ),
+                (
+                    "sys/fs/cgroup/memory/system.slice/app.service/memory.usage_in_bytes",
+                    "600000\n",
+                ),
+                (
+                    "sys/fs/cgroup/memory/system.slice/app.service/memory.stat",
+                    "cache 500000\ntotal_inactive_file 400000\n",
+                ),
+                ("proc/meminfo", MEMINFO),
+            ],
+        );
+        assert_eq!(
+            memory_usage_under(&root).unwrap(),
+            Usage {
+                used: 200_000,
+                total: 1_000_000,
+                source: "cgroup v1"
+            }
+        );
+    }
+
+    #[test]
+    fn page_cache_is_not_use_and_a_parents_limit_binds() {
+        // In a container: 254 MB charged, 247 MB of it inactive page cache; the limit is the
+        // pod's, one level up.
+        let root = fake_root(
+            "v2-cache",
+            &[
+                ("proc/self/cgroup", "0::/kubepods/pod1/app\n"),
+                ("sys/fs/cgroup/kubepods/pod1/memory.max", "268435456\n"),
+                ("sys/fs/cgroup/kubepods/pod1/app/memory.max", "max\n"),
+                (
+                    "sys/fs/cgroup/kubepods/pod1/app/memory.current",
+                    "266338304\n",
+                ),
+                (
+                    "sys/fs/cgroup/kubepods/pod1/app/memory.stat",
+                    "anon 7340032\nfile 258998272\ninactive_file 258998272\nactive_file 0\n",
+                ),
+                ("proc/meminfo", MEMINFO),
+            ],
+        );
+        let usage = memory_usage_under(&root).unwrap();
+        assert_eq!(
+            usage,
+            Usage {
+                used: 7_340_032,
+                total: 268_435_456,
+                source: "cgroup v2"
+            }
+        );
+        assert!(usage.fraction() < 0.05, "{usage:?}");
+        // A cgroup namespace that shows the host's path, which the mount does not have: the
+        // mount's own files are the container's.
+        let root = fake_root(
+            "v2-ns",
+            &[
+                ("proc/self/cgroup", "0::/kubepods/pod9/app\n"),
+                ("sys/fs/cgroup/memory.max", "1000\n"),
+                ("sys/fs/cgroup/memory.current", "600\n"),
+                ("sys/fs/cgroup/memory.stat", "inactive_file 100\n"),
+                ("proc/meminfo", MEMINFO),
+            ],
+        );
+        assert_eq!(memory_usage_under(&root).unwrap().used, 500);
     }
 
     #[test]

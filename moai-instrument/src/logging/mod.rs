@@ -28,7 +28,6 @@ mod sinks;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -127,12 +126,16 @@ impl LogSettings {
         })?;
         let file = match &self.file {
             Some(path) => Some(
-                RotatingFile::open(path, self.files_kept, SystemTime::now)
-                    .map(Arc::new)
-                    .map_err(|source| InitError::LogFile {
-                        path: path.clone(),
-                        source,
-                    })?,
+                RotatingFile::open(
+                    path,
+                    self.files_kept,
+                    Arc::new(rotating_file::SystemClock::new()),
+                )
+                .map(Arc::new)
+                .map_err(|source| InitError::LogFile {
+                    path: path.clone(),
+                    source,
+                })?,
             ),
             None => None,
         };
@@ -165,6 +168,12 @@ impl PreparedLogging {
             name: "log writer",
             source,
         })?;
+        if let Some(file) = &file {
+            rotating_file::watch(file).map_err(|source| InitError::Thread {
+                name: "moai-log-watch",
+                source,
+            })?;
+        }
         Ok(Logging {
             layer: JsonLayer::new(sinks.clone(), Some(filter.clone())),
             filter,

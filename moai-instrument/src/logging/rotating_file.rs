@@ -1,43 +1,139 @@
 //! The log file, rotated daily in-process with a fixed number of old files kept: the guide's
 //! logrotate policy (`daily`, `rotate 7`) without an external tool.
 //!
-//! `moai-flow.log` is the current day; at the first line of a new UTC day it is renamed
-//! `moai-flow.log.YYYY-MM-DD` (the day it covers) and a new one is started. After each rotation,
-//! and at start-up, rotated files beyond the newest `keep` are deleted: retention holds even for
-//! files left by earlier runs, which tracing-appender would only prune on its own rollovers.
-//! Each line is written while a lock is held, so lines from many threads never interleave, and
-//! whole or not at all: a write the disk cuts short is truncated away, so a full disk costs
-//! whole lines (counted by the caller), never a torn one.
-//!
-//! With rotation left to an outside tool (logrotate renaming the file), the writer notices within
-//! [`REOPEN_CHECK`] that its path names another file, and reopens it, as Python's
-//! `WatchedFileHandler` does. Lines written meanwhile land in the renamed file: none is lost,
-//! unlike logrotate's `copytruncate`, which drops what is written between its copy and truncate.
+//! - **Day boundary**: `moai-flow.log` is the current local day (the process's time zone, UTC
+//!   where none is set, as logrotate and Python's `TimedRotatingFileHandler` count days). At the
+//!   first line after a day boundary it is renamed `moai-flow.log.YYYY-MM-DD` (the day it
+//!   covers) and a new one is started.
+//! - **Real elapsed time**: the next boundary is scheduled on the monotonic clock when a file is
+//!   opened, so a wall clock that steps forward (a VM restored from a snapshot, an NTP mistake)
+//!   neither rotates early nor repeatedly, and one that steps back does not postpone the
+//!   rotation past the real boundary. A step of the wall clock is reported once.
+//! - **Retention** touches only files rotation makes: plain files named exactly
+//!   `moai-flow.log.YYYY-MM-DD` or `moai-flow.log.YYYY-MM-DD.N`; beyond the newest `keep` they are
+//!   deleted, at start-up too. Anything else is left alone and reported once; a file that cannot
+//!   be pruned never stops start-up.
+//! - **A file that cannot silently vanish**: every [`CHECK_EVERY`] (the writer's lines, and a
+//!   watcher thread when no line comes) the path is compared with the open file. A file deleted
+//!   or replaced, or its whole directory removed, is recreated (directory included), and the
+//!   lines written since the last check, which went to the unlinked file, are written again into
+//!   the new one: nothing is lost. A rename (logrotate, `MOAI_LOG_ROTATION=external`) is
+//!   followed as Python's `WatchedFileHandler` does: the lines meanwhile are in the renamed file,
+//!   which still exists.
+//! - **Whole lines**: each line is written while a lock is held, so lines from many threads
+//!   never interleave, and whole or not at all: a write the disk cuts short is truncated away, so
+//!   a full disk costs whole lines (counted by the caller), never a torn one.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often, at most, an externally rotated file's path is checked for a rename.
-pub(crate) const REOPEN_CHECK: Duration = Duration::from_millis(200);
+use crate::timestamp::date;
 
-use crate::timestamp::{date, day_number};
+/// How often the path is compared with the open file (and a wall-clock step looked for).
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(200);
+
+/// Lines kept for a rewrite after the file vanished; beyond this, older ones are lost (counted).
+const REWRITE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// A wall-clock step at least this large is reported.
+const CLOCK_STEP: Duration = Duration::from_secs(60);
+
+/// The clocks the file reads: the wall clock names days, the monotonic one measures time.
+pub(crate) trait Clock: Send + Sync + 'static {
+    /// Now, on the wall clock.
+    fn wall(&self) -> SystemTime;
+    /// Now, on a clock that never steps (time since a fixed start).
+    fn monotonic(&self) -> Duration;
+    /// Seconds east of UTC of the local time zone at `time` (`tm_gmtoff`).
+    fn utc_offset(&self, time: SystemTime) -> i64;
+}
+
+/// The process's clocks and the C library's time zone (`TZ`, else `/etc/localtime`).
+pub(crate) struct SystemClock {
+    start: Instant,
+}
+
+impl SystemClock {
+    pub(crate) fn new() -> Self {
+        SystemClock {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock for SystemClock {
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn utc_offset(&self, time: SystemTime) -> i64 {
+        let secs: libc::time_t = unix_seconds(time);
+        // SAFETY: `tm` is plain data that `localtime_r` fills in; both pointers are valid for the
+        // call, and `localtime_r` keeps no shared buffer.
+        let tm = unsafe {
+            let mut tm: libc::tm = std::mem::zeroed();
+            (!libc::localtime_r(&secs, &mut tm).is_null()).then_some(tm)
+        };
+        tm.map_or(0, |tm| i64::from(tm.tm_gmtoff))
+    }
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
+    }
+}
+
+/// The local day number (days since 1970-01-01 in the local time zone) of `time`.
+fn local_day(clock: &dyn Clock, time: SystemTime) -> i64 {
+    (unix_seconds(time) + clock.utc_offset(time)).div_euclid(86_400)
+}
+
+/// How long after `time` the next local midnight is (at least a second).
+fn until_next_midnight(clock: &dyn Clock, time: SystemTime) -> Duration {
+    let local = unix_seconds(time) + clock.utc_offset(time);
+    let left = 86_400 - local.rem_euclid(86_400);
+    // The offset at the boundary itself (a daylight-saving change that night moves it).
+    let boundary = time + Duration::from_secs(left as u64);
+    let shift = clock.utc_offset(time) - clock.utc_offset(boundary);
+    Duration::from_secs((left + shift).clamp(1, 2 * 86_400) as u64)
+}
 
 pub(crate) struct RotatingFile {
     path: PathBuf,
     /// Rotated files kept; `None` leaves rotation to an outside tool (logrotate).
     keep: Option<usize>,
-    clock: fn() -> SystemTime,
+    clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// Something the SDK reports once (a foreign file in the directory, a clock step) was seen.
+    reported_foreign: AtomicBool,
+    /// Told how many lines could not be written again after the file vanished.
+    on_lost: Mutex<Option<Box<dyn Fn(u64) + Send>>>,
 }
 
 struct State {
     file: File,
+    /// The local day the open file covers (its rotated name).
     day: i64,
-    last_check: Instant,
+    /// When to rotate next, on the monotonic clock; `None` when an outside tool rotates.
+    next_rotation: Option<Duration>,
+    last_check: Duration,
+    /// Lines written since the last check found the file in place.
+    unchecked: Vec<u8>,
+    /// Lines dropped from `unchecked` because it was full: lost if the file turns out gone.
+    unchecked_overflow: u64,
+    /// Wall minus monotonic time at the last check, to see the wall clock step.
+    wall_offset: f64,
 }
 
 impl RotatingFile {
@@ -46,33 +142,41 @@ impl RotatingFile {
     pub(crate) fn open(
         path: &Path,
         keep: Option<usize>,
-        clock: fn() -> SystemTime,
+        clock: Arc<dyn Clock>,
     ) -> io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
-        }
         let file = open_append(path)?;
-        let today = day_number(clock());
-        let written = file.metadata()?.modified().map(day_number).unwrap_or(today);
+        let now = clock.wall();
+        let today = local_day(&*clock, now);
+        let written = file
+            .metadata()?
+            .modified()
+            .map(|t| local_day(&*clock, t))
+            .unwrap_or(today);
+        let mono = clock.monotonic();
         let log = RotatingFile {
             path: path.to_owned(),
             keep,
-            clock,
             state: Mutex::new(State {
                 file,
                 day: today,
-                last_check: Instant::now(),
+                next_rotation: keep.map(|_| mono + until_next_midnight(&*clock, now)),
+                last_check: mono,
+                unchecked: Vec::new(),
+                unchecked_overflow: 0,
+                wall_offset: offset(&*clock),
             }),
+            clock,
+            reported_foreign: AtomicBool::new(false),
+            on_lost: Mutex::new(None),
         };
         {
             let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
             if keep.is_some() && written < today && state.file.metadata()?.len() > 0 {
                 state.day = written;
-                log.rotate(&mut state, today)?;
+                log.rotate(&mut state)?;
+            } else if keep.is_some() {
+                log.prune();
             }
-        }
-        if keep.is_some() {
-            log.prune()?;
         }
         Ok(log)
     }
@@ -81,18 +185,28 @@ impl RotatingFile {
         &self.path
     }
 
+    /// Calls `lost` with the number of lines that could not be written again after the file or
+    /// its directory vanished (more than [`REWRITE_LIMIT`] bytes between two checks).
+    pub(crate) fn on_lost(&self, lost: impl Fn(u64) + Send + 'static) {
+        *self.on_lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(lost));
+    }
+
     pub(crate) fn write_line(&self, line: &[u8]) -> io::Result<()> {
-        let today = day_number((self.clock)());
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        match self.keep {
-            Some(_) if today > state.day => self.rotate(&mut state, today)?,
-            Some(_) => {}
-            None if state.last_check.elapsed() >= REOPEN_CHECK => {
-                self.reopen_if_renamed(&mut state)?
-            }
-            None => {}
+        let now = self.clock.monotonic();
+        if now.saturating_sub(state.last_check) >= CHECK_EVERY {
+            self.check(&mut state)?;
         }
-        write_whole(&mut state.file, line)
+        if state.next_rotation.is_some_and(|at| now >= at) {
+            self.rotate(&mut state)?;
+        }
+        write_whole(&mut state.file, line)?;
+        if state.unchecked.len() + line.len() <= REWRITE_LIMIT {
+            state.unchecked.extend_from_slice(line);
+        } else {
+            state.unchecked_overflow += 1;
+        }
+        Ok(())
     }
 
     pub(crate) fn flush(&self) -> io::Result<()> {
@@ -101,29 +215,78 @@ impl RotatingFile {
         state.file.sync_data()
     }
 
-    /// Reopens the path when it no longer names the open file (renamed or removed outside).
-    fn reopen_if_renamed(&self, state: &mut State) -> io::Result<()> {
-        state.last_check = Instant::now();
+    /// Compares the path with the open file now (the watcher's tick), recreating a vanished one.
+    pub(crate) fn check_now(&self) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.check(&mut state)?;
+        if state
+            .next_rotation
+            .is_some_and(|at| self.clock.monotonic() >= at)
+        {
+            self.rotate(&mut state)?;
+        }
+        Ok(())
+    }
+
+    /// Reopens the path when it no longer names the open file. A file that was deleted or
+    /// replaced (the open one has no name left) gets the lines written since the last check
+    /// again; a renamed one keeps them. Also reports a step of the wall clock, once per step.
+    fn check(&self, state: &mut State) -> io::Result<()> {
+        state.last_check = self.clock.monotonic();
+        let wall_offset = offset(&*self.clock);
+        if (wall_offset - state.wall_offset).abs() >= CLOCK_STEP.as_secs_f64() {
+            report(&format!(
+                "the wall clock stepped by {:+.0} s; log rotation keeps to real elapsed time",
+                wall_offset - state.wall_offset
+            ));
+        }
+        state.wall_offset = wall_offset;
         let open = state.file.metadata()?;
         let same = match fs::metadata(&self.path) {
             Ok(current) => current.dev() == open.dev() && current.ino() == open.ino(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(e),
         };
-        if !same {
-            state.file.flush()?;
-            state.file = open_append(&self.path)?;
+        if same {
+            state.unchecked.clear();
+            state.unchecked_overflow = 0;
+            return Ok(());
         }
+        let vanished = open.nlink() == 0;
+        state.file.flush()?;
+        let mut file = open_append(&self.path)?;
+        if vanished {
+            report(&format!(
+                "the log file {} was deleted or replaced; recreated it and wrote the last {} \
+                 bytes again",
+                self.path.display(),
+                state.unchecked.len()
+            ));
+            write_whole(&mut file, &state.unchecked)?;
+            if state.unchecked_overflow > 0
+                && let Some(lost) = &*self.on_lost.lock().unwrap_or_else(PoisonError::into_inner)
+            {
+                lost(state.unchecked_overflow);
+            }
+        }
+        state.file = file;
+        state.unchecked.clear();
+        state.unchecked_overflow = 0;
         Ok(())
     }
 
-    fn rotate(&self, state: &mut State, today: i64) -> io::Result<()> {
+    fn rotate(&self, state: &mut State) -> io::Result<()> {
+        let now = self.clock.wall();
         let rotated = self.free_rotated_name(state.day);
         state.file.flush()?;
         fs::rename(&self.path, &rotated)?;
         state.file = open_append(&self.path)?;
-        state.day = today;
-        self.prune()
+        state.unchecked.clear();
+        state.unchecked_overflow = 0;
+        state.day = local_day(&*self.clock, now);
+        state.next_rotation = Some(self.clock.monotonic() + until_next_midnight(&*self.clock, now));
+        self.prune();
+        Ok(())
     }
 
     /// `moai-flow.log.YYYY-MM-DD`, or `.YYYY-MM-DD.N` if that name is taken (a clock stepped back).
@@ -131,7 +294,7 @@ impl RotatingFile {
         let base = format!("{}.{}", self.file_name(), date(day));
         let mut candidate = self.path.with_file_name(&base);
         let mut n = 1;
-        while candidate.exists() {
+        while fs::symlink_metadata(&candidate).is_ok() {
             candidate = self.path.with_file_name(format!("{base}.{n}"));
             n += 1;
         }
@@ -145,27 +308,112 @@ impl RotatingFile {
             .unwrap_or_default()
     }
 
-    /// Deletes rotated files beyond the newest `keep` (names sort by date).
-    fn prune(&self) -> io::Result<()> {
+    /// Deletes rotated files beyond the newest `keep`: only plain files named as rotation names
+    /// them. Anything else is reported once and left alone; a failure is reported, never fatal.
+    fn prune(&self) {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
         };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
         let prefix = format!("{}.", self.file_name());
-        let mut rotated: Vec<PathBuf> = fs::read_dir(&dir)?
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-            .map(|e| e.path())
-            .collect();
+        let mut rotated: Vec<(String, PathBuf)> = Vec::new();
+        let mut foreign: Vec<String> = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(suffix) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let plain = entry.file_type().is_ok_and(|t| t.is_file());
+            match rotation_key(suffix) {
+                Some(key) if plain => rotated.push((key, entry.path())),
+                _ => foreign.push(name),
+            }
+        }
+        if !foreign.is_empty() && !self.reported_foreign.swap(true, Ordering::Relaxed) {
+            report(&format!(
+                "left alone in {}: {} (not a file log rotation made)",
+                dir.display(),
+                foreign.join(", ")
+            ));
+        }
         rotated.sort();
         let excess = rotated
             .len()
             .saturating_sub(self.keep.unwrap_or(usize::MAX));
-        for old in &rotated[..excess] {
-            fs::remove_file(old)?;
+        for (_, old) in &rotated[..excess] {
+            if let Err(error) = fs::remove_file(old) {
+                report(&format!("cannot prune {}: {error}", old.display()));
+            }
         }
-        Ok(())
     }
+}
+
+/// The sort key of a rotated file's suffix `YYYY-MM-DD` or `YYYY-MM-DD.N` (`N` a number), `None`
+/// for any other name: `YYYY-MM-DD` then `N` zero-padded, so the order is by day, then by
+/// rotation on that day.
+fn rotation_key(suffix: &str) -> Option<String> {
+    let (day, n) = match suffix.split_once('.') {
+        Some((day, n)) => (day, Some(n)),
+        None => (suffix, None),
+    };
+    let b = day.as_bytes();
+    let is_date = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !is_date {
+        return None;
+    }
+    match n {
+        None => Some(format!("{day}.{:020}", 0)),
+        Some(n) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) && n.len() <= 19 => {
+            Some(format!("{day}.{n:0>20}"))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Wall minus monotonic time, in seconds: constant while neither clock steps.
+fn offset(clock: &dyn Clock) -> f64 {
+    let wall = clock
+        .wall()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    wall - clock.monotonic().as_secs_f64()
+}
+
+/// One JSON line on stderr about the log file itself (the log cannot carry news of its own
+/// trouble).
+fn report(message: &str) {
+    let mut line =
+        String::from("{\"level\":\"WARNING\",\"logger\":\"moai_instrument::logging\",\"message\":");
+    super::fields::push_json_string(&mut line, message);
+    line.push_str("}\n");
+    let _ = io::stderr().write_all(line.as_bytes());
+}
+
+/// Checks the file every [`CHECK_EVERY`] while it exists, so a vanished file or directory is
+/// recreated within a second even when no line is written. Holds a weak reference: it ends by
+/// itself once the file is dropped.
+pub(crate) fn watch(file: &Arc<RotatingFile>) -> io::Result<()> {
+    let weak: Weak<RotatingFile> = Arc::downgrade(file);
+    std::thread::Builder::new()
+        .name("moai-log-watch".into())
+        .spawn(move || {
+            while let Some(file) = weak.upgrade() {
+                // A failure here (the directory cannot be recreated) shows in the next write,
+                // which the sink counts.
+                let _ = file.check_now();
+                drop(file);
+                std::thread::sleep(CHECK_EVERY);
+            }
+        })
+        .map(drop)
 }
 
 /// Writes all of `line` or none of it: a write cut short (the disk filled mid-line) is undone by
@@ -186,26 +434,74 @@ fn write_whole(file: &mut File, line: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Opens `path` for appending, creating it and its directory when missing.
 fn open_append(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
+    }
     OpenOptions::new().create(true).append(true).open(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::sync::atomic::{AtomicI64, AtomicU64};
 
-    static FAKE_DAY: AtomicU64 = AtomicU64::new(20_000);
-
-    fn fake_clock() -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(FAKE_DAY.load(Ordering::SeqCst) * 86_400 + 3_600)
+    /// A clock the test moves: wall seconds, monotonic nanoseconds, and a UTC offset.
+    struct FakeClock {
+        wall: AtomicI64,
+        mono: AtomicU64,
+        offset: AtomicI64,
     }
 
+    impl FakeClock {
+        fn at(day: i64, hour: i64) -> Arc<FakeClock> {
+            Arc::new(FakeClock {
+                wall: AtomicI64::new(day * 86_400 + hour * 3_600),
+                mono: AtomicU64::new(0),
+                offset: AtomicI64::new(0),
+            })
+        }
+
+        /// Real time passes: both clocks move.
+        fn pass(&self, d: Duration) {
+            self.wall.fetch_add(d.as_secs() as i64, Ordering::SeqCst);
+            self.mono.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
+        }
+
+        /// Only the wall clock steps.
+        fn step_wall(&self, secs: i64) {
+            self.wall.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn wall(&self) -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(self.wall.load(Ordering::SeqCst) as u64)
+        }
+        fn monotonic(&self) -> Duration {
+            Duration::from_nanos(self.mono.load(Ordering::SeqCst))
+        }
+        fn utc_offset(&self, _: SystemTime) -> i64 {
+            self.offset.load(Ordering::SeqCst)
+        }
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("moai-rotate-{name}-{}", std::process::id()));
+        let dir = moai_test_support::temp_dir(&format!("rotate-{name}"));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     #[test]
@@ -222,10 +518,13 @@ mod tests {
             )
             .unwrap();
         }
-        let log = RotatingFile::open(&path, Some(7), fake_clock).unwrap();
+        let clock = FakeClock::at(20_000, 1);
+        let log = RotatingFile::open(&path, Some(7), clock.clone()).unwrap();
         let mut written = Vec::new();
         for day in 0..12u64 {
-            FAKE_DAY.store(20_000 + day, Ordering::SeqCst);
+            if day > 0 {
+                clock.pass(DAY);
+            }
             for n in 0..3 {
                 let line = format!("day {day} line {n}\n");
                 log.write_line(line.as_bytes()).unwrap();
@@ -233,11 +532,7 @@ mod tests {
             }
         }
         log.flush().unwrap();
-        let mut names: Vec<String> = fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
+        let names = names(path.parent().unwrap());
         assert_eq!(names.len(), 8, "current + 7 rotated: {names:?}");
         assert_eq!(names[0], "moai-flow.log");
         assert_eq!(names[7], format!("moai-flow.log.{}", date(20_010)));
@@ -251,20 +546,14 @@ mod tests {
         }
         let today = fs::read_to_string(&path).unwrap();
         assert_eq!(today, "day 11 line 0\nday 11 line 1\nday 11 line 2\n");
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    static CONCURRENT_DAY: AtomicU64 = AtomicU64::new(40_000);
-
-    fn concurrent_clock() -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(CONCURRENT_DAY.load(Ordering::SeqCst) * 86_400)
     }
 
     #[test]
     fn rotation_during_concurrent_writes_keeps_every_line_exactly_once() {
         let dir = temp_dir("concurrent");
         let path = dir.join("moai-flow.log");
-        let log = RotatingFile::open(&path, Some(30), concurrent_clock).unwrap();
+        let clock = FakeClock::at(40_000, 0);
+        let log = RotatingFile::open(&path, Some(30), clock.clone()).unwrap();
         std::thread::scope(|s| {
             for t in 0..4 {
                 let log = &log;
@@ -277,7 +566,7 @@ mod tests {
             // Ten day changes while the writers run.
             for _ in 0..10 {
                 std::thread::sleep(Duration::from_millis(2));
-                CONCURRENT_DAY.fetch_add(1, Ordering::SeqCst);
+                clock.pass(DAY);
             }
         });
         let mut lines = std::collections::HashSet::new();
@@ -290,7 +579,6 @@ mod tests {
         }
         assert_eq!(lines.len(), 4 * 5_000, "every line is in exactly one file");
         assert!(files > 1, "the writers saw rotations");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -299,33 +587,31 @@ mod tests {
         let path = dir.join("moai-flow.log");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("moai-flow.log.1"), "logrotate's\n").unwrap();
-        let log = RotatingFile::open(&path, None, || {
-            UNIX_EPOCH + Duration::from_secs(50_000 * 86_400)
-        })
-        .unwrap();
+        let clock = FakeClock::at(50_000, 0);
+        let log = RotatingFile::open(&path, None, clock.clone()).unwrap();
+        clock.pass(3 * DAY);
         log.write_line(b"a\n").unwrap();
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
         assert_eq!(fs::read_to_string(&path).unwrap(), "a\n");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn external_rename_is_followed_without_losing_a_line() {
         let dir = temp_dir("rename");
         let path = dir.join("moai-flow.log");
-        let log = RotatingFile::open(&path, None, SystemTime::now).unwrap();
+        let clock = FakeClock::at(50_000, 0);
+        let log = RotatingFile::open(&path, None, clock.clone()).unwrap();
         log.write_line(b"before\n").unwrap();
         fs::rename(&path, dir.join("moai-flow.log.1")).unwrap();
         // Until the next check, lines still reach the renamed file: nothing is lost.
         log.write_line(b"between\n").unwrap();
-        std::thread::sleep(REOPEN_CHECK);
+        clock.pass(CHECK_EVERY);
         log.write_line(b"after\n").unwrap();
         assert_eq!(
             fs::read_to_string(dir.join("moai-flow.log.1")).unwrap(),
             "before\nbetween\n"
         );
         assert_eq!(fs::read_to_string(&path).unwrap(), "after\n");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -334,15 +620,167 @@ mod tests {
         let path = dir.join("moai-flow.log");
         fs::create_dir_all(&dir).unwrap();
         fs::write(&path, "yesterday\n").unwrap();
-        // The file's mtime is today (real clock), far before day 30,000: it is rotated.
-        let log = RotatingFile::open(&path, Some(7), || {
-            UNIX_EPOCH + Duration::from_secs(40_000 * 86_400)
-        })
-        .unwrap();
+        // The file's mtime is today (real clock), far before day 40,000: it is rotated.
+        let log = RotatingFile::open(&path, Some(7), FakeClock::at(40_000, 0)).unwrap();
         log.write_line(b"today\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "today\n");
-        let rotated: Vec<_> = fs::read_dir(&dir).unwrap().filter_map(Result::ok).collect();
-        assert_eq!(rotated.len(), 2);
-        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_deleted_file_or_directory_is_recreated_with_every_line() {
+        for delete_dir in [false, true] {
+            let dir = temp_dir(if delete_dir {
+                "vanish-dir"
+            } else {
+                "vanish-file"
+            });
+            let logs = dir.join("logs");
+            let path = logs.join("moai-flow.log");
+            let clock = FakeClock::at(50_000, 0);
+            let log = RotatingFile::open(&path, Some(7), clock.clone()).unwrap();
+            log.write_line(b"1 before\n").unwrap();
+            clock.pass(CHECK_EVERY);
+            log.check_now().unwrap();
+            if delete_dir {
+                fs::remove_dir_all(&logs).unwrap();
+            } else {
+                fs::remove_file(&path).unwrap();
+            }
+            // These go to the unlinked file until the next check...
+            log.write_line(b"2 during\n").unwrap();
+            log.write_line(b"3 during\n").unwrap();
+            clock.pass(CHECK_EVERY);
+            // ... which recreates the file and writes them again.
+            log.check_now().unwrap();
+            log.write_line(b"4 after\n").unwrap();
+            assert_eq!(
+                fs::read_to_string(&path).unwrap(),
+                "2 during\n3 during\n4 after\n",
+                "delete_dir {delete_dir}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replaced_file_gets_the_lines_that_went_to_the_old_one() {
+        let dir = temp_dir("replaced");
+        let path = dir.join("moai-flow.log");
+        let clock = FakeClock::at(50_000, 0);
+        let log = RotatingFile::open(&path, Some(7), clock.clone()).unwrap();
+        clock.pass(CHECK_EVERY);
+        log.write_line(b"a\n").unwrap();
+        let other = dir.join("other");
+        fs::write(&other, "someone else's\n").unwrap();
+        fs::rename(&other, &path).unwrap();
+        log.write_line(b"b\n").unwrap();
+        clock.pass(CHECK_EVERY);
+        log.write_line(b"c\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "someone else's\na\nb\nc\n",
+            "the lines written since the last check are written again"
+        );
+    }
+
+    #[test]
+    fn only_files_rotation_made_are_pruned_and_foreign_ones_never_stop_start_up() {
+        let dir = temp_dir("foreign");
+        let path = dir.join("moai-flow.log");
+        fs::create_dir_all(dir.join("moai-flow.log.0-archive")).unwrap();
+        fs::create_dir_all(dir.join("moai-flow.log.2000-01-01")).unwrap();
+        fs::write(dir.join("moai-flow.log.bak"), "keep me\n").unwrap();
+        for d in 1..=9 {
+            fs::write(dir.join(format!("moai-flow.log.2000-02-0{d}")), "old\n").unwrap();
+        }
+        let log = RotatingFile::open(&path, Some(3), FakeClock::at(50_000, 0)).unwrap();
+        log.write_line(b"x\n").unwrap();
+        let names = names(&dir);
+        assert_eq!(
+            names,
+            [
+                "moai-flow.log",
+                "moai-flow.log.0-archive",
+                "moai-flow.log.2000-01-01",
+                "moai-flow.log.2000-02-07",
+                "moai-flow.log.2000-02-08",
+                "moai-flow.log.2000-02-09",
+                "moai-flow.log.bak",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_day_is_the_local_day() {
+        // Tokyo, UTC+9: the day ends at 15:00 UTC.
+        let dir = temp_dir("tokyo");
+        let path = dir.join("moai-flow.log");
+        let clock = FakeClock::at(50_000, 14); // 23:00 in Tokyo
+        clock.offset.store(9 * 3_600, Ordering::SeqCst);
+        let log = RotatingFile::open(&path, Some(7), clock.clone()).unwrap();
+        log.write_line(b"23:00\n").unwrap();
+        clock.pass(Duration::from_secs(59 * 60));
+        log.write_line(b"23:59\n").unwrap();
+        assert_eq!(names(&dir), ["moai-flow.log"], "not yet midnight in Tokyo");
+        clock.pass(Duration::from_secs(2 * 60));
+        log.write_line(b"00:01\n").unwrap();
+        assert_eq!(
+            names(&dir),
+            [
+                "moai-flow.log".to_owned(),
+                format!("moai-flow.log.{}", date(50_000))
+            ]
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "00:01\n");
+    }
+
+    #[test]
+    fn a_wall_clock_step_neither_rotates_early_nor_postpones_the_real_boundary() {
+        let dir = temp_dir("clock-step");
+        let path = dir.join("moai-flow.log");
+        let clock = FakeClock::at(50_000, 12);
+        let log = RotatingFile::open(&path, Some(7), clock.clone()).unwrap();
+        log.write_line(b"noon\n").unwrap();
+        // Forward 8 days for 20 s (an NTP mistake), then back.
+        clock.step_wall(8 * 86_400);
+        for _ in 0..100 {
+            clock.pass(Duration::from_millis(200));
+            log.write_line(b"stepped\n").unwrap();
+        }
+        clock.step_wall(-8 * 86_400);
+        assert_eq!(
+            names(&dir),
+            ["moai-flow.log"],
+            "no rotation for a step forward"
+        );
+        // A step back of an hour: the boundary stays at the real midnight.
+        clock.step_wall(-3_600);
+        clock.pass(Duration::from_secs(12 * 3_600 - 20));
+        log.write_line(b"midnight\n").unwrap();
+        assert_eq!(
+            names(&dir),
+            [
+                "moai-flow.log".to_owned(),
+                format!("moai-flow.log.{}", date(50_000))
+            ],
+            "rotated at the real boundary although the wall clock says 23:00"
+        );
+    }
+
+    #[test]
+    fn rotation_keys_accept_exactly_the_names_rotation_makes() {
+        assert!(rotation_key("2026-12-07").is_some());
+        assert!(rotation_key("2026-12-07.3").is_some());
+        assert!(rotation_key("2026-12-07.10") > rotation_key("2026-12-07.9"));
+        for foreign in [
+            "0-archive",
+            "2026-12-7",
+            "2026-12-07.",
+            "2026-12-07.x",
+            "bak",
+            "1",
+        ] {
+            assert_eq!(rotation_key(foreign), None, "{foreign}");
+        }
     }
 }

@@ -68,8 +68,6 @@ impl Losses {
 
 impl Sink {
     fn start(name: &'static str, write: super::queue::WriteLine) -> std::io::Result<Sink> {
-        // Exported at 0 from the start, so `increase()` and the alert see the first loss.
-        metrics::counter!(LOG_LINES_DROPPED_TOTAL.name, "sink" => name).increment(0);
         let losses = Arc::new(Losses {
             name,
             count: AtomicU64::new(0),
@@ -120,7 +118,21 @@ impl Sinks {
             })
             .transpose()?;
         let file = file
-            .map(|file| Sink::start("file", Box::new(move |line| file.write_line(line))))
+            .map(|file| {
+                let sink = Sink::start("file", {
+                    let file = Arc::clone(&file);
+                    Box::new(move |line| file.write_line(line))
+                })?;
+                // Lines that went to a file deleted under the writer and could not be written
+                // again count as lost, like any other.
+                let losses = Arc::clone(&sink.losses);
+                file.on_lost(move |n| {
+                    for _ in 0..n {
+                        losses.record(&"the log file vanished before they could be written again");
+                    }
+                });
+                Ok::<Sink, std::io::Error>(sink)
+            })
             .transpose()?;
         Ok(Sinks {
             inner: Arc::new(Inner {
@@ -141,6 +153,15 @@ impl Sinks {
                 file: None,
                 custom: Some(custom),
             }),
+        }
+    }
+
+    /// Registers `moai_instrument_log_lines_dropped_total{sink}` at 0 for each sink, so
+    /// `increase()` and the alert see the first loss: called once the recorder is installed.
+    pub(crate) fn export_counters(&self) {
+        for sink in [&self.inner.stdout, &self.inner.file].into_iter().flatten() {
+            metrics::counter!(LOG_LINES_DROPPED_TOTAL.name, "sink" => sink.losses.name)
+                .increment(0);
         }
     }
 

@@ -6,5 +6,6 @@
 
 mod init_log_failure;
 mod log_faults;
+mod log_file_life;
 mod log_lines;
 mod unprintable;
