@@ -83,6 +83,8 @@ impl Clock for SystemClock {
             let mut tm: libc::tm = std::mem::zeroed();
             (!libc::localtime_r(&secs, &mut tm).is_null()).then_some(tm)
         };
+        // `c_long`: `i64` here, `i32` on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
         tm.map_or(0, |tm| i64::from(tm.tm_gmtoff))
     }
 }
@@ -109,6 +111,9 @@ fn until_next_midnight(clock: &dyn Clock, time: SystemTime) -> Duration {
     Duration::from_secs((left + shift).clamp(1, 2 * 86_400) as u64)
 }
 
+/// Told how many lines were lost (see [`RotatingFile::on_lost`]).
+type LostLines = Box<dyn Fn(u64) + Send>;
+
 pub(crate) struct RotatingFile {
     path: PathBuf,
     /// Rotated files kept; `None` leaves rotation to an outside tool (logrotate).
@@ -118,7 +123,7 @@ pub(crate) struct RotatingFile {
     /// Something the SDK reports once (a foreign file in the directory, a clock step) was seen.
     reported_foreign: AtomicBool,
     /// Told how many lines could not be written again after the file vanished.
-    on_lost: Mutex<Option<Box<dyn Fn(u64) + Send>>>,
+    on_lost: Mutex<Option<LostLines>>,
 }
 
 struct State {
