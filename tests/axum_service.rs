@@ -119,6 +119,18 @@ fn a_host_router_serves_the_sdk_on_its_one_port_with_exact_counts() {
         100.0,
         "only the 503s are errors; the expected 404s are not"
     );
+    // A host that links no SwarmDB sees none of its series: no query types, no database gauges.
+    for absent in [
+        "insert_event",
+        "moai_flow_agents_active ",
+        "moai_flow_db_size_bytes ",
+        "check=\"database\"",
+    ] {
+        assert!(
+            !body.contains(absent),
+            "{absent} in a host without SwarmDB:\n{body}"
+        );
+    }
     let (status, _, ready) = http(addr, "GET", "/readyz", &[]);
     assert_eq!((status, ready.as_str()), (200, "ok (4 checks)\n"));
     assert_eq!(http(addr, "GET", "/livez", &[]).0, 200);

@@ -104,7 +104,9 @@
 //!   [`Config::series_limit`] series; further label values fold into `other` and are counted in
 //!   `moai_instrument_label_overflow_total`.
 //! - **Summary or buckets**: by default durations export as a summary whose quantiles (0.5, 0.9,
-//!   0.95, 0.99, each within 5%) cover the last 30 to 60 s, as the guide's alerts expect;
+//!   0.95, 0.99, each within 5% of the exact value for any finite values, negative and very
+//!   large ones included; magnitudes below 2^-1022 count as 0) cover the last 30 to 60 s, as
+//!   the guide's alerts expect;
 //!   [`HistogramMode::Buckets`] exports cumulative buckets for `histogram_quantile`.
 //! - **One `metrics`**: [`metrics`] is re-exported, so host code that records with
 //!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition, under the

@@ -61,4 +61,8 @@ pub(crate) trait Backend: Send + Sync {
     fn vacuum(&self) -> Result<()>;
     fn write_probe(&self) -> Result<()>;
     fn quick_check(&self) -> Result<Option<String>>;
+    /// Why the database must be reopened before it takes writes again (a failed sync), if so.
+    fn must_reopen(&self) -> Option<String> {
+        None
+    }
 }

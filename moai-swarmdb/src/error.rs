@@ -253,6 +253,9 @@ pub enum ErrorKind {
     PermissionDenied,
     /// Disk I/O failed.
     Io,
+    /// Syncing the database to disk failed: what was written since the last sync may be lost,
+    /// and no write is accepted until the database is reopened (a restart does it).
+    MustReopen,
     /// The server refused the TCP connection: nothing listens at the host and port.
     ConnectionRefused,
     /// The server could not be reached or the connection was lost (DNS, network, a server that
@@ -286,7 +289,9 @@ impl ErrorKind {
             ErrorKind::AuthFailed => {
                 "the server refused the credentials (wrong user or password in the URL or PGPASSFILE)"
             }
-            ErrorKind::Corrupt
+            // The flush's own message names the file, the cause and that a reopen is needed.
+            ErrorKind::MustReopen
+            | ErrorKind::Corrupt
             | ErrorKind::ConnectionLost
             | ErrorKind::NoSuchDatabase
             | ErrorKind::Constraint
@@ -350,6 +355,13 @@ impl DbError {
     }
 }
 
+fn error_extended_code(error: &rusqlite::Error) -> Option<i32> {
+    match error {
+        rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
+        _ => None,
+    }
+}
+
 impl From<rusqlite::Error> for DbError {
     fn from(error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode as Code;
@@ -359,6 +371,12 @@ impl From<rusqlite::Error> for DbError {
             Some(Code::CannotOpen) => ErrorKind::CannotOpen,
             Some(Code::DatabaseBusy | Code::DatabaseLocked) => ErrorKind::Busy,
             Some(Code::DiskFull) => ErrorKind::DiskFull,
+            // A failed fsync: the disk may have dropped what it acknowledged (see group_commit).
+            Some(Code::SystemIoFailure)
+                if error_extended_code(&error) == Some(rusqlite::ffi::SQLITE_IOERR_FSYNC) =>
+            {
+                ErrorKind::MustReopen
+            }
             Some(Code::SystemIoFailure) => ErrorKind::Io,
             Some(Code::PermissionDenied) => ErrorKind::PermissionDenied,
             Some(Code::ConstraintViolation) => ErrorKind::Constraint,

@@ -65,6 +65,10 @@ pub(crate) trait Flush: Send + Sync {
 pub(crate) struct WalFile {
     path: PathBuf,
     file: std::fs::File,
+    /// The database file and its identity when opened: a flush first checks that the path still
+    /// names it, so no write is acknowledged to a file deleted or replaced under the app.
+    db: PathBuf,
+    identity: (u64, u64),
 }
 
 impl WalFile {
@@ -87,12 +91,42 @@ impl WalFile {
         if let Some(dir) = path.parent() {
             std::fs::File::open(dir)?.sync_all()?;
         }
-        Ok(WalFile { path, file })
+        let db = PathBuf::from(db);
+        let identity = identity(&std::fs::metadata(&db)?);
+        Ok(WalFile {
+            path,
+            file,
+            db,
+            identity,
+        })
     }
+}
+
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
 }
 
 impl Flush for WalFile {
     fn flush(&self) -> std::io::Result<()> {
+        // The path must still name the file SQLite writes: a file deleted or replaced (`mv`)
+        // under the app would take every later write where no one reads it.
+        match std::fs::metadata(&self.db) {
+            Ok(meta) if identity(&meta) == self.identity => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "the database file {} was replaced by another file while open",
+                    self.db.display()
+                )));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(std::io::Error::other(format!(
+                    "the database file {} was deleted while open",
+                    self.db.display()
+                )));
+            }
+            Err(error) => return Err(error),
+        }
         self.file.sync_data()
     }
 
@@ -128,6 +162,9 @@ pub(crate) struct GroupCommit {
     busy_timeout: Duration,
     /// `None`: every COMMIT is durable by itself.
     flush: Option<Box<dyn Flush>>,
+    /// The failed flush's message, readable without the state lock (which a commit may hold
+    /// while it waits for another process's lock): the liveness check reads it.
+    broken_note: std::sync::OnceLock<String>,
 }
 
 struct State {
@@ -227,12 +264,18 @@ impl GroupCommit {
             settled: [Condvar::new(), Condvar::new()],
             busy_timeout,
             flush,
+            broken_note: std::sync::OnceLock::new(),
         })
     }
 
     /// Runs `op` in the shared write transaction, in a savepoint of its own, and returns its
     /// value once the transaction holding it is durable: `op`'s own error if it failed (its
     /// writes rolled back, the others' kept), the commit's or the flush's error if that failed.
+    /// The failed flush that refuses every write until the database is reopened, if any.
+    pub(crate) fn broken(&self) -> Option<String> {
+        self.broken_note.get().cloned()
+    }
+
     pub(crate) fn write<T>(
         &self,
         op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
@@ -406,12 +449,14 @@ impl GroupCommit {
                     .flush
                     .as_ref()
                     .map_or_else(String::new, |f| f.describe());
+                let message = format!(
+                    "could not flush {what} to disk ({error}): writes since the last flush may \
+                     be lost, and no write is accepted until the database is reopened"
+                );
+                let _ = self.broken_note.set(message.clone());
                 state.broken = Some(Broken {
                     from: state.durable + 1,
-                    message: format!(
-                        "could not flush {what} to disk ({error}): writes since the last flush may \
-                         be lost, and no write is accepted until the database is reopened"
-                    ),
+                    message,
                 });
                 if state.open.take().is_some() {
                     let _ = state.conn.execute_batch("ROLLBACK");

@@ -203,6 +203,14 @@ impl HealthChecker {
 
     /// SwarmDB opens and answers a read, on this thread.
     pub(crate) fn opens_now(&self) -> CheckResult {
+        let reopen = self.with_db(|db| Ok(db.must_reopen()));
+        if let Ok(Some(reason)) = reopen {
+            return CheckResult::new(
+                HealthStatus::Unhealthy,
+                format!("SwarmDB must be reopened (a restart does it): {reason}"),
+            )
+            .with_detail("must_reopen", Detail::Flag(true));
+        }
         match self.with_db(|db| db.count_active_agents().map_err(|e| error_text(&e))) {
             Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
             Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),

@@ -66,6 +66,7 @@
 //! first one opened that is still open is the one measured.
 
 mod backend;
+mod clock;
 mod encoding;
 mod error;
 mod group_commit;
@@ -216,11 +217,18 @@ struct Shared {
     /// The last failure that says the storage itself is in trouble (full, read-only, I/O,
     /// corrupt), for the health check: a probe that happens to succeed must not hide it.
     storage_failure: Mutex<Option<(Instant, String)>>,
-    /// An application's database (not a probe's): its close may unplug monitoring.
+    /// Unplugs monitoring when an application's database closes: declared last, so it drops
+    /// after the connections have closed (a caller that waits for monitoring to go finds the
+    /// file closed).
+    _unplug: Unplug,
+}
+
+/// See [`Shared::_unplug`].
+struct Unplug {
     monitored: bool,
 }
 
-impl Drop for Shared {
+impl Drop for Unplug {
     fn drop(&mut self) {
         if self.monitored {
             monitoring::closed();
@@ -244,12 +252,14 @@ impl SwarmDb {
             shared: Arc::new(Shared {
                 backend,
                 storage_failure: Mutex::new(None),
-                monitored,
+                _unplug: Unplug { monitored },
             }),
         };
         if monitored {
             monitoring::opened(&db);
         }
+        // Anchors retention's "now" to the monotonic clock while the wall clock is right.
+        let _ = clock::trusted_now();
         db
     }
 
@@ -317,7 +327,7 @@ impl SwarmDb {
     /// # Errors
     /// [`SwarmDbError::Rejected`] (a timestamp that is not ISO 8601, metadata that is not an
     /// object), or [`SwarmDbError::Query`] (a duplicate `event_id` among them,
-    /// [`ErrorKind::Constraint`]; or [`ErrorKind::Io`] when syncing the WAL failed: the row may
+    /// [`ErrorKind::Constraint`]; or [`ErrorKind::MustReopen`] when syncing the WAL failed: the row may
     /// or may not be stored, and every later write fails with that error until the database is
     /// reopened, since the disk may have lost what it had acknowledged).
     #[timed_query(query_type = "insert_event")]
@@ -506,7 +516,10 @@ impl SwarmDb {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    /// Deletes events whose timestamp is more than `days` days old; returns how many.
+    /// Deletes events whose timestamp is more than `days` days old; returns how many. "Now" is
+    /// the wall clock unless it runs ahead of the time elapsed in this process (a clock stepped
+    /// forward): then the elapsed time counts, so a step never deletes events younger than
+    /// `days` (the step is logged once).
     ///
     /// # Errors
     /// [`SwarmDbError::Query`].
@@ -631,6 +644,15 @@ impl SwarmDb {
         self.noted(self.shared.backend.quick_check())
     }
 
+    /// Why this database must be reopened before it takes writes again, if it must: a sync of
+    /// its write-ahead log failed, so the disk may have lost what it acknowledged, and every
+    /// write is refused ([`ErrorKind::MustReopen`]). The liveness check `swarmdb` fails while
+    /// this is set, so the orchestrator restarts the app, which reopens it.
+    #[must_use]
+    pub fn must_reopen(&self) -> Option<String> {
+        self.shared.backend.must_reopen()
+    }
+
     /// The last failure of this handle that said the storage itself is in trouble (disk full,
     /// read-only, I/O error, corruption), on either backend: how long ago, and the error with its
     /// cause. The `database` health check fails while it is recent, whatever its own probe finds.
@@ -651,7 +673,11 @@ impl SwarmDb {
             && matches!(
                 error.kind(),
                 Some(
-                    ErrorKind::DiskFull | ErrorKind::Io | ErrorKind::ReadOnly | ErrorKind::Corrupt
+                    ErrorKind::DiskFull
+                        | ErrorKind::Io
+                        | ErrorKind::MustReopen
+                        | ErrorKind::ReadOnly
+                        | ErrorKind::Corrupt
                 )
             )
         {
@@ -746,13 +772,19 @@ fn check_timestamp(text: &str) -> std::result::Result<(), Rejection> {
     }
 }
 
-fn ago(age: Duration) -> SystemTime {
-    SystemTime::now()
-        .checked_sub(age)
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-}
+use clock::ago;
 
 /// Counts one event of `event_type` in `moai_flow_events_total{event_type}`, as
 /// `#[counted_event]` on [`SwarmDb::insert_event`] does for a single event.
 #[counted_event(event_type = event_type)]
 fn count_event(event_type: &str) {}
+
+/// Hooks for the crate's own tests. Not public API.
+#[doc(hidden)]
+pub mod __test_support {
+    /// Steps the wall clock SwarmDB reads by `secs` (negative: back), as an NTP mistake or a VM
+    /// restored from a snapshot would, without touching the machine's clock.
+    pub fn step_wall_clock(secs: i64) {
+        super::clock::step_wall_clock(secs);
+    }
+}

@@ -409,6 +409,10 @@ impl Backend for SqliteBackend {
             .map_err(self.query_error("write_probe"))
     }
 
+    fn must_reopen(&self) -> Option<String> {
+        self.writer.broken()
+    }
+
     fn quick_check(&self) -> Result<Option<String>> {
         let verdict: String = self
             .writer

@@ -1,11 +1,15 @@
-//! Log-linear buckets over positive `f64` values: each power of two is split into 16 equal
-//! sub-buckets, read straight off the float's exponent and top mantissa bits. Reporting a bucket's
-//! midpoint is within 1/32 (3.1%) of any value in it, inside the 5% the quantiles promise.
+//! Log-linear buckets over every finite `f64`, negative or positive: each power of two is split
+//! into 16 equal sub-buckets, read straight off the float's exponent and top mantissa bits.
+//! Reporting a bucket's midpoint is within 1/32 (3.1%) of any value in it, inside the 5% the
+//! quantiles promise, from the smallest normal magnitude (2^-1022) to `f64::MAX`. Zero and
+//! subnormal magnitudes (below 2^-1022) count as 0; infinities land in the outermost bucket of
+//! their sign; NaN is ignored.
 //!
-//! A window holds one lazily allocated chunk of 16 counters per power of two actually used (one
-//! line of them per thread stripe, see `stripes`), so a series whose values span two octaves costs
-//! about 4 KiB whatever the number of samples: memory is bounded by the range of values, never by
-//! how many were recorded or whether anyone scrapes.
+//! A window allocates lazily: a group of 64 octaves' slots when one of them is first used, then
+//! one chunk of 16 counters per power of two actually used (one line of them per thread stripe,
+//! see `stripes`), so a series whose values span two octaves costs about 5 KiB whatever the
+//! number of samples: memory is bounded by the range of values, never by how many were recorded
+//! or whether anyone scrapes.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,66 +19,76 @@ use super::stripes::{self, Line, PER_LINE, Padded, STRIPES};
 const SUB_BITS: u32 = 4;
 const SUB_BUCKETS: usize = 1 << SUB_BITS;
 const _: () = assert!(SUB_BUCKETS == PER_LINE);
-/// 2^-32 (about 0.23 ns as seconds) up to 2^40 (about 1.1e12): below the floor counts as zero,
-/// above the ceiling lands in the top bucket.
-const MIN_EXPONENT: i32 = -32;
-const MAX_EXPONENT: i32 = 40;
-const OCTAVES: usize = (MAX_EXPONENT - MIN_EXPONENT) as usize;
 const MANTISSA_BITS: u32 = 52;
-const EXPONENT_BIAS: i32 = 1023;
+/// Octaves of normal magnitudes: biased exponents 1 to 2046 (index = biased exponent - 1).
+const OCTAVES: usize = 2046;
+const GROUP: usize = 64;
+const GROUPS: usize = OCTAVES.div_ceil(GROUP);
 
 /// One octave's sub-buckets, a line per stripe.
 type Chunk = Box<[Line]>;
+/// The octaves of one group, each allocated when first used.
+type Group = Box<[OnceLock<Chunk>; GROUP]>;
 
 /// One window of samples.
 pub(crate) struct Window {
-    /// Values at or below zero, or below the floor: reported as `0.0`. One per stripe.
+    /// Zero and subnormal magnitudes: reported as `0.0`. One per stripe.
     zero: [Padded<AtomicU64>; STRIPES],
-    octaves: [OnceLock<Chunk>; OCTAVES],
+    /// Positive values, then negative values, by magnitude.
+    signs: [[OnceLock<Group>; GROUPS]; 2],
 }
 
 /// Where a value lands.
 enum Slot {
     Zero,
-    Bucket { octave: usize, sub: usize },
+    Bucket {
+        negative: bool,
+        octave: usize,
+        sub: usize,
+    },
 }
 
 fn slot_of(value: f64) -> Option<Slot> {
     if value.is_nan() {
         return None;
     }
-    if value <= 0.0 {
-        return Some(Slot::Zero);
-    }
     let bits = value.to_bits();
-    let exponent = ((bits >> MANTISSA_BITS) & 0x7ff) as i32 - EXPONENT_BIAS;
-    if exponent < MIN_EXPONENT {
+    let negative = bits >> 63 == 1;
+    let biased = ((bits >> MANTISSA_BITS) & 0x7ff) as usize;
+    if biased == 0 {
         return Some(Slot::Zero);
     }
-    if exponent >= MAX_EXPONENT {
+    if biased == 0x7ff {
+        // An infinity: the outermost bucket of its sign.
         return Some(Slot::Bucket {
+            negative,
             octave: OCTAVES - 1,
             sub: SUB_BUCKETS - 1,
         });
     }
     let sub = ((bits >> (MANTISSA_BITS - SUB_BITS)) as usize) & (SUB_BUCKETS - 1);
     Some(Slot::Bucket {
-        octave: (exponent - MIN_EXPONENT) as usize,
+        negative,
+        octave: biased - 1,
         sub,
     })
 }
 
-/// The midpoint of a bucket: `2^e * (1 + (sub + 0.5) / 16)`.
-fn midpoint(octave: usize, sub: usize) -> f64 {
-    let base = 2f64.powi(octave as i32 + MIN_EXPONENT);
-    base * (1.0 + (sub as f64 + 0.5) / SUB_BUCKETS as f64)
+/// The midpoint of a bucket: `±2^e * (1 + (sub + 0.5) / 16)`.
+fn midpoint(negative: bool, octave: usize, sub: usize) -> f64 {
+    // 2^e built from its bits: `powi` would overflow to infinity past 2^1023 on the way.
+    let base = f64::from_bits(((octave + 1) as u64) << MANTISSA_BITS);
+    let magnitude = base * (1.0 + (sub as f64 + 0.5) / SUB_BUCKETS as f64);
+    // The top octave's upper sub-buckets would round past `f64::MAX`.
+    let magnitude = magnitude.min(f64::MAX);
+    if negative { -magnitude } else { magnitude }
 }
 
 impl Window {
     pub(crate) fn new() -> Self {
         Window {
             zero: std::array::from_fn(|_| Padded(AtomicU64::new(0))),
-            octaves: std::array::from_fn(|_| OnceLock::new()),
+            signs: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
         }
     }
 
@@ -87,11 +101,30 @@ impl Window {
             Some(Slot::Zero) => {
                 self.zero[stripe].0.fetch_add(count, Ordering::Relaxed);
             }
-            Some(Slot::Bucket { octave, sub }) => {
-                let chunk = self.octaves[octave].get_or_init(|| stripes::zeroed_lines(STRIPES));
+            Some(Slot::Bucket {
+                negative,
+                octave,
+                sub,
+            }) => {
+                let group = self.signs[usize::from(negative)][octave / GROUP]
+                    .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+                let chunk = group[octave % GROUP].get_or_init(|| stripes::zeroed_lines(STRIPES));
                 chunk[stripe].0[sub].fetch_add(count, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The allocated chunks, with the sign and octave of each.
+    fn chunks(&self) -> impl Iterator<Item = (bool, usize, &Chunk)> + '_ {
+        self.signs.iter().enumerate().flat_map(|(sign, groups)| {
+            groups.iter().enumerate().flat_map(move |(g, group)| {
+                group.get().into_iter().flat_map(move |group| {
+                    group.iter().enumerate().filter_map(move |(i, chunk)| {
+                        chunk.get().map(|chunk| (sign == 1, g * GROUP + i, chunk))
+                    })
+                })
+            })
+        })
     }
 
     /// Empties the window, keeping its chunks allocated for reuse.
@@ -99,25 +132,23 @@ impl Window {
         for zero in &self.zero {
             zero.0.store(0, Ordering::Relaxed);
         }
-        for chunk in self.octaves.iter().filter_map(OnceLock::get) {
+        for (_, _, chunk) in self.chunks() {
             for counter in chunk.iter().flat_map(|line| line.0.iter()) {
                 counter.store(0, Ordering::Relaxed);
             }
         }
     }
 
-    /// `(representative value, count)` of every non-empty bucket, in increasing value order.
+    /// `(representative value, count)` of every non-empty bucket (unordered).
     fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
         let zero = self.zero.iter().map(|z| z.0.load(Ordering::Relaxed)).sum();
-        let rest = self.octaves.iter().enumerate().flat_map(|(octave, chunk)| {
-            chunk.get().into_iter().flat_map(move |chunk| {
-                (0..SUB_BUCKETS).map(move |sub| {
-                    let count = chunk
-                        .iter()
-                        .map(|line| line.0[sub].load(Ordering::Relaxed))
-                        .sum();
-                    (midpoint(octave, sub), count)
-                })
+        let rest = self.chunks().flat_map(|(negative, octave, chunk)| {
+            (0..SUB_BUCKETS).map(move |sub| {
+                let count = chunk
+                    .iter()
+                    .map(|line| line.0[sub].load(Ordering::Relaxed))
+                    .sum();
+                (midpoint(negative, octave, sub), count)
             })
         });
         std::iter::once((0.0, zero))
@@ -185,9 +216,61 @@ mod tests {
         let window = Window::new();
         assert!(quantiles(&[&window], &[0.5])[0].is_nan());
         window.record(0, 0.0, 3);
-        window.record(0, -1.0, 1);
+        window.record(0, -0.0, 1);
         window.record(0, f64::NAN, 1);
         assert_eq!(quantiles(&[&window], &[0.99]), vec![0.0]);
+    }
+
+    #[test]
+    fn negative_values_have_their_own_quantiles() {
+        // Observations of -5 ... -1: the true p50 is -3.
+        let window = Window::new();
+        for v in [-5.0, -4.0, -3.0, -2.0, -1.0] {
+            window.record(0, v, 1);
+        }
+        let q = quantiles(&[&window], &[0.0, 0.5, 1.0]);
+        for (got, want) in q.iter().zip([-5.0, -3.0, -1.0]) {
+            assert!((got - want).abs() / want.abs() < 0.05, "{q:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any finite values, negative and very large included: every quantile within 5% of the
+        /// exact one (or exactly 0 when the exact one is 0 or subnormal).
+        #[test]
+        fn quantiles_hold_their_error_over_every_finite_value(
+            values in proptest::collection::vec(
+                proptest::num::f64::NORMAL
+                    | proptest::num::f64::SUBNORMAL
+                    | proptest::num::f64::ZERO
+                    | proptest::num::f64::NEGATIVE
+                    | proptest::num::f64::POSITIVE,
+                1..200,
+            ),
+        ) {
+            let window = Window::new();
+            for &v in &values {
+                window.record(v.to_bits() as usize, v, 1);
+            }
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let qs = [0.0, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0];
+            for (q, got) in qs.iter().zip(quantiles(&[&window], &qs)) {
+                let want = exact_quantile(&sorted, *q);
+                if want.abs() < f64::MIN_POSITIVE {
+                    proptest::prop_assert_eq!(got, 0.0, "q{}", q);
+                } else {
+                    let error = (got - want).abs() / want.abs();
+                    proptest::prop_assert!(error < 0.05, "q{}: got {}, want {}", q, got, want);
+                }
+            }
+        }
     }
 
     #[test]
@@ -209,8 +292,15 @@ mod tests {
         window.record(0, f64::MAX, 1);
         window.record(0, f64::INFINITY, 1);
         window.record(0, f64::MIN_POSITIVE, 1);
-        let q = quantiles(&[&window], &[0.0, 1.0]);
-        assert_eq!(q[0], 0.0);
-        assert!(q[1] > 1e11 && q[1].is_finite(), "{q:?}");
+        window.record(0, f64::MIN, 1);
+        window.record(0, 5e-324, 1);
+        let q = quantiles(&[&window], &[0.0, 0.4, 0.6, 1.0]);
+        assert!(q[0] < -1e307 && q[0].is_finite(), "{q:?}");
+        assert_eq!(q[1], 0.0, "a subnormal counts as 0: {q:?}");
+        assert!(
+            (q[2] - f64::MIN_POSITIVE).abs() / f64::MIN_POSITIVE < 0.05,
+            "{q:?}"
+        );
+        assert!(q[3] > 1e307 && q[3].is_finite(), "{q:?}");
     }
 }

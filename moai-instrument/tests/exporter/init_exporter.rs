@@ -130,6 +130,18 @@ fn render_is_what_metrics_serves() {
         return;
     }
     let addr = guard().metrics_addr().expect("the exporter listens");
+    // The first round of health checks adds its status series once, at start-up: compare after.
+    common::wait_for(
+        "the first health round",
+        std::time::Duration::from_secs(5),
+        || {
+            guard()
+                .metrics()
+                .render()
+                .contains("moai_flow_health_check_status")
+                .then_some(())
+        },
+    );
     let served = http(addr, "GET", "/metrics", &[]).2;
     let rendered = guard().metrics().render();
     let served_after = http(addr, "GET", "/metrics", &[]).2;

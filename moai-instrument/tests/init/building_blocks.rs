@@ -94,17 +94,6 @@ fn build_hands_over_the_layer_and_routes_without_a_port_or_a_global_subscriber()
     let (status, body) = get(&routes, "/metrics", Some("bearer s3cret"));
     assert_eq!(status, 200, "the bearer scheme in any case");
     assert!(body.contains("moai_flow_build_info"), "{body}");
-    // A host that links no SwarmDB sees none of its series: no query types, no database gauges.
-    for absent in [
-        "insert_event",
-        "moai_flow_agents_active ",
-        "moai_flow_db_size_bytes ",
-    ] {
-        assert!(
-            !body.contains(absent),
-            "{absent} in a host without SwarmDB:\n{body}"
-        );
-    }
     assert_eq!(get(&routes, "/livez", None).0, 200);
     let (status, body) = get(&routes, "/readyz", None);
     assert_eq!((status, body.as_str()), (200, "ok (4 checks)\n"));

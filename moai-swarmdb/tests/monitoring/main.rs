@@ -5,6 +5,7 @@
 //! of their own run in a process of their own (`moai_test_support::own_process`).
 
 mod db_faults;
+mod failed_sync;
 mod health_checker;
 mod health_pileup;
 mod health_schedule;
