@@ -23,6 +23,12 @@ const CHILD: &str = "MOAI_TEST_OWN_PROCESS";
 /// child process (the same test binary, `--exact` its name), fails with the child's output when
 /// it fails, and returns `false`. The test's name is its thread's, as the test harness names it.
 pub fn own_process() -> bool {
+    own_process_with_env(&[])
+}
+
+/// [`own_process`], the child started with `env` set (`TZ`, say: a process-wide setting that a
+/// test may not change while other threads run).
+pub fn own_process_with_env(env: &[(&str, &str)]) -> bool {
     let current = std::thread::current();
     let name = current
         .name()
@@ -44,6 +50,7 @@ pub fn own_process() -> bool {
             "2",
         ])
         .env(CHILD, &name)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run the test in a process of its own");

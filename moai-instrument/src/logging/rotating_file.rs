@@ -634,16 +634,18 @@ mod tests {
 
     #[test]
     fn a_deleted_file_or_directory_is_recreated_with_every_line() {
-        for delete_dir in [false, true] {
-            let dir = temp_dir(if delete_dir {
-                "vanish-dir"
-            } else {
-                "vanish-file"
-            });
+        // Daily rotation by the SDK, and rotation left to logrotate (`external`) alike.
+        for (delete_dir, keep) in [
+            (false, Some(7)),
+            (true, Some(7)),
+            (false, None),
+            (true, None),
+        ] {
+            let dir = temp_dir(&format!("vanish-{delete_dir}-{}", keep.is_some()));
             let logs = dir.join("logs");
             let path = logs.join("moai-flow.log");
             let clock = FakeClock::at(50_000, 0);
-            let log = RotatingFile::open(&path, Some(7), clock.clone()).unwrap();
+            let log = RotatingFile::open(&path, keep, clock.clone()).unwrap();
             log.write_line(b"1 before\n").unwrap();
             clock.pass(CHECK_EVERY);
             log.check_now().unwrap();
@@ -662,7 +664,7 @@ mod tests {
             assert_eq!(
                 fs::read_to_string(&path).unwrap(),
                 "2 during\n3 during\n4 after\n",
-                "delete_dir {delete_dir}"
+                "delete_dir {delete_dir}, keep {keep:?}"
             );
         }
     }
@@ -737,6 +739,24 @@ mod tests {
             ]
         );
         assert_eq!(fs::read_to_string(&path).unwrap(), "00:01\n");
+    }
+
+    #[test]
+    fn the_system_clock_reads_the_process_time_zone() {
+        if !moai_test_support::own_process_with_env(&[("TZ", "Asia/Tokyo")]) {
+            return;
+        }
+        let clock = SystemClock::new();
+        assert_eq!(
+            clock.utc_offset(SystemTime::now()),
+            9 * 3_600,
+            "Tokyo is UTC+9"
+        );
+        // 2026-12-07T15:00:00Z is midnight in Tokyo: the local day changes there, not at 00:00Z.
+        let before = UNIX_EPOCH + Duration::from_secs(1_796_655_599);
+        let after = before + Duration::from_secs(2);
+        assert_eq!(local_day(&clock, after) - local_day(&clock, before), 1);
+        assert_eq!(until_next_midnight(&clock, before), Duration::from_secs(1));
     }
 
     #[test]

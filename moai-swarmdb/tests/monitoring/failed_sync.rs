@@ -135,45 +135,49 @@ fn a_failed_sync_refuses_writes_says_reopen_and_fails_liveness() {
 }
 
 #[test]
-fn a_database_file_replaced_under_the_app_takes_no_acknowledged_write() {
+fn a_database_file_deleted_or_replaced_under_the_app_takes_no_acknowledged_write() {
     if !common::own_process() {
         return;
     }
     let dir = temp_dir("replaced-db");
-    let path = dir.join("swarm.db");
     let guard = Config::new()
         .metrics_addr("127.0.0.1:0")
         .log_dir(Some(dir.join("logs")))
         .init()
         .unwrap();
     let addr = guard.metrics_addr().unwrap();
-    let db = SwarmDb::open(&path).unwrap();
     let event = || NewEvent::now(EventType::Spawn, "agent-1", "expert", json!({}));
-    db.insert_event(&event()).unwrap();
-    // Someone puts another database in its place (`mv other.db swarm.db`).
-    let other = dir.join("other.db");
-    drop(SwarmDb::open(&other).unwrap());
-    std::fs::rename(&other, &path).unwrap();
-    let error = db.insert_event(&event()).unwrap_err();
-    let text = moai_instrument::error_chain(&error);
-    assert_eq!(error.kind(), Some(ErrorKind::MustReopen), "{text}");
-    assert!(
-        text.contains("was replaced by another file while open"),
-        "{text}"
-    );
-    assert!(
-        db.insert_event(&event()).is_err(),
-        "no later write is acknowledged either"
-    );
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (ready, _, body) = http(addr, "GET", "/readyz", &[]);
-    assert_eq!(ready, 503, "{body}");
-    let (live, _, body) = http(addr, "GET", "/livez", &[]);
-    assert_eq!((live, body.contains("swarmdb")), (503, true), "{body}");
-    guard.flush_logs();
-    let log = std::fs::read_to_string(guard.log_file().unwrap()).unwrap();
-    assert!(
-        log.contains("was replaced by another file while open"),
-        "the log says what happened"
-    );
+    for replace in [true, false] {
+        let path = dir.join(format!("swarm-{replace}.db"));
+        let db = SwarmDb::open(&path).unwrap();
+        db.insert_event(&event()).unwrap();
+        let what = if replace {
+            // Someone puts another database in its place (`mv other.db swarm.db`).
+            let other = dir.join("other.db");
+            drop(SwarmDb::open(&other).unwrap());
+            std::fs::rename(&other, &path).unwrap();
+            "was replaced by another file while open"
+        } else {
+            std::fs::remove_file(&path).unwrap();
+            "was deleted while open"
+        };
+        let error = db.insert_event(&event()).unwrap_err();
+        let text = moai_instrument::error_chain(&error);
+        assert_eq!(error.kind(), Some(ErrorKind::MustReopen), "{text}");
+        assert!(text.contains(what), "{text}");
+        assert!(text.contains("reopened"), "{text}");
+        assert!(
+            db.insert_event(&event()).is_err(),
+            "no later write is acknowledged either"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let (ready, _, body) = http(addr, "GET", "/readyz", &[]);
+        assert_eq!(ready, 503, "{body}");
+        let (live, _, body) = http(addr, "GET", "/livez", &[]);
+        assert_eq!((live, body.contains("swarmdb")), (503, true), "{body}");
+        guard.flush_logs();
+        let log = std::fs::read_to_string(guard.log_file().unwrap()).unwrap();
+        assert!(log.contains(what), "the log says what happened");
+        drop(db);
+    }
 }
