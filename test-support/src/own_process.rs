@@ -64,3 +64,28 @@ pub fn own_process_with_env(env: &[(&str, &str)]) -> bool {
     );
     false
 }
+
+/// The harness's name of test `$name` in the calling module (`module::name`, without the crate),
+/// for [`alone`] and [`child_test`].
+#[macro_export]
+macro_rules! test_name {
+    ($name:literal) => {
+        concat!(module_path!(), "::", $name)
+            .split_once("::")
+            .map_or($name, |(_, test)| test)
+    };
+}
+
+/// The arguments that make this test binary run test `test` alone, printing what it prints: for a
+/// child process of a test's own (the `child_*` tests that a test runs with an environment
+/// variable, under `strace`, with a resource limit, ...).
+pub fn alone(test: &str) -> [&str; 4] {
+    [test, "--exact", "--nocapture", "--test-threads=1"]
+}
+
+/// A command that runs this test binary's test `test` alone (see [`alone`]).
+pub fn child_test(test: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    command.args(alone(test));
+    command
+}

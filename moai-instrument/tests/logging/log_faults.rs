@@ -7,7 +7,7 @@
 use moai_test_support as common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{http, sample, temp_dir};
@@ -15,16 +15,8 @@ use moai_instrument::Config;
 use serde_json::{Value, json};
 
 fn child(test: &str, env: (&str, &std::path::Path), stdout: Stdio) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            format!(
-                "{}::{test}",
-                module_path!().split_once("::").map_or("", |(_, m)| m)
-            ),
-            "--exact".into(),
-            "--nocapture".into(),
-            "--test-threads=1".into(),
-        ])
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    common::child_test(&format!("{module}::{test}"))
         .env(env.0, env.1)
         .stdout(stdout)
         .stderr(Stdio::null())

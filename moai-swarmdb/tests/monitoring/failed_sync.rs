@@ -72,14 +72,9 @@ fn a_failed_sync_refuses_writes_says_reopen_and_fails_liveness() {
         ])
         .arg("inject=fdatasync:error=EIO:when=6")
         .arg(std::env::current_exe().unwrap())
-        .args([
-            concat!(module_path!(), "::child_writing_through_a_failed_sync")
-                .split_once("::")
-                .map_or("", |(_, t)| t),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(common::alone(common::test_name!(
+            "child_writing_through_a_failed_sync"
+        )))
         .env("MOAI_CHILD_SYNC_DB", &path)
         .stdin(Stdio::null())
         .output()

@@ -5,7 +5,7 @@
 use moai_test_support as common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -447,15 +447,7 @@ fn corrupted_and_read_only_files_are_clear_errors() {
 
 /// Starts [`child_writer`] on the database at `path`, its stdout piped.
 fn spawn_child_writer(path: &std::path::Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            concat!(module_path!(), "::child_writer")
-                .split_once("::")
-                .map_or("", |(_, t)| t),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    common::child_test(common::test_name!("child_writer"))
         .env("MOAI_CHILD_WRITER_DB", path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -159,15 +159,7 @@ fn child_storm() {
 }
 
 fn spawn_storm(path: &Path, threads: usize, writes: usize) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            concat!(module_path!(), "::child_storm")
-                .split_once("::")
-                .map_or("", |(_, t)| t),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    common::child_test(common::test_name!("child_storm"))
         .env(
             "MOAI_CHILD_STORM",
             format!("{},{threads},{writes}", path.display()),
@@ -276,14 +268,7 @@ fn no_write_is_acknowledged_before_the_wal_holding_it_is_synced() {
         ])
         .arg(&trace)
         .arg(std::env::current_exe().unwrap())
-        .args([
-            concat!(module_path!(), "::child_storm")
-                .split_once("::")
-                .map_or("", |(_, t)| t),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(common::alone(common::test_name!("child_storm")))
         .env("MOAI_CHILD_STORM", format!("{},1,60", path.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
