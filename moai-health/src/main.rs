@@ -34,13 +34,30 @@ use cli::{Args, Mode};
 fn checker(args: &Args) -> Result<(HealthChecker, String), String> {
     // The app's thresholds (`MOAI_DISK_WARN_PERCENT`, `MOAI_QUERY_P95_FAIL_MS`, ...), so the
     // probe judges as the app does.
-    let thresholds = moai_instrument::Config::from_env()
-        .map_err(|e| moai_instrument::error_chain(&e))?
-        .configured_thresholds()
-        .clone();
+    // Only the threshold variables: another setting of the app's (MOAI_HISTOGRAM, say) is none of
+    // the probe's business and must not stop it.
+    let thresholds = moai_instrument::Config::new()
+        .with_env(|name| {
+            THRESHOLD_VARIABLES
+                .contains(&name)
+                .then(|| std::env::var(name).ok())
+                .flatten()
+        })
+        .and_then(|config| config.checked_thresholds())
+        .map_err(|e| moai_instrument::error_chain(&e))?;
     let (checker, shown) = located_checker(args)?;
     Ok((checker.with_thresholds(thresholds), shown))
 }
+
+/// The environment variables of the thresholds the app judges by.
+const THRESHOLD_VARIABLES: [&str; 6] = [
+    "MOAI_DISK_WARN_PERCENT",
+    "MOAI_DISK_FAIL_PERCENT",
+    "MOAI_MEMORY_WARN_PERCENT",
+    "MOAI_MEMORY_FAIL_PERCENT",
+    "MOAI_QUERY_P95_WARN_MS",
+    "MOAI_QUERY_P95_FAIL_MS",
+];
 
 fn located_checker(args: &Args) -> Result<(HealthChecker, String), String> {
     match &args.db_url {

@@ -195,7 +195,7 @@ impl Config {
     /// | `MOAI_METRICS_ADDR` | [`Config::metrics_addr`] |
     /// | `MOAI_METRICS_TOKEN` | [`Config::metrics_token`] |
     /// | `RUST_LOG` | [`Config::log_filter`] |
-    /// | `MOAI_LOG_FORMAT` | [`Config::log_format`] (`json` or `pretty`) |
+    /// | `MOAI_LOG_FORMAT` | [`Config::log_format`] (`json`, `pretty` or `off`) |
     /// | `MOAI_LOG_DIR` | [`Config::log_dir`] (`none` disables the file) |
     /// | `MOAI_LOG_ROTATION` | [`Config::log_rotation`] (`daily` or `external`) |
     /// | `MOAI_DB_PATH` | [`Config::db_path`] |
@@ -437,7 +437,8 @@ impl Config {
         self
     }
 
-    /// JSON lines (default) or a human format on stdout; the file is always JSON.
+    /// JSON lines (default), a human format, or nothing (`off`, for a host whose own layer
+    /// writes stdout) on stdout; the file is always JSON.
     #[must_use]
     pub fn log_format(mut self, format: LogFormat) -> Self {
         self.log_format = format;
@@ -504,8 +505,9 @@ impl Config {
     }
 
     /// The query types (`query_type` of `#[timed_query]`) whose recorded p95 the
-    /// `query_performance` check judges (default: all). A handler that is slow by design (an
-    /// export, a report) then cannot fail readiness:
+    /// `query_performance` check judges (default, and for an empty list: all, SwarmDB's
+    /// maintenance such as `vacuum` included). A handler that is slow by design (an export, a
+    /// report) then cannot fail readiness:
     ///
     /// ```
     /// let config = moai_instrument::Config::new()
@@ -518,7 +520,9 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        self.query_types = Some(types.into_iter().map(Into::into).collect());
+        let types: Vec<String> = types.into_iter().map(Into::into).collect();
+        // No type named means all, as an empty `MOAI_QUERY_TYPES` does.
+        self.query_types = (!types.is_empty()).then_some(types);
         self
     }
 
@@ -528,12 +532,15 @@ impl Config {
         &self.thresholds
     }
 
-    pub(crate) fn checked_thresholds(&self) -> Result<Thresholds, InitError> {
+    /// The configured thresholds, checked: the warning level at most the failing one, fractions
+    /// in `0.0..=1.0`, a check timeout above zero.
+    ///
+    /// # Errors
+    /// [`InitError::InvalidSetting`] naming the thresholds and their environment variables.
+    pub fn checked_thresholds(&self) -> Result<Thresholds, InitError> {
         self.thresholds
             .validate()
-            .map_err(|(setting, value)| {
-                InitError::invalid(setting, value, "fractions in 0.0..=1.0 (warn at most fail), durations with warn at most fail, a check timeout above zero")
-            })?;
+            .map_err(|(setting, value, reason)| InitError::invalid(setting, value, reason))?;
         Ok(self.thresholds.clone())
     }
 
@@ -879,6 +886,33 @@ mod tests {
             .checked_health_interval()
             .unwrap_err();
         assert!(err.to_string().contains("health_interval"), "{err}");
+    }
+
+    #[test]
+    fn no_query_type_named_means_all_from_code_and_environment() {
+        let none: [&str; 0] = [];
+        assert_eq!(
+            Config::new().query_performance_types(none).query_types,
+            None
+        );
+        let config = Config::new()
+            .with_env(env(&[("MOAI_QUERY_TYPES", " , ")]))
+            .unwrap();
+        assert_eq!(config.query_types, None);
+        let config = Config::new()
+            .with_env(env(&[("MOAI_QUERY_TYPES", "get_agent, insert_event")]))
+            .unwrap();
+        assert_eq!(
+            config.query_types,
+            Some(vec!["get_agent".to_owned(), "insert_event".to_owned()])
+        );
+        assert_eq!(
+            Config::new()
+                .with_env(env(&[("MOAI_LOG_FORMAT", "off")]))
+                .unwrap()
+                .log_format,
+            LogFormat::Off
+        );
     }
 
     #[test]

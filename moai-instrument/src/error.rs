@@ -10,7 +10,7 @@
 pub enum InitError {
     /// `init()` or `install_recorder()` already ran in this process.
     #[error(
-        "moai-instrument is already initialized: init() and install_recorder() run once per process"
+        "moai-instrument is already initialized: init(), Config::build() and install_recorder() run once per process"
     )]
     AlreadyInitialized,
     /// The host installed another `metrics` recorder first.

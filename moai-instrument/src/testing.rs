@@ -26,6 +26,10 @@ use crate::recorder::{self, MoaiRecorder, Registry, Series};
 /// other threads (including threads `f` spawns) are not captured; nested captures each see their
 /// own. The snapshot uses the installed recorder's settings (histogram mode, limits), else the
 /// defaults.
+///
+/// The capture belongs to the thread, so an `async fn` under test is driven to completion inside
+/// `f` (`capture(|| runtime.block_on(work()))` with a current-thread runtime); a future returned
+/// from `f` and awaited after it records outside the capture.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Snapshot) {
     let registry = recorder::for_capture(crate::config::default_registry_settings);
     let recorder = MoaiRecorder {

@@ -15,6 +15,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SwarmDbError {
+    /// The path is empty: SQLite would open a private temporary database that vanishes with the
+    /// handle, never the file the app and its probes share.
+    #[error(
+        "SwarmDB needs a file path, and the path is empty (is MOAI_DB_PATH set to an empty value?)"
+    )]
+    EmptyPath,
     /// The database's directory could not be created.
     #[error("cannot create the SwarmDB directory {path}")]
     CreateDir {

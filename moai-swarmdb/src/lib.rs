@@ -170,6 +170,9 @@ impl OpenOptions {
     /// [`SwarmDbError::NeedsMigration`].
     #[timed_query(query_type = "open")]
     pub fn open(self, path: impl AsRef<Path>) -> Result<SwarmDb> {
+        if path.as_ref().as_os_str().is_empty() {
+            return Err(SwarmDbError::EmptyPath);
+        }
         let backend = SqliteBackend::open(
             path.as_ref().to_owned(),
             self.busy_timeout,

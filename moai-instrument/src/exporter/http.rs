@@ -77,11 +77,17 @@ pub(crate) fn write_response(
     head_only: bool,
 ) -> io::Result<()> {
     let status = response.status();
+    // A HEAD answer carries the GET's length without its body.
+    let length = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(response.body().len());
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Unknown"),
-        response.body().len()
+        length
     );
     for (name, value) in response.headers() {
         if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {

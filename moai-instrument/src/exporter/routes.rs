@@ -66,12 +66,22 @@ impl Routes {
                 .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD"));
             return response;
         }
-        match path {
+        let mut response = match path {
             "/metrics" => self.metrics(request),
             "/livez" => probe(Some(Probe::Liveness)),
             "/readyz" => probe(Some(Probe::Readiness)),
             _ => health_report(),
+        };
+        if request.method() == Method::HEAD {
+            // The headers of the GET, with its length; no body.
+            let length = response.body().len();
+            response.body_mut().clear();
+            response.headers_mut().insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(length),
+            );
         }
+        response
     }
 
     fn metrics<B>(&self, request: &Request<B>) -> Response<Vec<u8>> {

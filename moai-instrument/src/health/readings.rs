@@ -29,7 +29,9 @@ impl Usage {
 }
 
 /// The filesystem holding `path` (or its nearest existing ancestor, so a database not yet
-/// created is judged by where it will be).
+/// created is judged by where it will be), counted as `df` counts it: `used` the blocks in use,
+/// `total` those plus the blocks an unprivileged process may still take (the root reserve is
+/// neither).
 pub fn disk_usage(path: &Path) -> std::io::Result<Usage> {
     let mut dir = path;
     while !dir.exists() {
@@ -50,12 +52,13 @@ pub fn disk_usage(path: &Path) -> std::io::Result<Usage> {
         stat
     };
     let block = stat.f_frsize as u64;
-    let total = stat.f_blocks as u64 * block;
-    // Unprivileged callers can use `f_bavail`, not the root reserve: judge what the app can use.
+    // As `df` and psutil count: used blocks against what an unprivileged process can have, so
+    // the root reserve counts as neither (it is not the app's to fill).
+    let used = (stat.f_blocks as u64).saturating_sub(stat.f_bfree as u64) * block;
     let available = stat.f_bavail as u64 * block;
     Ok(Usage {
-        used: total.saturating_sub(available),
-        total,
+        used,
+        total: used + available,
         source: "filesystem",
     })
 }

@@ -49,36 +49,48 @@ impl Default for Thresholds {
 
 impl Thresholds {
     /// Whether every value can be used: fractions in `0.0..=1.0` with warn at most fail, the
-    /// p95 warn at most its fail, a check timeout above zero. `Err` names the first bad field.
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// p95 warn at most its fail, a check timeout above zero. `Err` names the first bad pair (by
+    /// its environment variables), the values given, and what is expected.
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String, &'static str)> {
         let fraction = |x: f64| (0.0..=1.0).contains(&x);
-        if !fraction(self.disk_warn) || !fraction(self.disk_fail) || self.disk_warn > self.disk_fail
-        {
-            return Err((
-                "thresholds.disk",
-                format!("warn {} fail {}", self.disk_warn, self.disk_fail),
-            ));
-        }
-        if !fraction(self.memory_warn)
-            || !fraction(self.memory_fail)
-            || self.memory_warn > self.memory_fail
-        {
-            return Err((
-                "thresholds.memory",
-                format!("warn {} fail {}", self.memory_warn, self.memory_fail),
-            ));
+        let percent = |x: f64| format!("{}%", x * 100.0);
+        for (setting, warn, fail) in [
+            (
+                "MOAI_DISK_WARN_PERCENT / MOAI_DISK_FAIL_PERCENT (Thresholds::disk_warn, disk_fail)",
+                self.disk_warn,
+                self.disk_fail,
+            ),
+            (
+                "MOAI_MEMORY_WARN_PERCENT / MOAI_MEMORY_FAIL_PERCENT (Thresholds::memory_warn, memory_fail)",
+                self.memory_warn,
+                self.memory_fail,
+            ),
+        ] {
+            if !fraction(warn) || !fraction(fail) || warn > fail {
+                return Err((
+                    setting,
+                    format!("warn {} fail {}", percent(warn), percent(fail)),
+                    "percentages from 0 to 100, the warning at most the failing one",
+                ));
+            }
         }
         if self.query_p95_warn > self.query_p95_fail {
             return Err((
-                "thresholds.query_p95",
+                "MOAI_QUERY_P95_WARN_MS / MOAI_QUERY_P95_FAIL_MS (Thresholds::query_p95_warn, query_p95_fail)",
                 format!(
-                    "warn {:?} fail {:?}",
-                    self.query_p95_warn, self.query_p95_fail
+                    "warn {} ms fail {} ms",
+                    self.query_p95_warn.as_millis(),
+                    self.query_p95_fail.as_millis()
                 ),
+                "the warning at most the failing one",
             ));
         }
         if self.check_timeout.is_zero() {
-            return Err(("thresholds.check_timeout", "0s".into()));
+            return Err((
+                "Thresholds::check_timeout",
+                "0s".into(),
+                "a time limit above zero",
+            ));
         }
         Ok(())
     }
@@ -226,11 +238,18 @@ mod tests {
         let mut t = Thresholds::default();
         assert!(t.validate().is_ok());
         t.disk_warn = 0.95;
-        assert_eq!(t.validate().unwrap_err().0, "thresholds.disk");
+        let (setting, value, _) = t.validate().unwrap_err();
+        assert!(setting.starts_with("MOAI_DISK_WARN_PERCENT"), "{setting}");
+        assert_eq!(value, "warn 95% fail 90%");
         let t = Thresholds {
             query_p95_warn: Duration::from_secs(1),
             ..Thresholds::default()
         };
-        assert_eq!(t.validate().unwrap_err().0, "thresholds.query_p95");
+        assert!(
+            t.validate()
+                .unwrap_err()
+                .0
+                .starts_with("MOAI_QUERY_P95_WARN_MS")
+        );
     }
 }

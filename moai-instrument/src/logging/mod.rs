@@ -49,6 +49,9 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines, for people at a terminal.
     Pretty,
+    /// Nothing on stdout (the file still gets every JSON line): for a host whose own layer writes
+    /// stdout.
+    Off,
 }
 
 impl FromStr for LogFormat {
@@ -58,10 +61,11 @@ impl FromStr for LogFormat {
         match value.trim().to_ascii_lowercase().as_str() {
             "json" => Ok(LogFormat::Json),
             "pretty" | "text" => Ok(LogFormat::Pretty),
+            "off" | "none" => Ok(LogFormat::Off),
             _ => Err(InitError::invalid(
                 "MOAI_LOG_FORMAT",
                 value,
-                "expected `json` or `pretty`",
+                "expected `json`, `pretty` or `off`",
             )),
         }
     }
@@ -117,7 +121,7 @@ pub(crate) struct PreparedLogging {
 impl LogSettings {
     /// Parses the filter and opens the log file (creating its directory).
     pub(crate) fn prepare(&self) -> Result<PreparedLogging, InitError> {
-        let filter = Targets::from_str(&self.filter).map_err(|e| {
+        let filter = Targets::from_str(&without_span_filters(&self.filter)).map_err(|e| {
             InitError::invalid(
                 "RUST_LOG",
                 &self.filter,
@@ -147,6 +151,23 @@ impl LogSettings {
     }
 }
 
+/// `RUST_LOG` as the JSON layer reads it: `EnvFilter`'s span and field filters
+/// (`target[span{field=1}]=debug`), which a host's own `EnvFilter` may use, are read as their
+/// target's level (`target=debug`), so a filter that is valid for the host never stops the SDK.
+fn without_span_filters(filter: &str) -> String {
+    let mut out = String::with_capacity(filter.len());
+    let mut depth = 0usize;
+    for c in filter.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Logging started: the layer for the host's (or `init()`'s) subscriber, the sinks and the file
 /// the guard flushes, and the global filter `init()` installs with the layer.
 pub(crate) struct Logging {
@@ -164,7 +185,8 @@ impl PreparedLogging {
             format,
             file,
         } = self;
-        let sinks = Sinks::new(Some(format), file.clone()).map_err(|source| InitError::Thread {
+        let stdout = (format != LogFormat::Off).then_some(format);
+        let sinks = Sinks::new(stdout, file.clone()).map_err(|source| InitError::Thread {
             name: "log writer",
             source,
         })?;
@@ -206,4 +228,35 @@ pub(crate) fn json_subscriber(
 ) -> impl tracing::Subscriber + Send + Sync {
     let sinks = Sinks::custom(Arc::new(write));
     tracing_subscriber::registry().with(JsonLayer::new(sinks, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_filter_span_directives_read_as_their_targets() {
+        assert_eq!(
+            without_span_filters(
+                "info,my_crate[span{field=1}]=debug,tower_http::trace[request{uri=/x}]=trace"
+            ),
+            "info,my_crate=debug,tower_http::trace=trace"
+        );
+        assert_eq!(without_span_filters("info,a[s]=debug"), "info,a=debug");
+        let settings = LogSettings {
+            filter: "warn,my_crate[span{field=1}]=debug".into(),
+            format: LogFormat::Json,
+            file: None,
+            files_kept: None,
+        };
+        let prepared = settings
+            .prepare()
+            .expect("a filter valid for EnvFilter is accepted");
+        assert!(
+            prepared
+                .filter
+                .would_enable("my_crate", &tracing::Level::DEBUG)
+        );
+        assert!(!prepared.filter.would_enable("other", &tracing::Level::INFO));
+    }
 }

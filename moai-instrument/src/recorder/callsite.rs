@@ -77,16 +77,17 @@ impl QueryCallsite {
     }
 
     /// `None` until the recorder is installed (and outside a capture): without it the macros
-    /// record nothing. Once cached, one load for the capture check and one for the handles.
+    /// record nothing, for one atomic load. Once cached, that load and one for the handles.
     #[inline]
     pub(crate) fn handles(&'static self) -> Option<Handles> {
-        if capture::any_active() {
-            return self.captured_handles();
+        match capture::mode() {
+            0 => None,
+            capture::INSTALLED => match self.handles.get() {
+                Some(handles) => Some(Handles::Cached(handles)),
+                None => self.first_handles(),
+            },
+            _ => self.captured_handles(),
         }
-        if let Some(handles) = self.handles.get() {
-            return Some(Handles::Cached(handles));
-        }
-        self.first_handles()
     }
 
     #[cold]
@@ -136,18 +137,19 @@ impl EventCallsite {
         )
     }
 
-    /// One atomic load when nothing is installed; after, a load for the capture check, the cached
-    /// handle and one atomic add.
+    /// One atomic load when nothing is installed; after, that load, the cached handle and one
+    /// atomic add.
     #[doc(hidden)]
     #[inline]
     pub fn increment(&'static self) {
-        if capture::any_active() {
-            return self.increment_maybe_captured();
-        }
-        match self.counter.get() {
-            Some(Some(counter)) => counter.increment(1),
-            Some(None) => {}
-            None => self.increment_first(),
+        match capture::mode() {
+            0 => {}
+            capture::INSTALLED => match self.counter.get() {
+                Some(Some(counter)) => counter.increment(1),
+                Some(None) => {}
+                None => self.increment_first(),
+            },
+            _ => self.increment_maybe_captured(),
         }
     }
 

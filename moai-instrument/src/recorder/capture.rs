@@ -1,30 +1,44 @@
 //! Records of one thread redirected into a registry of their own (`testing::capture`), macros
-//! included: the hot path asks [`current`] only while some capture runs somewhere, so hosts that
-//! never capture pay one relaxed load of [`ACTIVE`].
+//! included. The hot path reads one byte, [`mode`]: whether the recorder is installed and
+//! whether a capture runs anywhere, so a callsite costs one load before installation (as it did
+//! before captures existed) and one more for its cached handle after, and asks [`current`] only
+//! while a capture runs somewhere.
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use super::Registry;
 
+/// [`mode`] bit: the recorder is installed.
+pub(crate) const INSTALLED: u8 = 1;
+/// [`mode`] bit: a capture runs on some thread.
+pub(crate) const CAPTURING: u8 = 2;
+
+static MODE: AtomicU8 = AtomicU8::new(0);
+
 /// Captures running on any thread; 0 in production.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// [`INSTALLED`] and [`CAPTURING`] bits.
+#[inline]
+pub(crate) fn mode() -> u8 {
+    MODE.load(Ordering::Acquire)
+}
+
+/// Sets the [`INSTALLED`] bit (the recorder was just published).
+pub(crate) fn set_installed() {
+    MODE.fetch_or(INSTALLED, Ordering::Release);
+}
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<Registry>>> = const { RefCell::new(None) };
 }
 
-/// Whether a capture runs on any thread (then [`current`] says whether on this one).
-#[inline]
-pub(crate) fn any_active() -> bool {
-    ACTIVE.load(Ordering::Relaxed) != 0
-}
-
 /// The registry this thread records into instead of the installed one, if a capture runs here.
 #[inline]
 pub(crate) fn current() -> Option<Arc<Registry>> {
-    if !any_active() {
+    if mode() & CAPTURING == 0 {
         return None;
     }
     current_slow()
@@ -42,10 +56,14 @@ pub(crate) fn with<T>(registry: &Arc<Registry>, f: impl FnOnce() -> T) -> T {
         fn drop(&mut self) {
             let previous = self.0.take();
             CURRENT.with_borrow_mut(|current| *current = previous);
-            ACTIVE.fetch_sub(1, Ordering::Relaxed);
+            if ACTIVE.fetch_sub(1, Ordering::AcqRel) == 1 {
+                MODE.fetch_and(!CAPTURING, Ordering::Release);
+            }
         }
     }
-    ACTIVE.fetch_add(1, Ordering::Relaxed);
+    if ACTIVE.fetch_add(1, Ordering::AcqRel) == 0 {
+        MODE.fetch_or(CAPTURING, Ordering::Release);
+    }
     let previous = CURRENT.with_borrow_mut(|current| current.replace(Arc::clone(registry)));
     let _restore = Restore(previous);
     f()

@@ -6,8 +6,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use metrics::Key;
-
 type Collect = Arc<dyn Fn() + Send + Sync>;
 
 struct Entry {
@@ -60,7 +58,7 @@ pub fn add_collector(collect: impl Fn() + Send + Sync + 'static) -> CollectorHan
 #[must_use = "dropping the handle removes the collector at once"]
 pub struct CollectorHandle {
     id: u64,
-    owned: Mutex<Vec<Key>>,
+    owned: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for CollectorHandle {
@@ -72,8 +70,9 @@ impl std::fmt::Debug for CollectorHandle {
 }
 
 impl CollectorHandle {
-    /// Names the label-less series this collector sets: they leave the exposition when the
-    /// handle drops, instead of repeating their last values.
+    /// Names the metrics this collector sets: every series of theirs (any labels) leaves the
+    /// exposition when the handle drops, instead of repeating its last value. Name only metrics
+    /// the collector alone sets.
     pub fn owns<I, N>(self, names: I) -> Self
     where
         I: IntoIterator<Item = N>,
@@ -82,7 +81,7 @@ impl CollectorHandle {
         self.owned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend(names.into_iter().map(|name| Key::from_name(name.into())));
+            .extend(names.into_iter().map(Into::into));
         self
     }
 }
@@ -93,13 +92,13 @@ impl Drop for CollectorHandle {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|entry| entry.id != self.id);
-        for key in self
+        for name in self
             .owned
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
         {
-            super::remove_series(&key);
+            super::remove_family_series(&name);
         }
     }
 }

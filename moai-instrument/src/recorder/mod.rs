@@ -181,6 +181,7 @@ impl Prepared {
         preload::register_catalog(&registry);
         // Published last: callsites start caching handles only once everything above is in place.
         let _ = INSTALLED.set(Arc::clone(&registry));
+        capture::set_installed();
         Ok(MetricsHandle { registry })
     }
 }
@@ -240,6 +241,14 @@ pub(crate) fn installed() -> Option<&'static Arc<Registry>> {
 pub(crate) fn remove_series(key: &Key) {
     if let Some(registry) = installed() {
         registry.remove(key);
+    }
+}
+
+/// Removes every series of metric `name` from the installed recorder's exposition (the family
+/// keeps its name and kind); a no-op before installation.
+pub(crate) fn remove_family_series(name: &str) {
+    if let Some(registry) = installed() {
+        registry.remove_family_series(name);
     }
 }
 

@@ -174,6 +174,18 @@ impl Registry {
         }
     }
 
+    /// Removes every series of the family `name` (as given or in its exposition form).
+    pub(crate) fn remove_family_series(&self, name: &str) {
+        let name = names::metric_name(name);
+        let mut families = self
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(family) = families.by_name.get_mut(name.as_ref()) {
+            family.series.clear();
+        }
+    }
+
     /// The series of `key` (in its exposition form), if registered; registers nothing.
     pub(crate) fn find(&self, key: &Key) -> Option<Series> {
         let names::Exposed { key, .. } = names::exposed(key);

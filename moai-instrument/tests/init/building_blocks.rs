@@ -293,8 +293,15 @@ fn libraries_add_and_remove_checks_and_collectors_while_the_app_runs() {
         Some(9.0),
         "each scrape collects"
     );
+    assert_eq!(sample(&body, r#"store_queue_items{queue="a"}"#), Some(1.0));
     drop(collector);
-    assert_eq!(sample(&metrics.render(), "store_queue_depth"), None);
+    let exposition = metrics.render();
+    assert_eq!(sample(&exposition, "store_queue_depth"), None);
+    assert_eq!(
+        sample(&exposition, r#"store_queue_items{queue="a"}"#),
+        None,
+        "labelled series of an owned metric leave too"
+    );
 }
 
 #[timed_query(query_type = "blocks_export")]

@@ -508,3 +508,13 @@ fn sigkill_mid_write_keeps_every_committed_row() {
         "the database opens again after the crash"
     );
 }
+
+#[test]
+fn an_empty_path_is_an_error_not_a_temporary_database() {
+    let err = SwarmDb::open("").unwrap_err();
+    assert!(
+        matches!(err, moai_swarmdb::SwarmDbError::EmptyPath),
+        "{err}"
+    );
+    assert!(err.to_string().contains("MOAI_DB_PATH"), "{err}");
+}
