@@ -283,8 +283,9 @@ fn libraries_add_and_remove_checks_and_collectors_while_the_app_runs() {
     let collector = add_collector(move || {
         moai_instrument::metrics::gauge!("store_queue_depth")
             .set(reading.load(Ordering::Relaxed) as f64);
+        moai_instrument::metrics::gauge!("store_queue_items", "queue" => "a").set(1.0);
     })
-    .owns(["store_queue_depth"]);
+    .owns(["store_queue_depth", "store_queue_items"]);
     assert_eq!(sample(&metrics.render(), "store_queue_depth"), Some(7.0));
     depth.store(9, Ordering::Relaxed);
     let (_, _, body) = http(addr, "GET", "/metrics", &[]);
