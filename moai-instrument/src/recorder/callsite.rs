@@ -35,8 +35,8 @@ pub(crate) struct QueryHandles {
 pub(crate) enum Handles {
     /// The installed recorder's, cached in the callsite.
     Cached(&'static QueryHandles),
-    /// A capture's, looked up for this call.
-    Captured(QueryHandles),
+    /// A capture's, looked up for this call (boxed: tests only, and it keeps the guard small).
+    Captured(Box<QueryHandles>),
 }
 
 impl std::ops::Deref for Handles {
@@ -99,10 +99,10 @@ impl QueryCallsite {
                 .map(Handles::Cached)
                 .or_else(|| self.first_handles());
         };
-        Some(Handles::Captured(QueryHandles {
+        Some(Handles::Captured(Box::new(QueryHandles {
             duration: captured.histogram(&self.duration_key()),
             errors: captured.counter(&self.errors_key()),
-        }))
+        })))
     }
 
     #[cold]

@@ -5,9 +5,10 @@
 //! subnormal magnitudes (below 2^-1022) count as 0; infinities land in the outermost bucket of
 //! their sign; NaN is ignored.
 //!
-//! A window allocates lazily: a group of 64 octaves' slots when one of them is first used, then
-//! one chunk of 16 counters per power of two actually used (one line of them per thread stripe,
-//! see `stripes`), so a series whose values span two octaves costs about 5 KiB whatever the
+//! A window allocates lazily: one chunk of 16 counters per power of two actually used (one line of
+//! them per thread stripe, see `stripes`); the octaves of durations (2^-32 to 2^40, positive) are
+//! a direct array, one load from the hot path, and every other octave sits in groups of 64
+//! allocated on first use. A series whose values span two octaves costs about 5 KiB whatever the
 //! number of samples: memory is bounded by the range of values, never by how many were recorded
 //! or whether anyone scrapes.
 
@@ -30,12 +31,22 @@ type Chunk = Box<[Line]>;
 /// The octaves of one group, each allocated when first used.
 type Group = Box<[OnceLock<Chunk>; GROUP]>;
 
+/// The positive octaves of durations, 2^-32 s (0.23 ns) up to 2^40 s, which `#[timed_query]`
+/// records: a direct array, one load away. Every other value goes to the lazily allocated rest.
+const NEAR_FIRST: usize = 1023 - 32 - 1;
+const NEAR: usize = 72;
+
+/// Octaves outside the near range: positive values, then negative values, by magnitude.
+type Far = [[OnceLock<Group>; GROUPS]; 2];
+
 /// One window of samples.
 pub(crate) struct Window {
     /// Zero and subnormal magnitudes: reported as `0.0`. One per stripe.
     zero: [Padded<AtomicU64>; STRIPES],
-    /// Positive values, then negative values, by magnitude.
-    signs: [[OnceLock<Group>; GROUPS]; 2],
+    /// Positive octaves `NEAR_FIRST..NEAR_FIRST + NEAR`.
+    near: [OnceLock<Chunk>; NEAR],
+    /// Every other octave of either sign, allocated when first used.
+    far: OnceLock<Box<Far>>,
 }
 
 /// Where a value lands.
@@ -88,7 +99,8 @@ impl Window {
     pub(crate) fn new() -> Self {
         Window {
             zero: std::array::from_fn(|_| Padded(AtomicU64::new(0))),
-            signs: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
+            near: std::array::from_fn(|_| OnceLock::new()),
+            far: OnceLock::new(),
         }
     }
 
@@ -106,25 +118,47 @@ impl Window {
                 octave,
                 sub,
             }) => {
-                let group = self.signs[usize::from(negative)][octave / GROUP]
-                    .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
-                let chunk = group[octave % GROUP].get_or_init(|| stripes::zeroed_lines(STRIPES));
+                let chunk = match octave.checked_sub(NEAR_FIRST) {
+                    Some(near) if !negative && near < NEAR => &self.near[near],
+                    _ => self.far_chunk(negative, octave),
+                };
+                let chunk = chunk.get_or_init(|| stripes::zeroed_lines(STRIPES));
                 chunk[stripe].0[sub].fetch_add(count, Ordering::Relaxed);
             }
         }
     }
 
+    #[cold]
+    fn far_chunk(&self, negative: bool, octave: usize) -> &OnceLock<Chunk> {
+        let far = self.far.get_or_init(|| {
+            Box::new(std::array::from_fn(|_| {
+                std::array::from_fn(|_| OnceLock::new())
+            }))
+        });
+        let group = far[usize::from(negative)][octave / GROUP]
+            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        &group[octave % GROUP]
+    }
+
     /// The allocated chunks, with the sign and octave of each.
     fn chunks(&self) -> impl Iterator<Item = (bool, usize, &Chunk)> + '_ {
-        self.signs.iter().enumerate().flat_map(|(sign, groups)| {
-            groups.iter().enumerate().flat_map(move |(g, group)| {
-                group.get().into_iter().flat_map(move |group| {
-                    group.iter().enumerate().filter_map(move |(i, chunk)| {
-                        chunk.get().map(|chunk| (sign == 1, g * GROUP + i, chunk))
+        let near = self
+            .near
+            .iter()
+            .enumerate()
+            .filter_map(|(i, chunk)| chunk.get().map(|chunk| (false, NEAR_FIRST + i, chunk)));
+        let far = self.far.get().into_iter().flat_map(|far| {
+            far.iter().enumerate().flat_map(|(sign, groups)| {
+                groups.iter().enumerate().flat_map(move |(g, group)| {
+                    group.get().into_iter().flat_map(move |group| {
+                        group.iter().enumerate().filter_map(move |(i, chunk)| {
+                            chunk.get().map(|chunk| (sign == 1, g * GROUP + i, chunk))
+                        })
                     })
                 })
             })
-        })
+        });
+        near.chain(far)
     }
 
     /// Empties the window, keeping its chunks allocated for reuse.
