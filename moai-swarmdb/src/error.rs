@@ -219,17 +219,6 @@ pub enum Location {
     Server(String),
 }
 
-impl Location {
-    /// The server a PostgreSQL URL names, as errors show it.
-    ///
-    /// # Errors
-    /// [`SwarmDbError::InvalidUrl`].
-    #[cfg(feature = "postgres")]
-    pub fn of_url(url: &str) -> Result<Location, SwarmDbError> {
-        super::postgres::parse_url(url).map(|(_, location)| location)
-    }
-}
-
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

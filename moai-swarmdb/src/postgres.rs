@@ -21,7 +21,7 @@ use super::error::{DbError, ErrorKind, Location, SwarmDbError};
 use super::pg_schema;
 use super::rows::{instant, metadata};
 use super::schema::Layout;
-use super::sqlite::refused;
+use super::schema::refused;
 use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, EventType, NewEvent};
 
 type Result<T> = std::result::Result<T, SwarmDbError>;
@@ -635,5 +635,17 @@ pub(crate) fn classify(error: &postgres::Error) -> DbError {
             Some(cause) => DbError::text(ErrorKind::Other, format!("{error}: {cause}")),
             None => DbError::text(ErrorKind::Other, error.to_string()),
         },
+    }
+}
+
+/// Where the errors of SwarmDB on a PostgreSQL server say they happened.
+impl Location {
+    /// The server a PostgreSQL URL names, as errors show it (`postgres://user@host:port/db`,
+    /// never the password).
+    ///
+    /// # Errors
+    /// [`SwarmDbError::InvalidUrl`].
+    pub fn of_url(url: &str) -> std::result::Result<Location, SwarmDbError> {
+        parse_url(url).map(|(_, location)| location)
     }
 }

@@ -5,6 +5,8 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::error::{Location, SwarmDbError};
+
 /// The schema version this SDK writes and reads, as `schema_info` stores it
 /// (`key = 'version'`).
 pub const SCHEMA_VERSION: &str = "2.0.0";
@@ -293,5 +295,22 @@ mod tests {
         assert!(parse_version("10.0.0") > parse_version("2.0.0"));
         assert_eq!(parse_version("2.x"), None);
         assert_eq!(parse_version("2.0.0.1"), None);
+    }
+}
+
+/// The error for a layout the SDK will not open.
+pub(crate) fn refused(db: &Location, layout: Layout, reason: Option<String>) -> SwarmDbError {
+    match layout {
+        Layout::Newer(found) => SwarmDbError::NewerSchema {
+            db: db.clone(),
+            found,
+            supported: SCHEMA_VERSION,
+        },
+        other => SwarmDbError::UnsupportedLayout {
+            db: db.clone(),
+            found: other.describe(),
+            supported: SCHEMA_VERSION,
+            reason,
+        },
     }
 }

@@ -18,7 +18,7 @@ use super::error::{Location, SwarmDbError};
 use super::group_commit::{self, GroupCommit};
 use super::migrate;
 use super::rows::FromRow;
-use super::schema::{self, Layout, SCHEMA_VERSION};
+use super::schema::{self, Layout, refused};
 use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, EventType, NewEvent};
 
 type Result<T> = std::result::Result<T, SwarmDbError>;
@@ -43,23 +43,6 @@ pub(crate) struct SqliteBackend {
     readers: Vec<Mutex<Connection>>,
     /// Every write, batched.
     writer: GroupCommit,
-}
-
-/// The error for a layout the SDK will not open.
-pub(crate) fn refused(db: &Location, layout: Layout, reason: Option<String>) -> SwarmDbError {
-    match layout {
-        Layout::Newer(found) => SwarmDbError::NewerSchema {
-            db: db.clone(),
-            found,
-            supported: SCHEMA_VERSION,
-        },
-        other => SwarmDbError::UnsupportedLayout {
-            db: db.clone(),
-            found: other.describe(),
-            supported: SCHEMA_VERSION,
-            reason,
-        },
-    }
 }
 
 impl SqliteBackend {
