@@ -38,6 +38,8 @@ const DEFAULT_LOG_FILES_KEPT: usize = 7;
 const DEFAULT_DB_PATH: &str = ".moai/memory/swarm.db";
 /// How often the SDK runs the registered health checks itself (`MOAI_HEALTH_INTERVAL`).
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+/// The longest health check period: a status older than a day is no status.
+const MAX_HEALTH_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// How `moai_flow_query_duration_seconds` (and every other histogram) is exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -483,13 +485,14 @@ impl Config {
         self
     }
 
-    /// The configured health check period, checked: [`InitError`] when it is zero.
+    /// The configured health check period, checked: [`InitError`] when it is zero or above a
+    /// day.
     pub(crate) fn checked_health_interval(&self) -> Result<Duration, InitError> {
-        if self.health_interval.is_zero() {
+        if self.health_interval.is_zero() || self.health_interval > MAX_HEALTH_INTERVAL {
             return Err(InitError::invalid(
-                "health_interval",
+                "MOAI_HEALTH_INTERVAL (health_interval)",
                 format!("{:?}", self.health_interval),
-                "must be above zero",
+                "must be above zero and at most a day",
             ));
         }
         Ok(self.health_interval)
@@ -795,15 +798,10 @@ fn checked_buckets(bounds: &[f64]) -> Result<Vec<f64>, InitError> {
 /// `MOAI_DB_URL` must be a PostgreSQL URL.
 fn check_db_url(url: &str) -> Result<(), InitError> {
     // The URL may hold a password: only its scheme is shown.
-    let shown = format!(
-        "{}...",
-        url.split("://")
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(16)
-            .collect::<String>()
-    );
+    let shown = match url.split_once("://") {
+        Some((scheme, _)) if scheme.len() <= 16 => format!("{scheme}://<redacted>"),
+        _ => "<redacted>".to_owned(),
+    };
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(InitError::invalid(
             "MOAI_DB_URL",

@@ -69,6 +69,8 @@ pub(crate) struct WalFile {
     /// names it, so no write is acknowledged to a file deleted or replaced under the app.
     db: PathBuf,
     identity: (u64, u64),
+    /// The WAL file's own identity: a WAL deleted under the app would take synced writes away.
+    wal_identity: (u64, u64),
 }
 
 impl WalFile {
@@ -93,13 +95,19 @@ impl WalFile {
         }
         let db = PathBuf::from(db);
         let identity = identity(&std::fs::metadata(&db)?);
+        let wal_identity = identity_of(&file)?;
         Ok(WalFile {
             path,
             file,
             db,
             identity,
+            wal_identity,
         })
     }
+}
+
+fn identity_of(file: &std::fs::File) -> std::io::Result<(u64, u64)> {
+    Ok(identity(&file.metadata()?))
 }
 
 fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
@@ -126,6 +134,15 @@ impl Flush for WalFile {
                 )));
             }
             Err(error) => return Err(error),
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if identity(&meta) == self.wal_identity => {}
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "the write-ahead log {} was deleted or replaced while open",
+                    self.path.display()
+                )));
+            }
         }
         self.file.sync_data()
     }
@@ -268,14 +285,14 @@ impl GroupCommit {
         })
     }
 
-    /// Runs `op` in the shared write transaction, in a savepoint of its own, and returns its
-    /// value once the transaction holding it is durable: `op`'s own error if it failed (its
-    /// writes rolled back, the others' kept), the commit's or the flush's error if that failed.
     /// The failed flush that refuses every write until the database is reopened, if any.
     pub(crate) fn broken(&self) -> Option<String> {
         self.broken_note.get().cloned()
     }
 
+    /// Runs `op` in the shared write transaction, in a savepoint of its own, and returns its
+    /// value once the transaction holding it is durable: `op`'s own error if it failed (its
+    /// writes rolled back, the others' kept), the commit's or the flush's error if that failed.
     pub(crate) fn write<T>(
         &self,
         op: impl FnOnce(&Connection) -> rusqlite::Result<T>,

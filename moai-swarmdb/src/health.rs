@@ -203,16 +203,21 @@ impl HealthChecker {
 
     /// SwarmDB opens and answers a read, on this thread.
     pub(crate) fn opens_now(&self) -> CheckResult {
-        let reopen = self.with_db(|db| Ok(db.must_reopen()));
-        if let Ok(Some(reason)) = reopen {
-            return CheckResult::new(
+        // One open: a probe's open may wait for a lock, and the check has one time limit.
+        let outcome = self.with_db(|db| match db.must_reopen() {
+            Some(reason) => Ok(Some(reason)),
+            None => db
+                .count_active_agents()
+                .map(|_| None)
+                .map_err(|e| error_text(&e)),
+        });
+        match outcome {
+            Ok(None) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
+            Ok(Some(reason)) => CheckResult::new(
                 HealthStatus::Unhealthy,
                 format!("SwarmDB must be reopened (a restart does it): {reason}"),
             )
-            .with_detail("must_reopen", Detail::Flag(true));
-        }
-        match self.with_db(|db| db.count_active_agents().map_err(|e| error_text(&e))) {
-            Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
+            .with_detail("must_reopen", Detail::Flag(true)),
             Err(e) => CheckResult::new(HealthStatus::Unhealthy, e),
         }
     }

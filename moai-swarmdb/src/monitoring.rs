@@ -52,17 +52,15 @@ pub(super) fn opened(db: &SwarmDb) {
 /// A monitored database closed (its last clone dropped): with none left open, monitoring is
 /// unplugged and the database's series leave the exposition.
 pub(super) fn closed() {
-    let registration = {
-        let mut monitor = MONITOR.lock().unwrap_or_else(PoisonError::into_inner);
-        monitor.opened.retain(|weak| weak.strong_count() > 0);
-        if monitor.opened.is_empty() {
-            monitor.registration.take()
-        } else {
-            None
-        }
-    };
-    // Dropped outside the lock: removing a check waits for no check, but a check may open.
-    drop(registration);
+    let mut monitor = MONITOR.lock().unwrap_or_else(PoisonError::into_inner);
+    monitor.opened.retain(|weak| weak.strong_count() > 0);
+    if monitor.opened.is_empty() {
+        // Dropped under the lock, so a database opening meanwhile registers afresh only after
+        // the old checks are gone (their names free). Safe: removing a check or a collector takes
+        // only the check set's, the collectors' and the registry's locks, whose holders never
+        // wait for this one.
+        drop(monitor.registration.take());
+    }
 }
 
 fn register() -> Registration {

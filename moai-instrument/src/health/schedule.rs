@@ -100,7 +100,7 @@ fn run(interval: Duration, stop: &AtomicBool) {
                 None => last.push((name.clone(), healthy)),
             }
         }
-        let next = started + interval;
+        let next = started.checked_add(interval).unwrap_or(started + POLL);
         loop {
             if stop.load(Ordering::Acquire) {
                 return;

@@ -19,7 +19,9 @@
 //!   lines written since the last check, which went to the unlinked file, are written again into
 //!   the new one: nothing is lost. A rename (logrotate, `MOAI_LOG_ROTATION=external`) is
 //!   followed as Python's `WatchedFileHandler` does: the lines meanwhile are in the renamed file,
-//!   which still exists.
+//!   which still exists. (With logrotate's `compress`, keep `delaycompress`, as the shipped
+//!   config does: a renamed file compressed and removed within one check would have its last
+//!   lines written again.)
 //! - **Whole lines**: each line is written while a lock is held, so lines from many threads
 //!   never interleave, and whole or not at all: a write the disk cuts short is truncated away, so
 //!   a full disk costs whole lines (counted by the caller), never a torn one.
@@ -37,7 +39,8 @@ use crate::timestamp::date;
 /// How often the path is compared with the open file (and a wall-clock step looked for).
 pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(200);
 
-/// Lines kept for a rewrite after the file vanished; beyond this, older ones are lost (counted).
+/// Bytes of lines kept for a rewrite after the file vanished; lines past this between two checks
+/// are not kept, and counted as lost if the file turns out gone.
 const REWRITE_LIMIT: usize = 8 * 1024 * 1024;
 
 /// A wall-clock step at least this large is reported.
@@ -288,8 +291,22 @@ impl RotatingFile {
         state.file = open_append(&self.path)?;
         state.unchecked.clear();
         state.unchecked_overflow = 0;
-        state.day = local_day(&*self.clock, now);
-        state.next_rotation = Some(self.clock.monotonic() + until_next_midnight(&*self.clock, now));
+        // The new file covers the next day, whatever a stepped wall clock says now (a wall clock
+        // days ahead does not name it).
+        let shown = local_day(&*self.clock, now);
+        state.day = if shown > state.day + 1 && shown - state.day <= 2 {
+            shown
+        } else {
+            state.day + 1
+        };
+        // The next boundary is the first wall-clock midnight at least 12 h away: a wall clock
+        // behind (or ahead) by less than that at this real boundary still schedules the next one
+        // a day later, not a second rotation moments from now.
+        let mut left = until_next_midnight(&*self.clock, now);
+        if left < Duration::from_secs(12 * 3_600) {
+            left += Duration::from_secs(86_400);
+        }
+        state.next_rotation = Some(self.clock.monotonic() + left);
         self.prune();
         Ok(())
     }
@@ -789,6 +806,21 @@ mod tests {
                 format!("moai-flow.log.{}", date(50_000))
             ],
             "rotated at the real boundary although the wall clock says 23:00"
+        );
+        // The wall clock still an hour behind: no second rotation at its midnight an hour later;
+        // the next at that clock's next midnight, a day and an hour on.
+        clock.pass(Duration::from_secs(2 * 3_600));
+        log.write_line(b"two hours later\n").unwrap();
+        assert_eq!(names(&dir).len(), 2, "one rotation for one real day");
+        clock.pass(Duration::from_secs(23 * 3_600 + 60));
+        log.write_line(b"next real midnight\n").unwrap();
+        assert_eq!(
+            names(&dir),
+            [
+                "moai-flow.log".to_owned(),
+                format!("moai-flow.log.{}", date(50_000)),
+                format!("moai-flow.log.{}", date(50_001)),
+            ]
         );
     }
 

@@ -6,23 +6,22 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Registry;
 
 /// [`mode`] bit: the recorder is installed.
-pub(crate) const INSTALLED: u8 = 1;
-/// [`mode`] bit: a capture runs on some thread.
-pub(crate) const CAPTURING: u8 = 2;
+pub(crate) const INSTALLED: usize = 1;
+/// What one running capture adds to [`mode`]: the bits above [`INSTALLED`] count the captures
+/// running on any thread, so the count and the installed bit change in one atomic step.
+const ONE_CAPTURE: usize = 2;
 
-static MODE: AtomicU8 = AtomicU8::new(0);
+static MODE: AtomicUsize = AtomicUsize::new(0);
 
-/// Captures running on any thread; 0 in production.
-static ACTIVE: AtomicUsize = AtomicUsize::new(0);
-
-/// [`INSTALLED`] and [`CAPTURING`] bits.
+/// [`INSTALLED`], plus [`ONE_CAPTURE`] per running capture: `0` before installation,
+/// `INSTALLED` in production.
 #[inline]
-pub(crate) fn mode() -> u8 {
+pub(crate) fn mode() -> usize {
     MODE.load(Ordering::Acquire)
 }
 
@@ -38,7 +37,7 @@ thread_local! {
 /// The registry this thread records into instead of the installed one, if a capture runs here.
 #[inline]
 pub(crate) fn current() -> Option<Arc<Registry>> {
-    if mode() & CAPTURING == 0 {
+    if mode() < ONE_CAPTURE {
         return None;
     }
     current_slow()
@@ -56,14 +55,10 @@ pub(crate) fn with<T>(registry: &Arc<Registry>, f: impl FnOnce() -> T) -> T {
         fn drop(&mut self) {
             let previous = self.0.take();
             CURRENT.with_borrow_mut(|current| *current = previous);
-            if ACTIVE.fetch_sub(1, Ordering::AcqRel) == 1 {
-                MODE.fetch_and(!CAPTURING, Ordering::Release);
-            }
+            MODE.fetch_sub(ONE_CAPTURE, Ordering::AcqRel);
         }
     }
-    if ACTIVE.fetch_add(1, Ordering::AcqRel) == 0 {
-        MODE.fetch_or(CAPTURING, Ordering::Release);
-    }
+    MODE.fetch_add(ONE_CAPTURE, Ordering::AcqRel);
     let previous = CURRENT.with_borrow_mut(|current| current.replace(Arc::clone(registry)));
     let _restore = Restore(previous);
     f()

@@ -11,6 +11,9 @@ type Collect = Arc<dyn Fn() + Send + Sync>;
 struct Entry {
     id: u64,
     collect: Collect,
+    /// Held (read) while the collector runs, taken (write) when its handle drops, so a run
+    /// still under way ends before its series are removed and never sets them again after.
+    removed: Arc<RwLock<bool>>,
 }
 
 static COLLECTORS: RwLock<Vec<Entry>> = RwLock::new(Vec::new());
@@ -40,16 +43,19 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 pub fn add_collector(collect: impl Fn() + Send + Sync + 'static) -> CollectorHandle {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let removed = Arc::new(RwLock::new(false));
     COLLECTORS
         .write()
         .unwrap_or_else(PoisonError::into_inner)
         .push(Entry {
             id,
             collect: Arc::new(collect),
+            removed: Arc::clone(&removed),
         });
     CollectorHandle {
         id,
         owned: Mutex::new(Vec::new()),
+        removed,
     }
 }
 
@@ -59,6 +65,7 @@ pub fn add_collector(collect: impl Fn() + Send + Sync + 'static) -> CollectorHan
 pub struct CollectorHandle {
     id: u64,
     owned: Mutex<Vec<String>>,
+    removed: Arc<RwLock<bool>>,
 }
 
 impl std::fmt::Debug for CollectorHandle {
@@ -88,6 +95,9 @@ impl CollectorHandle {
 
 impl Drop for CollectorHandle {
     fn drop(&mut self) {
+        // Waits for a run of this collector under way (so drop no handle from inside its own
+        // collector), and stops later ones.
+        *self.removed.write().unwrap_or_else(PoisonError::into_inner) = true;
         COLLECTORS
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -106,13 +116,16 @@ impl Drop for CollectorHandle {
 /// Runs every added collector once (a scrape is about to render).
 pub(crate) fn run_all() {
     // Cloned out of the lock, so a collector may add or drop a collector without deadlock.
-    let collectors: Vec<Collect> = COLLECTORS
+    let collectors: Vec<(Collect, Arc<RwLock<bool>>)> = COLLECTORS
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .map(|entry| Arc::clone(&entry.collect))
+        .map(|entry| (Arc::clone(&entry.collect), Arc::clone(&entry.removed)))
         .collect();
-    for collect in collectors {
-        let _ = catch_unwind(AssertUnwindSafe(|| collect()));
+    for (collect, removed) in collectors {
+        let removed = removed.read().unwrap_or_else(PoisonError::into_inner);
+        if !*removed {
+            let _ = catch_unwind(AssertUnwindSafe(|| collect()));
+        }
     }
 }

@@ -142,19 +142,26 @@ fn a_database_file_deleted_or_replaced_under_the_app_takes_no_acknowledged_write
         .unwrap();
     let addr = guard.metrics_addr().unwrap();
     let event = || NewEvent::now(EventType::Spawn, "agent-1", "expert", json!({}));
-    for replace in [true, false] {
-        let path = dir.join(format!("swarm-{replace}.db"));
+    for case in ["replace", "delete", "delete the WAL"] {
+        let path = dir.join(format!("swarm-{}.db", case.replace(' ', "-")));
         let db = SwarmDb::open(&path).unwrap();
         db.insert_event(&event()).unwrap();
-        let what = if replace {
-            // Someone puts another database in its place (`mv other.db swarm.db`).
-            let other = dir.join("other.db");
-            drop(SwarmDb::open(&other).unwrap());
-            std::fs::rename(&other, &path).unwrap();
-            "was replaced by another file while open"
-        } else {
-            std::fs::remove_file(&path).unwrap();
-            "was deleted while open"
+        let what = match case {
+            "replace" => {
+                // Someone puts another database in its place (`mv other.db swarm.db`).
+                let other = dir.join("other.db");
+                drop(SwarmDb::open(&other).unwrap());
+                std::fs::rename(&other, &path).unwrap();
+                "was replaced by another file while open"
+            }
+            "delete" => {
+                std::fs::remove_file(&path).unwrap();
+                "was deleted while open"
+            }
+            _ => {
+                std::fs::remove_file(format!("{}-wal", path.display())).unwrap();
+                "write-ahead log"
+            }
         };
         let error = db.insert_event(&event()).unwrap_err();
         let text = moai_instrument::error_chain(&error);
