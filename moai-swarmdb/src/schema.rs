@@ -285,19 +285,6 @@ fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
     parts.next().is_none().then_some(version)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_version;
-
-    #[test]
-    fn versions_compare_as_numbers() {
-        assert_eq!(parse_version("2.0.0"), Some((2, 0, 0)));
-        assert!(parse_version("10.0.0") > parse_version("2.0.0"));
-        assert_eq!(parse_version("2.x"), None);
-        assert_eq!(parse_version("2.0.0.1"), None);
-    }
-}
-
 /// The error for a layout the SDK will not open.
 pub(crate) fn refused(db: &Location, layout: Layout, reason: Option<String>) -> SwarmDbError {
     match layout {
@@ -312,5 +299,18 @@ pub(crate) fn refused(db: &Location, layout: Layout, reason: Option<String>) -> 
             supported: SCHEMA_VERSION,
             reason,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert_eq!(parse_version("2.0.0"), Some((2, 0, 0)));
+        assert!(parse_version("10.0.0") > parse_version("2.0.0"));
+        assert_eq!(parse_version("2.x"), None);
+        assert_eq!(parse_version("2.0.0.1"), None);
     }
 }
