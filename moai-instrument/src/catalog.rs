@@ -52,6 +52,15 @@ pub const QUERY_DURATION_SECONDS: MetricSpec = MetricSpec {
     help: "Query duration in seconds",
 };
 
+/// `moai_flow_db_collect_age_seconds`: how old the database-derived gauges served are. They are
+/// read from the database off the scrape path, so a scrape never waits on it.
+pub const DB_COLLECT_AGE_SECONDS: MetricSpec = MetricSpec {
+    name: "moai_flow_db_collect_age_seconds",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Seconds since the database-derived gauges were last read from the database",
+};
+
 /// `moai_flow_agents_active`: agents in status spawned or running.
 pub const AGENTS_ACTIVE: MetricSpec = MetricSpec {
     name: "moai_flow_agents_active",
@@ -221,6 +230,7 @@ pub const CATALOG: &[MetricSpec] = &[
     QUERY_DURATION_SECONDS,
     AGENTS_ACTIVE,
     DB_SIZE_BYTES,
+    DB_COLLECT_AGE_SECONDS,
     HEALTH_CHECK_STATUS,
     MEMORY_LIMIT_BYTES,
     DB_VOLUME_SIZE_BYTES,

@@ -7,13 +7,15 @@
 //! The list holds weak references in the order opened, so monitoring never keeps a database open
 //! that the application has closed.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::Instant;
 
 use moai_instrument::catalog::{
-    AGENTS_ACTIVE, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES, DB_VOLUME_SIZE_BYTES,
+    AGENTS_ACTIVE, DB_COLLECT_AGE_SECONDS, DB_SIZE_BYTES, DB_VOLUME_AVAIL_BYTES,
+    DB_VOLUME_SIZE_BYTES,
 };
 use moai_instrument::health::{
-    CheckHandle, CheckResult, HealthCheck, HealthStatus, Probe, add_check, thresholds,
+    CheckHandle, CheckResult, Detail, HealthCheck, HealthStatus, Probe, add_check, thresholds,
 };
 use moai_instrument::recorder::{CollectorHandle, add_collector};
 
@@ -36,6 +38,8 @@ struct Monitor {
 struct Registration {
     _collector: CollectorHandle,
     _checks: Vec<CheckHandle>,
+    /// The thread that reads the gauges from the database; it ends when this drops.
+    _refresher: Refresher,
 }
 
 /// Notes an application's database (not a probe's), and plugs monitoring in when it is the only
@@ -64,9 +68,12 @@ pub(super) fn closed() {
 }
 
 fn register() -> Registration {
-    let collector = add_collector(export_gauges).owns([
+    let refresher = Refresher::start();
+    let readings = Arc::clone(&refresher.readings);
+    let collector = add_collector(move || export_gauges(&readings)).owns([
         AGENTS_ACTIVE.name,
         DB_SIZE_BYTES.name,
+        DB_COLLECT_AGE_SECONDS.name,
         DB_VOLUME_SIZE_BYTES.name,
         DB_VOLUME_AVAIL_BYTES.name,
     ]);
@@ -88,6 +95,7 @@ fn register() -> Registration {
     Registration {
         _collector: collector,
         _checks: checks,
+        _refresher: refresher,
     }
 }
 
@@ -102,28 +110,139 @@ pub(crate) fn monitored() -> Option<SwarmDb> {
         .map(|shared| SwarmDb { shared })
 }
 
-/// The guide's `update_metrics()`, a scrape-time collector: `moai_flow_agents_active` and
-/// `moai_flow_db_size_bytes` from the monitored database. A failed read is logged and leaves
-/// the gauge as it was; the operation's error also counts in `moai_flow_errors_total`.
-fn export_gauges() {
-    let Some(db) = monitored() else {
-        return;
-    };
-    match db.count_active_agents() {
-        Ok(active) => moai_instrument::metrics::gauge!(AGENTS_ACTIVE.name).set(active as f64),
-        Err(err) => tracing::error!(
-            target: "moai_swarmdb",
-            error = &err as &dyn std::error::Error,
-            "Cannot count active agents for moai_flow_agents_active"
-        ),
+/// The last values read from the database, and when.
+#[derive(Default)]
+struct Readings {
+    active: Option<u64>,
+    size: Option<u64>,
+    read_at: Option<Instant>,
+    /// A scrape asked for fresh values since the last read.
+    wanted: bool,
+    stop: bool,
+}
+
+type SharedReadings = Arc<(Mutex<Readings>, Condvar)>;
+
+/// The thread that reads `moai_flow_agents_active` and `moai_flow_db_size_bytes` from the
+/// monitored database, off the scrape path: a scrape asks for a read and serves the last values
+/// at once, whatever the database does (locked, slow, partitioned); each read has the database's
+/// own deadline (its busy timeout, on PostgreSQL its statement and connection timeouts).
+struct Refresher {
+    readings: SharedReadings,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Refresher {
+    fn start() -> Refresher {
+        let readings: SharedReadings = Arc::default();
+        let shared = Arc::clone(&readings);
+        let thread = std::thread::Builder::new()
+            .name("moai-swarmdb-gauges".into())
+            .spawn(move || refresh(&shared))
+            .inspect_err(|error| {
+                tracing::warn!(
+                    target: "moai_swarmdb",
+                    %error,
+                    "Cannot start the thread that reads the database gauges; they stay absent"
+                );
+            })
+            .ok();
+        Refresher { readings, thread }
     }
-    match db.get_database_size() {
-        Ok(bytes) => moai_instrument::metrics::gauge!(DB_SIZE_BYTES.name).set(bytes as f64),
-        Err(err) => tracing::error!(
-            target: "moai_swarmdb",
-            error = &err as &dyn std::error::Error,
-            "Cannot read the database size for moai_flow_db_size_bytes"
-        ),
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        let (state, wake) = &*self.readings;
+        state.lock().unwrap_or_else(PoisonError::into_inner).stop = true;
+        wake.notify_all();
+        // Not joined: a read stuck on the database ends on its own deadline, and must not hold
+        // the close of the database (which is what drops this) until then.
+        drop(self.thread.take());
+    }
+}
+
+/// Reads the gauges at start and whenever a scrape asks, one read at a time.
+fn refresh(readings: &SharedReadings) {
+    let (state, wake) = &**readings;
+    loop {
+        {
+            let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if current.stop {
+                return;
+            }
+            if current.read_at.is_some() {
+                while !current.wanted && !current.stop {
+                    current = wake.wait(current).unwrap_or_else(PoisonError::into_inner);
+                }
+                if current.stop {
+                    return;
+                }
+            }
+            current.wanted = false;
+        }
+        let Some(db) = monitored() else {
+            return;
+        };
+        let active = db.count_active_agents();
+        let size = db.get_database_size();
+        drop(db);
+        for (what, err) in [
+            (
+                "count active agents for moai_flow_agents_active",
+                active.as_ref().err(),
+            ),
+            (
+                "read the database size for moai_flow_db_size_bytes",
+                size.as_ref().err(),
+            ),
+        ] {
+            if let Some(err) = err {
+                tracing::error!(
+                    target: "moai_swarmdb",
+                    error = err as &dyn std::error::Error,
+                    "Cannot {what}"
+                );
+            }
+        }
+        let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Ok(active) = active {
+            current.active = Some(active);
+        }
+        if let Ok(size) = size {
+            current.size = Some(size);
+        }
+        if current.active.is_some() || current.size.is_some() {
+            current.read_at = Some(Instant::now());
+        } else if current.read_at.is_none() {
+            // Nothing read yet: ask again at the next scrape, not in a loop.
+            current.read_at = None;
+            while !current.wanted && !current.stop {
+                current = wake.wait(current).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+}
+
+/// The guide's `update_metrics()`, a scrape-time collector that never touches the database: it
+/// sets `moai_flow_agents_active` and `moai_flow_db_size_bytes` from the last values the
+/// refresher read, `moai_flow_db_collect_age_seconds` to their age, and asks for a fresh read.
+/// A read that fails is logged (and counts in `moai_flow_errors_total`), and the gauges keep the
+/// last values, growing older.
+fn export_gauges(readings: &SharedReadings) {
+    let (state, wake) = &**readings;
+    let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
+    current.wanted = true;
+    wake.notify_all();
+    if let Some(active) = current.active {
+        moai_instrument::metrics::gauge!(AGENTS_ACTIVE.name).set(active as f64);
+    }
+    if let Some(size) = current.size {
+        moai_instrument::metrics::gauge!(DB_SIZE_BYTES.name).set(size as f64);
+    }
+    if let Some(at) = current.read_at {
+        moai_instrument::metrics::gauge!(DB_COLLECT_AGE_SECONDS.name)
+            .set(at.elapsed().as_secs_f64());
     }
 }
 
@@ -172,7 +291,19 @@ impl HealthCheck for MonitoredCheck {
         let checker = HealthChecker::new(&db).with_thresholds((*thresholds()).clone());
         match self.kind {
             Some(kind) => checker.check_now(kind),
-            None => checker.opens_now(),
+            // Liveness fails only for what a restart cures: a store that must be reopened. A
+            // locked file or a server that is down or slow is readiness (`database`).
+            None => match db.must_reopen() {
+                Some(reason) => CheckResult::new(
+                    HealthStatus::Unhealthy,
+                    format!("SwarmDB must be reopened (a restart does it): {reason}"),
+                )
+                .with_detail("must_reopen", Detail::Flag(true)),
+                None => CheckResult::new(
+                    HealthStatus::Healthy,
+                    "SwarmDB needs no reopen (whether it answers is readiness: database)",
+                ),
+            },
         }
     }
 }

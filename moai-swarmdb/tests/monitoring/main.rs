@@ -9,4 +9,5 @@ mod failed_sync;
 mod health_checker;
 mod health_pileup;
 mod health_schedule;
+mod locked_scrape;
 mod zero_wiring;

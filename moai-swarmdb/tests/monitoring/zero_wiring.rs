@@ -137,14 +137,17 @@ fn init_and_open_are_the_whole_set_up() {
     // Opening SwarmDB is the whole wiring: gauges at every scrape, the guide's five checks and
     // the liveness check, each in moai_flow_health_check_status.
     let a = with_agents(&a_path, 2);
-    let body = metrics(addr);
-    assert_eq!(
-        sample(&body, "moai_flow_agents_active"),
-        Some(2.0),
-        "{body}"
-    );
+    // The gauges are read off the scrape path: a scrape serves the last read and asks for the
+    // next, so the values of now show within a scrape or two.
     let size = a.get_database_size().unwrap() as f64;
-    assert_eq!(sample(&body, "moai_flow_db_size_bytes"), Some(size));
+    let body = common::wait_for("the gauges of now", Duration::from_secs(3), || {
+        let body = metrics(addr);
+        (sample(&body, "moai_flow_agents_active") == Some(2.0)
+            && sample(&body, "moai_flow_db_size_bytes") == Some(size))
+        .then_some(body)
+    });
+    let age = sample(&body, "moai_flow_db_collect_age_seconds").expect("the age is served");
+    assert!((0.0..2.0).contains(&age), "{age}");
     let report = health(addr);
     for name in SWARMDB_CHECKS {
         assert_eq!(
@@ -184,7 +187,9 @@ fn init_and_open_are_the_whole_set_up() {
     drop(a);
     assert_eq!(sample(&metrics(addr), "moai_flow_agents_active"), Some(2.0));
     drop(a_clone);
-    assert_eq!(sample(&metrics(addr), "moai_flow_agents_active"), Some(5.0));
+    common::wait_for("the next database's gauges", Duration::from_secs(3), || {
+        (sample(&metrics(addr), "moai_flow_agents_active") == Some(5.0)).then_some(())
+    });
     assert_eq!(
         health(addr)["checks"]["database"]["details"]["path"],
         b_path.display().to_string()
