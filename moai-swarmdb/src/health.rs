@@ -71,8 +71,9 @@ impl CheckKind {
     }
 }
 
-/// The name of the liveness check (SwarmDB opens and answers a read), on `/livez` and in
-/// `moai-health --live`.
+/// The name of the liveness check, on `/livez` and in `moai-health --live`: in an application, the
+/// store needs no reopen (see [`SwarmDb::must_reopen`]); from `moai-health`, SwarmDB opens and
+/// answers a read.
 pub const LIVENESS_CHECK: &str = "swarmdb";
 
 /// Where the checker finds SwarmDB: an open handle shared with the application, or a path (or
