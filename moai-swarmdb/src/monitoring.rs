@@ -110,12 +110,17 @@ pub(crate) fn monitored() -> Option<SwarmDb> {
         .map(|shared| SwarmDb { shared })
 }
 
+/// How long a scrape waits for the read it asked before serving the last values.
+const FRESH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The last values read from the database, and when.
 #[derive(Default)]
 struct Readings {
     active: Option<u64>,
     size: Option<u64>,
     read_at: Option<Instant>,
+    /// Reads finished (successful or not), for a scrape waiting briefly for the one it asked.
+    reads: u64,
     /// A scrape asked for fresh values since the last read.
     wanted: bool,
     stop: bool,
@@ -206,6 +211,8 @@ fn refresh(readings: &SharedReadings) {
             }
         }
         let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
+        current.reads += 1;
+        wake.notify_all();
         if let Ok(active) = active {
             current.active = Some(active);
         }
@@ -225,8 +232,9 @@ fn refresh(readings: &SharedReadings) {
 }
 
 /// The guide's `update_metrics()`, a scrape-time collector that never touches the database: it
-/// sets `moai_flow_agents_active` and `moai_flow_db_size_bytes` from the last values the
-/// refresher read, `moai_flow_db_collect_age_seconds` to their age, and asks for a fresh read.
+/// asks the refresher for a read, waits for it at most [`FRESH_WAIT`], then sets
+/// `moai_flow_agents_active` and `moai_flow_db_size_bytes` from the last values read and
+/// `moai_flow_db_collect_age_seconds` to their age.
 /// A read that fails is logged (and counts in `moai_flow_errors_total`), and the gauges keep the
 /// last values, growing older.
 fn export_gauges(readings: &SharedReadings) {
@@ -234,6 +242,21 @@ fn export_gauges(readings: &SharedReadings) {
     let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
     current.wanted = true;
     wake.notify_all();
+    // A healthy database answers in well under a millisecond: wait that briefly for the read
+    // just asked, so the values are of this scrape; a database that does not answer costs the
+    // scrape at most this, and it serves the last values.
+    let asked = current.reads;
+    let until = Instant::now() + FRESH_WAIT;
+    while current.reads <= asked && !current.stop {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        current = wake
+            .wait_timeout(current, until - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
     if let Some(active) = current.active {
         moai_instrument::metrics::gauge!(AGENTS_ACTIVE.name).set(active as f64);
     }
