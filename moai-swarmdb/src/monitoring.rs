@@ -118,6 +118,7 @@ const FRESH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 struct Readings {
     active: Option<u64>,
     size: Option<u64>,
+    /// When the values served were read (a read that failed changes neither).
     read_at: Option<Instant>,
     /// Reads finished (successful or not), for a scrape waiting briefly for the one it asked.
     reads: u64,
@@ -176,7 +177,8 @@ fn refresh(readings: &SharedReadings) {
             if current.stop {
                 return;
             }
-            if current.read_at.is_some() {
+            // The first read at once; every later one when a scrape asks.
+            if current.reads > 0 {
                 while !current.wanted && !current.stop {
                     current = wake.wait(current).unwrap_or_else(PoisonError::into_inner);
                 }
@@ -213,20 +215,11 @@ fn refresh(readings: &SharedReadings) {
         let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
         current.reads += 1;
         wake.notify_all();
-        if let Ok(active) = active {
+        // The age is that of the values served: a failed read leaves it growing.
+        if let (Ok(active), Ok(size)) = (active, size) {
             current.active = Some(active);
-        }
-        if let Ok(size) = size {
             current.size = Some(size);
-        }
-        if current.active.is_some() || current.size.is_some() {
             current.read_at = Some(Instant::now());
-        } else if current.read_at.is_none() {
-            // Nothing read yet: ask again at the next scrape, not in a loop.
-            current.read_at = None;
-            while !current.wanted && !current.stop {
-                current = wake.wait(current).unwrap_or_else(PoisonError::into_inner);
-            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The scrape never waits on the database: with a table of SwarmDB locked on a real PostgreSQL
 //! (`LOCK TABLE agent_registry IN ACCESS EXCLUSIVE MODE` held by another session), `/metrics`
 //! still answers at once with the last values read and `moai_flow_db_collect_age_seconds` saying
-//! how old they are, and `/livez` stays 200 (a lock on a server is no reason to restart). Before,
-//! every scrape waited on the locked read.
+//! how old they are, and `/livez` stays 200 (a lock on a server is no reason to restart); the
+//! same with the server stopped, the age growing while every read fails. Before, every scrape
+//! waited on the locked read.
 
 #![cfg(feature = "postgres")]
 
@@ -89,5 +90,41 @@ fn a_locked_table_never_holds_a_scrape() {
         let body = http(addr, "GET", "/metrics", &[]).2;
         (sample(&body, "moai_flow_db_collect_age_seconds")? < 1.0).then_some(())
     });
+
+    // The server stopped: reads fail at once, the last values stay, and their age keeps growing
+    // (a failed read is no fresh value); liveness stays 200, a restart of the app cures nothing.
+    pg.stop();
+    let mut ages = Vec::new();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let (status, _, body) = http(addr, "GET", "/metrics", &[]);
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            sample(&body, "moai_flow_agents_active"),
+            Some(3.0),
+            "the last value"
+        );
+        ages.push(sample(&body, "moai_flow_db_collect_age_seconds").unwrap());
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(
+        ages.windows(2).all(|w| w[1] > w[0]) && ages.last().unwrap() > &1.0,
+        "the age grows while every read fails: {ages:?}"
+    );
+    assert_eq!(http(addr, "GET", "/livez", &[]).0, 200);
+    pg.restart();
+    common::wait_for(
+        "fresh values after the server is back",
+        Duration::from_secs(20),
+        || {
+            let body = http(addr, "GET", "/metrics", &[]).2;
+            (sample(&body, "moai_flow_db_collect_age_seconds")? < 1.0).then_some(())
+        },
+    );
     drop(db);
 }
