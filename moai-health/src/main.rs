@@ -38,7 +38,7 @@ fn checker(args: &Args) -> Result<(HealthChecker, String), String> {
     // the probe's business and must not stop it.
     let thresholds = moai_instrument::Config::new()
         .with_env(|name| {
-            THRESHOLD_VARIABLES
+            moai_instrument::health::THRESHOLD_VARIABLES
                 .contains(&name)
                 .then(|| std::env::var(name).ok())
                 .flatten()
@@ -48,16 +48,6 @@ fn checker(args: &Args) -> Result<(HealthChecker, String), String> {
     let (checker, shown) = located_checker(args)?;
     Ok((checker.with_thresholds(thresholds), shown))
 }
-
-/// The environment variables of the thresholds the app judges by.
-const THRESHOLD_VARIABLES: [&str; 6] = [
-    "MOAI_DISK_WARN_PERCENT",
-    "MOAI_DISK_FAIL_PERCENT",
-    "MOAI_MEMORY_WARN_PERCENT",
-    "MOAI_MEMORY_FAIL_PERCENT",
-    "MOAI_QUERY_P95_WARN_MS",
-    "MOAI_QUERY_P95_FAIL_MS",
-];
 
 fn located_checker(args: &Args) -> Result<(HealthChecker, String), String> {
     match &args.db_url {

@@ -529,12 +529,6 @@ impl Config {
         self
     }
 
-    /// The configured thresholds ([`Config::thresholds`] and the environment), unchecked.
-    #[must_use]
-    pub fn configured_thresholds(&self) -> &Thresholds {
-        &self.thresholds
-    }
-
     /// The configured thresholds, checked: the warning level at most the failing one, fractions
     /// in `0.0..=1.0`, a check timeout above zero.
     ///
@@ -884,6 +878,16 @@ mod tests {
             .checked_health_interval()
             .unwrap_err();
         assert!(err.to_string().contains("health_interval"), "{err}");
+    }
+
+    #[test]
+    fn every_threshold_variable_is_read() {
+        for variable in crate::health::THRESHOLD_VARIABLES {
+            let err = Config::new()
+                .with_env(env(&[(variable, "not a number")]))
+                .unwrap_err();
+            assert!(err.to_string().contains(variable), "{variable}: {err}");
+        }
     }
 
     #[test]

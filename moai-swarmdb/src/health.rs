@@ -203,7 +203,7 @@ impl HealthChecker {
     }
 
     /// SwarmDB opens and answers a read, on this thread.
-    pub(crate) fn opens_now(&self) -> CheckResult {
+    fn opens_now(&self) -> CheckResult {
         // One open: a probe's open may wait for a lock, and the check has one time limit.
         let outcome = self.with_db(|db| match db.must_reopen() {
             Some(reason) => Ok(Some(reason)),

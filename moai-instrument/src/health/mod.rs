@@ -28,7 +28,9 @@ pub use check_set::{CheckError, CheckHandle, add_check};
 pub use progress::{PROGRESS_CHECK, heartbeat};
 pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
 pub(crate) use thresholds::set_thresholds;
-pub use thresholds::{Thresholds, format_bytes, judge_query_p95, judge_usage, thresholds};
+pub use thresholds::{
+    THRESHOLD_VARIABLES, Thresholds, format_bytes, judge_query_p95, judge_usage, thresholds,
+};
 
 /// The three states of a check, in the guide's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

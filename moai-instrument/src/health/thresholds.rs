@@ -96,6 +96,17 @@ impl Thresholds {
     }
 }
 
+/// The environment variables [`Config::from_env`](crate::Config::from_env) reads into
+/// [`Thresholds`]: for a probe outside the app (`moai-health`) that judges as the app does.
+pub const THRESHOLD_VARIABLES: [&str; 6] = [
+    "MOAI_DISK_WARN_PERCENT",
+    "MOAI_DISK_FAIL_PERCENT",
+    "MOAI_MEMORY_WARN_PERCENT",
+    "MOAI_MEMORY_FAIL_PERCENT",
+    "MOAI_QUERY_P95_WARN_MS",
+    "MOAI_QUERY_P95_FAIL_MS",
+];
+
 static CONFIGURED: RwLock<Option<Arc<Thresholds>>> = RwLock::new(None);
 
 /// The thresholds of this process: those of the [`Config`](crate::Config) that was built, else
