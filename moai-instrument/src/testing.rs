@@ -15,11 +15,9 @@
 //! assert_eq!(snapshot.counter("moai_flow_events_total", &[("event_type", "spawn")]), Some(2));
 //! ```
 
-use std::sync::Arc;
-
 use metrics::{Key, Label};
 
-use crate::recorder::{self, MoaiRecorder, Registry, Series};
+use crate::recorder::{self, MetricsHandle, Series};
 
 /// Runs `f` with the calling thread's records going to a new [`Snapshot`] instead of the global
 /// recorder: `#[timed_query]`, `#[counted_event]` and the `metrics` macros alike. Records of
@@ -31,18 +29,15 @@ use crate::recorder::{self, MoaiRecorder, Registry, Series};
 /// `f` (`capture(|| runtime.block_on(work()))` with a current-thread runtime); a future returned
 /// from `f` and awaited after it records outside the capture.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Snapshot) {
-    let registry = recorder::for_capture(crate::config::default_registry_settings);
-    let recorder = MoaiRecorder {
-        registry: Arc::clone(&registry),
-    };
-    let value = recorder::capture::with(&registry, || metrics::with_local_recorder(&recorder, f));
-    (value, Snapshot { registry })
+    let handle = recorder::for_capture(crate::config::default_registry_settings);
+    let value = handle.capturing(f);
+    (value, Snapshot { handle })
 }
 
 /// What one [`capture`] recorded. Names and labels are looked up as recorded (the exposition's
 /// sanitising applies, so `jobs.done` finds `jobs_done`); label order does not matter.
 pub struct Snapshot {
-    registry: Arc<Registry>,
+    handle: MetricsHandle,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -55,7 +50,7 @@ impl Snapshot {
     /// The value of counter `name{labels}`, `None` if it was never recorded.
     #[must_use]
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
-        match self.registry.find(&key(name, labels))? {
+        match self.handle.find(&key(name, labels))? {
             Series::Counter(cell) => Some(cell.get()),
             Series::FloatCounter(cell) => Some(cell.get() as u64),
             _ => None,
@@ -65,7 +60,7 @@ impl Snapshot {
     /// The value of gauge `name{labels}`, `None` if it was never set.
     #[must_use]
     pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        match self.registry.find(&key(name, labels))? {
+        match self.handle.find(&key(name, labels))? {
             Series::Gauge(cell) => Some(cell.get()),
             _ => None,
         }
@@ -75,7 +70,7 @@ impl Snapshot {
     /// if it was never recorded.
     #[must_use]
     pub fn histogram_count(&self, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
-        match self.registry.find(&key(name, labels))? {
+        match self.handle.find(&key(name, labels))? {
             Series::Histogram(cell) => Some(cell.count()),
             _ => None,
         }
@@ -85,7 +80,7 @@ impl Snapshot {
     /// (without the process metrics and collectors, which a capture does not run).
     #[must_use]
     pub fn render(&self) -> String {
-        crate::recorder::render_registry(&self.registry)
+        self.handle.exposition_only()
     }
 }
 

@@ -43,8 +43,8 @@ const UPKEEP_TICK: Duration = Duration::from_secs(1);
 static INSTALLED: OnceLock<Arc<Registry>> = OnceLock::new();
 
 /// The `metrics` recorder: every handle it gives out points into one [`Registry`].
-pub(crate) struct MoaiRecorder {
-    pub(crate) registry: Arc<Registry>,
+struct MoaiRecorder {
+    registry: Arc<Registry>,
 }
 
 impl Recorder for MoaiRecorder {
@@ -196,14 +196,14 @@ pub(crate) fn detached(settings: RegistrySettings, collectors: Vec<Collector>) -
 
 /// A registry for a capture: the installed recorder's settings (the defaults when none is
 /// installed), the catalog described and claimed, nothing registered.
-pub(crate) fn for_capture(default: impl FnOnce() -> RegistrySettings) -> Arc<Registry> {
+pub(crate) fn for_capture(default: impl FnOnce() -> RegistrySettings) -> MetricsHandle {
     let settings = installed().map_or_else(default, |registry| registry.settings.clone());
     let registry = Arc::new(Registry::new(settings, Vec::new(), Vec::new()));
     preload::describe_catalog(&registry);
-    registry
+    MetricsHandle { registry }
 }
 
-/// Test hooks on a handle, for `__test_support` (benchmarks and the SDK's own tests): no public
+/// Test hooks on a handle, for `__test_support` and `testing` (benchmarks and tests): no public
 /// type carries them.
 impl MetricsHandle {
     /// The exposition alone, without the collectors and `/proc` reads of a render.
@@ -219,15 +219,21 @@ impl MetricsHandle {
         metrics::with_local_recorder(&recorder, f)
     }
 
+    /// Runs `f` with this thread's records, the macros' included, going to this handle's
+    /// registry (`testing::capture`).
+    pub(crate) fn capturing<T>(&self, f: impl FnOnce() -> T) -> T {
+        capture::with(&self.registry, || self.with_local(f))
+    }
+
+    /// The series of `key`, if registered (`testing::Snapshot`).
+    pub(crate) fn find(&self, key: &Key) -> Option<Series> {
+        self.registry.find(key)
+    }
+
     /// Starts a new summary window period now, as the upkeep thread does once per period.
     pub(crate) fn rotate_windows(&self) {
         self.registry.rotate_windows();
     }
-}
-
-/// The exposition of `registry` as it stands (no collectors run).
-pub(crate) fn render_registry(registry: &Registry) -> String {
-    render::render(registry)
 }
 
 /// The installed registry; `None` before installation, when the macros record nothing.
