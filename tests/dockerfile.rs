@@ -459,7 +459,7 @@ fn runtime() -> Runtime {
 }
 
 /// Whether the app reads the environment variable `name`: its name, quoted, in the sources of
-/// the SDK or the app.
+/// the SDK, SwarmDB or the app.
 fn read_by_the_app(name: &str) -> bool {
     fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -474,6 +474,7 @@ fn read_by_the_app(name: &str) -> bool {
     let mut files = Vec::new();
     sources(&repo("src"), &mut files);
     sources(&repo("moai-instrument/src"), &mut files);
+    sources(&repo("moai-swarmdb/src"), &mut files);
     let quoted = format!("\"{name}\"");
     files
         .iter()

@@ -7,95 +7,12 @@ use moai_test_support::postgres;
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use postgres::Postgres;
-use serde_json::Value;
-use support::{Reaped, get, sample};
-
-/// A running `moai-flow` on `url`: its metrics address, and the event ids it logged as stored.
-struct Replica {
-    process: Reaped,
-    addr: String,
-    acknowledged: Arc<Mutex<Vec<String>>>,
-    lines: Arc<Mutex<Vec<String>>>,
-    /// Reads stdout until the process closes it.
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Replica {
-    /// Stops the replica with SIGTERM and waits until it has exited and every line it wrote has
-    /// been read: from then on, its acknowledged events are all it will ever acknowledge.
-    fn stop(&mut self) {
-        support::stop_app(&mut self.process);
-        if let Some(reader) = self.reader.take() {
-            reader.join().expect("the stdout reader");
-        }
-    }
-}
-
-fn start_replica(url: &str, args: &[&str]) -> Replica {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
-        .args(args)
-        .env("MOAI_DB_URL", url)
-        .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
-        .env("MOAI_LOG_DIR", "none")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start moai-flow");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let stderr = child.stderr.take().unwrap();
-    let process = Reaped(child);
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let (acked, all) = (Arc::clone(&acknowledged), Arc::clone(&lines));
-    let reader = std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Ok(json) = serde_json::from_str::<Value>(&line) {
-                if let Some(a) = json["metrics_addr"].as_str() {
-                    let _ = addr_tx.send(a.to_owned());
-                }
-                if let Some(id) = json["event_id"].as_str() {
-                    acked.lock().unwrap().push(id.to_owned());
-                }
-            }
-            all.lock().unwrap().push(line);
-        }
-    });
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
-        if !text.is_empty() {
-            eprintln!("moai-flow stderr: {text}");
-        }
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("moai-flow names its metrics address");
-    Replica {
-        process,
-        addr,
-        acknowledged,
-        lines,
-        reader: Some(reader),
-    }
-}
-
-fn metric(addr: &str, series: &str) -> Option<f64> {
-    let (status, body) = get(addr, "/metrics").ok()?;
-    (status == 200).then(|| sample(&body, series))?
-}
-
-fn acknowledged(replica: &Replica) -> usize {
-    replica.acknowledged.lock().unwrap().len()
-}
+use support::get;
+use support::replica::{Replica, acknowledged, metric, start_replica};
 
 #[test]
 fn three_replicas_share_one_swarm_and_survive_a_killed_one() {
@@ -293,47 +210,4 @@ fn a_stopped_server_fails_calls_fast_and_the_app_recovers_without_restart() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-}
-
-#[test]
-fn a_wrong_password_or_host_is_a_clear_error_at_start() {
-    let Some(pg) = Postgres::start("bad-url") else {
-        return;
-    };
-    pg.create_database("swarm");
-    let wrong_password = format!(
-        "postgres://{}:not-the-password@127.0.0.1:{}/swarm",
-        postgres::USER,
-        pg.port()
-    );
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let wrong_host = format!("postgres://moai:secret-pw@127.0.0.1:{closed_port}/swarm");
-    for (url, expected) in [
-        (wrong_password.as_str(), "refused the credentials"),
-        (wrong_host.as_str(), "refused the connection"),
-    ] {
-        let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_moai-flow"))
-            .env("MOAI_DB_URL", url)
-            .env("MOAI_METRICS_ADDR", "127.0.0.1:0")
-            .env("MOAI_LOG_DIR", "none")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
-        assert!(started.elapsed() < Duration::from_secs(10));
-        assert!(stderr.contains(expected), "{stderr}");
-        assert!(
-            stderr.contains("cannot open SwarmDB at postgres://moai@127.0.0.1:"),
-            "{stderr}"
-        );
-        assert!(
-            !stderr.contains("not-the-password") && !stderr.contains("secret-pw"),
-            "{stderr}"
-        );
-    }
 }

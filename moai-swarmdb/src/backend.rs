@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::error::{Location, SwarmDbError};
+use super::error::{ErrorKind, Location, SwarmDbError};
 use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, NewEvent};
 
 type Result<T> = std::result::Result<T, SwarmDbError>;
@@ -63,6 +63,11 @@ pub(crate) trait Backend: Send + Sync {
     fn quick_check(&self) -> Result<Option<String>>;
     /// Why the database must be reopened before it takes writes again (a failed sync), if so.
     fn must_reopen(&self) -> Option<String> {
+        None
+    }
+    /// How long ago the last connection attempt failed, its kind and cause, while none has
+    /// succeeded since (a server): the process cannot open the connections it needs.
+    fn connection_trouble(&self) -> Option<(std::time::Duration, ErrorKind, String)> {
         None
     }
 }

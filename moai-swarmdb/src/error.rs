@@ -55,6 +55,16 @@ pub enum SwarmDbError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An environment variable of SwarmDB's with a value it cannot use.
+    #[error("{variable}={value:?} is not valid: expected {expected}")]
+    InvalidSetting {
+        /// The variable, e.g. `MOAI_DB_POOL_SIZE`.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// The file holds a layout this SDK neither reads nor migrates.
     #[error("SwarmDB at {db} holds {found}, not MoAI-Flow's schema {supported}{}",
         reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
@@ -253,9 +263,21 @@ pub enum ErrorKind {
     MustReopen,
     /// The server refused the TCP connection: nothing listens at the host and port.
     ConnectionRefused,
-    /// The server could not be reached or the connection was lost (DNS, network, a server that
-    /// shuts down or restarts).
+    /// The server could not be reached: its name does not resolve, no route leads to it, or it
+    /// did not answer within `connect_timeout`.
+    Unreachable,
+    /// The connection to the server was lost (a server that shuts down or restarts, a reset).
     ConnectionLost,
+    /// No answer in time: the server cancelled the statement at `statement_timeout` (SQLSTATE
+    /// `57014`), or it did not answer within the call's deadline (a partition, a server that
+    /// hangs), and the connection was dropped.
+    Timeout,
+    /// A lock another session holds was not granted within `lock_timeout` (SQLSTATE `55P03`).
+    Locked,
+    /// The server has no connection slot left (`max_connections` reached, SQLSTATE `53300`).
+    TooManyConnections,
+    /// Every connection of this process's pool stayed in use past the checkout timeout.
+    PoolExhausted,
     /// The server refused the user or password.
     AuthFailed,
     /// The server has no database of that name.
@@ -267,6 +289,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Whether the server is unavailable now and waiting may cure it (refused, unreachable,
+    /// lost, timed out, out of connection slots), as opposed to what only a configuration change
+    /// cures (credentials, an unknown database, a malformed URL). An application starts on an
+    /// unavailable server and connects when it answers; a probe reports it.
+    #[must_use]
+    pub fn is_unavailable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::ConnectionRefused
+                | ErrorKind::Unreachable
+                | ErrorKind::ConnectionLost
+                | ErrorKind::Timeout
+                | ErrorKind::TooManyConnections
+        )
+    }
+
     /// The sentence an operator acts on; `None` where the backend's own message says more.
     fn plain(self) -> Option<&'static str> {
         Some(match self {
@@ -281,6 +319,9 @@ impl ErrorKind {
             ErrorKind::ConnectionRefused => {
                 "the server refused the connection (is PostgreSQL running and listening there?)"
             }
+            ErrorKind::TooManyConnections => {
+                "the server has no connection slot left (max_connections reached: see the README's connection budget)"
+            }
             ErrorKind::AuthFailed => {
                 "the server refused the credentials (wrong user or password in the URL or PGPASSFILE)"
             }
@@ -288,6 +329,10 @@ impl ErrorKind {
             ErrorKind::MustReopen
             | ErrorKind::Corrupt
             | ErrorKind::ConnectionLost
+            | ErrorKind::Unreachable
+            | ErrorKind::Timeout
+            | ErrorKind::Locked
+            | ErrorKind::PoolExhausted
             | ErrorKind::NoSuchDatabase
             | ErrorKind::Constraint
             | ErrorKind::Other => return None,

@@ -173,8 +173,29 @@ impl HealthChecker {
 
     /// Runs all five checks at once, each under its time limit: the whole run takes at most about
     /// one time limit. The report lists them in the guide's order ([`CheckKind::ALL`]).
+    /// On PostgreSQL the run opens one connection and the checks share it.
     #[must_use]
     pub fn check_all(&self) -> HealthReport {
+        #[cfg(feature = "postgres")]
+        if let Source::Url(url) = &self.source {
+            let busy = self.thresholds.check_timeout.mul_f64(0.75);
+            // Opened once for the run; when it fails, each check reports the failure itself.
+            if let Ok(db) = OpenOptions::new()
+                .busy_timeout(busy)
+                .existing_only()
+                .open_url(url)
+            {
+                let shared = HealthChecker {
+                    source: Source::Shared(db),
+                    thresholds: Arc::clone(&self.thresholds),
+                };
+                return shared.check_each();
+            }
+        }
+        self.check_each()
+    }
+
+    fn check_each(&self) -> HealthReport {
         std::thread::scope(|scope| {
             let running: Vec<_> = CheckKind::ALL
                 .iter()
@@ -257,6 +278,17 @@ impl HealthChecker {
                     .filter(|(ago, _)| *ago < RECENT_STORAGE_FAILURE)
                 {
                     return Err(format!("{failure} ({:.0} s ago)", ago.as_secs_f64()));
+                }
+                // Connections this process needs and cannot open (the server's slots taken, or
+                // it went away) fail readiness even while a pooled one still answers.
+                if let Some((ago, _, cause)) = db
+                    .connection_trouble()
+                    .filter(|(ago, _, _)| *ago < RECENT_STORAGE_FAILURE)
+                {
+                    return Err(format!(
+                        "cannot open a connection ({:.0} s ago): {cause}",
+                        ago.as_secs_f64()
+                    ));
                 }
                 Ok(size)
             }) {

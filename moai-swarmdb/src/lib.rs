@@ -74,6 +74,8 @@ pub mod health;
 mod migrate;
 mod monitoring;
 #[cfg(feature = "postgres")]
+mod pg_client;
+#[cfg(feature = "postgres")]
 mod pg_schema;
 #[cfg(feature = "postgres")]
 mod pgpass;
@@ -85,6 +87,8 @@ mod schema;
 mod sqlite;
 mod types;
 
+#[cfg(feature = "postgres")]
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -97,6 +101,8 @@ pub use health::{CheckKind, HealthChecker, LIVENESS_CHECK};
 /// The guide's Key Metrics thresholds, the SDK's (set for a process with
 /// `moai_instrument::Config::thresholds`).
 pub use moai_instrument::health::Thresholds;
+#[cfg(feature = "postgres")]
+pub use postgres::{DEFAULT_POOL_SIZE, DEFAULT_READ_POOL_SIZE};
 pub use schema::{SCHEMA_VERSION, TABLE_NAMES};
 /// The `serde_json` of this module's signatures (metadata and memory values are
 /// [`serde_json::Value`]s), in the one version the SDK uses.
@@ -126,6 +132,8 @@ type Result<T> = std::result::Result<T, SwarmDbError>;
 pub struct OpenOptions {
     busy_timeout: Duration,
     existing_only: bool,
+    #[cfg(feature = "postgres")]
+    pool_sizes: postgres::PoolSizes,
 }
 
 impl Default for OpenOptions {
@@ -141,7 +149,46 @@ impl OpenOptions {
         OpenOptions {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             existing_only: false,
+            #[cfg(feature = "postgres")]
+            pool_sizes: postgres::PoolSizes::default(),
         }
+    }
+
+    /// On PostgreSQL, how many connections this process opens at most for writes (default
+    /// [`DEFAULT_POOL_SIZE`], `MOAI_DB_POOL_SIZE`) and, apart from those, for reads (default
+    /// [`DEFAULT_READ_POOL_SIZE`], `MOAI_DB_READ_POOL_SIZE`). A deployment of N replicas needs
+    /// `N * (writes + reads)` of the server's `max_connections`, plus one per `moai-health
+    /// --db-url` probe running at once (see the README's connection budget). A probe
+    /// ([`OpenOptions::existing_only`]) uses one connection whatever these say.
+    #[cfg(feature = "postgres")]
+    pub fn pool_sizes(mut self, writes: NonZeroU32, reads: NonZeroU32) -> Self {
+        self.pool_sizes = postgres::PoolSizes { writes, reads };
+        self
+    }
+
+    /// [`OpenOptions::pool_sizes`] from `MOAI_DB_POOL_SIZE` and `MOAI_DB_READ_POOL_SIZE` where
+    /// set (each a whole number from 1).
+    ///
+    /// # Errors
+    /// [`SwarmDbError::InvalidSetting`] naming the variable and its value.
+    #[cfg(feature = "postgres")]
+    pub fn pool_sizes_from_env(self) -> Result<Self> {
+        let read = |name: &'static str, default: NonZeroU32| match std::env::var(name) {
+            Err(_) => Ok(default),
+            Ok(value) => {
+                value
+                    .trim()
+                    .parse::<NonZeroU32>()
+                    .map_err(|_| SwarmDbError::InvalidSetting {
+                        variable: name,
+                        value,
+                        expected: "a whole number of connections from 1",
+                    })
+            }
+        };
+        let writes = read("MOAI_DB_POOL_SIZE", self.pool_sizes.writes)?;
+        let reads = read("MOAI_DB_READ_POOL_SIZE", self.pool_sizes.reads)?;
+        Ok(self.pool_sizes(writes, reads))
     }
 
     /// How long a call waits for another connection's lock before failing (probes use a short
@@ -182,22 +229,39 @@ impl OpenOptions {
     }
 
     /// Connects to SwarmDB on the PostgreSQL server at `url`
-    /// (`postgres://user[:password]@host[:port]/dbname[?options]`, or the key/value form),
+    /// (`postgres://user[:password]@host[:port]/dbname[?params]`, or the key/value form),
     /// creating the schema when missing under a transaction-scoped advisory lock, so that
     /// replicas starting together create it once. The busy timeout is how long a call waits for
-    /// a pooled connection, and a connection attempt for the server. Failures count in
-    /// `moai_flow_errors_total{operation="open"}`.
+    /// a pooled connection. Failures count in `moai_flow_errors_total{operation="open"}`.
+    ///
+    /// Every call has a deadline, from the URL's parameters or these defaults:
+    /// `connect_timeout` 5 s (TCP connect and start-up); `options=-c statement_timeout=...` 10 s
+    /// and `options=-c lock_timeout=...` 5 s (the server's); the client waits for any call at
+    /// most `statement_timeout` + 1 s, then drops the connection; TCP keepalive after 10 s idle,
+    /// every 5 s, 3 probes (`keepalives_idle`, `keepalives_interval`, `keepalives_retries`);
+    /// `tcp_user_timeout` 30 s.
+    ///
+    /// An application (not [`OpenOptions::existing_only`]) starts while the server is
+    /// unavailable ([`ErrorKind::is_unavailable`]: refused, unreachable, out of connection
+    /// slots): its calls fail at once with that cause, the `database` readiness check fails,
+    /// and the first connection that succeeds creates (or checks) the schema, with no restart.
     ///
     /// # Errors
-    /// [`SwarmDbError::InvalidUrl`]; [`SwarmDbError::Open`] with [`ErrorKind::ConnectionRefused`],
-    /// [`ErrorKind::AuthFailed`], [`ErrorKind::NoSuchDatabase`], ... naming the server (never the
-    /// password); [`SwarmDbError::NewerSchema`], [`SwarmDbError::UnsupportedLayout`];
-    /// [`SwarmDbError::NeedsMigration`] for a probe on a database without the schema.
+    /// [`SwarmDbError::InvalidUrl`] (a malformed URL, or a `statement_timeout`/`lock_timeout`
+    /// in `options` that is not a duration); [`SwarmDbError::Open`] with
+    /// [`ErrorKind::AuthFailed`], [`ErrorKind::NoSuchDatabase`], ... naming the server (never
+    /// the password), and for a probe also the unavailable kinds; [`SwarmDbError::NewerSchema`],
+    /// [`SwarmDbError::UnsupportedLayout`]; [`SwarmDbError::NeedsMigration`] for a probe on a
+    /// database without the schema.
     #[cfg(feature = "postgres")]
     #[timed_query(query_type = "open")]
     pub fn open_url(self, url: &str) -> Result<SwarmDb> {
-        let backend =
-            postgres::PostgresBackend::connect(url, self.busy_timeout, self.existing_only)?;
+        let backend = postgres::PostgresBackend::connect(
+            url,
+            self.busy_timeout,
+            self.existing_only,
+            self.pool_sizes,
+        )?;
         Ok(SwarmDb::new(Box::new(backend), !self.existing_only))
     }
 }
@@ -297,7 +361,7 @@ impl SwarmDb {
     pub fn from_config(config: &moai_instrument::Config) -> Result<Self> {
         match config.configured_db_url() {
             #[cfg(feature = "postgres")]
-            Some(url) => SwarmDb::connect(url),
+            Some(url) => OpenOptions::new().pool_sizes_from_env()?.open_url(url),
             #[cfg(not(feature = "postgres"))]
             Some(url) => Err(SwarmDbError::InvalidUrl {
                 url: redact::redact_url(url),
@@ -645,6 +709,15 @@ impl SwarmDb {
     #[timed_query(query_type = "quick_check")]
     pub fn quick_check(&self) -> Result<Option<String>> {
         self.noted(self.shared.backend.quick_check())
+    }
+
+    /// On PostgreSQL, the last failed attempt to open a connection while none has succeeded
+    /// since: how long ago, its kind ([`ErrorKind::ConnectionRefused`],
+    /// [`ErrorKind::TooManyConnections`], ...) and its cause. The `database` readiness check fails
+    /// while it is recent: the process cannot open the connections it needs. `None` on SQLite.
+    #[must_use]
+    pub fn connection_trouble(&self) -> Option<(Duration, ErrorKind, String)> {
+        self.shared.backend.connection_trouble()
     }
 
     /// Why this database must be reopened before it takes writes again, if it must: a sync of

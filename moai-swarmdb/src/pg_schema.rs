@@ -5,7 +5,7 @@
 //! time (event and memory timestamps, `last_updated`) uses the "C" collation: byte order, as
 //! SQLite compares text, whatever the server's locale.
 
-use postgres::{Client, GenericClient};
+use tokio_postgres::{Client, GenericClient};
 
 use super::schema::{Layout, SCHEMA_VERSION, classify};
 
@@ -122,37 +122,48 @@ CREATE TABLE IF NOT EXISTS schema_info (
 const SCHEMA_LOCK: i64 = 0x4d6f_4149_5377_726d;
 
 /// The layout of the connected database (its current schema); writes nothing.
-pub(crate) fn detect(client: &mut impl GenericClient) -> Result<Layout, postgres::Error> {
+pub(crate) async fn detect(client: &impl GenericClient) -> Result<Layout, tokio_postgres::Error> {
     let tables: Vec<String> = client
         .query(
             "SELECT table_name::text FROM information_schema.tables
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
              ORDER BY table_name",
             &[],
-        )?
+        )
+        .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    // Every table's columns at once: the column check may ask for several, and the version
-    // read below needs the client.
+    // Every table's columns at once, and the version when `schema_info` can hold one: the
+    // classification below asks for them synchronously.
     let mut columns = std::collections::HashMap::<String, Vec<String>>::new();
-    for row in client.query(
-        "SELECT table_name::text, column_name::text FROM information_schema.columns
-         WHERE table_schema = current_schema()
-         ORDER BY table_name, ordinal_position",
-        &[],
-    )? {
+    for row in client
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema()
+             ORDER BY table_name, ordinal_position",
+            &[],
+        )
+        .await?
+    {
         columns.entry(row.get(0)).or_default().push(row.get(1));
     }
+    let has_version = columns
+        .get("schema_info")
+        .is_some_and(|c| c.iter().any(|n| n == "key") && c.iter().any(|n| n == "value"));
+    let version: Option<String> = if has_version {
+        client
+            .query("SELECT value FROM schema_info WHERE key = 'version'", &[])
+            .await?
+            .first()
+            .map(|r| r.get(0))
+    } else {
+        None
+    };
     classify(
         &tables,
         |table| Ok(columns.get(table).cloned().unwrap_or_default()),
-        || {
-            Ok(client
-                .query("SELECT value FROM schema_info WHERE key = 'version'", &[])?
-                .first()
-                .map(|r| r.get(0)))
-        },
+        || Ok(version),
         // The SDK's pre-compatibility layout only ever lived in SQLite files.
         || Ok(None),
     )
@@ -160,20 +171,22 @@ pub(crate) fn detect(client: &mut impl GenericClient) -> Result<Layout, postgres
 
 /// Creates what is missing of the schema and records the version, under the advisory lock, in
 /// one transaction; returns the layout found before (or refused).
-pub(crate) fn create(client: &mut Client) -> Result<Layout, postgres::Error> {
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-    let layout = detect(&mut tx)?;
+pub(crate) async fn create(client: &mut Client) -> Result<Layout, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await?;
+    let layout = detect(&tx).await?;
     match layout {
         Layout::Empty | Layout::Older(_) => {
-            tx.batch_execute(SCHEMA_SQL)?;
+            tx.batch_execute(SCHEMA_SQL).await?;
             tx.execute(
                 "INSERT INTO schema_info (key, value) VALUES ('version', $1)
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,
                  updated_at = EXCLUDED.updated_at",
                 &[&SCHEMA_VERSION],
-            )?;
-            tx.commit()?;
+            )
+            .await?;
+            tx.commit().await?;
             Ok(Layout::Current)
         }
         other => Ok(other),

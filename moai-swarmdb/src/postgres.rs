@@ -1,23 +1,28 @@
-//! The shared backend: MoAI-Flow's tables on a PostgreSQL server, through a pool of synchronous
-//! connections (`postgres` + `r2d2`), so that several replicas share one swarm. Same operations,
-//! same encodings and the same strings back as the SQLite file (see `pg_schema.rs`).
+//! The shared backend: MoAI-Flow's tables on a PostgreSQL server, through two pools of
+//! connections (writes, and reads apart from them; `pg_client.rs`: every call under a deadline),
+//! so that several replicas share one swarm. Same operations, same encodings and the same strings
+//! back as the SQLite file (see `pg_schema.rs`).
 //!
 //! While the server is down, a call does not wait out the pool's timeout again and again: when no
-//! idle connection is left and the last attempt to connect failed within the timeout, it fails at
-//! once with that attempt's cause ("the server refused the connection"). The pool keeps trying in
-//! the background and the first connection that succeeds ends the outage, with no restart.
+//! idle connection is left and connecting failed recently (or fails while the call waits), it
+//! fails at once with that attempt's cause ("the server refused the connection"). The pool keeps
+//! trying in the background and the first connection that succeeds ends the outage, with no
+//! restart. An application starts on an unavailable server the same way, and creates (or checks)
+//! the schema on its first connection.
 
+use std::num::NonZeroU32;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use postgres::types::ToSql;
-use postgres::{NoTls, Row};
-use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::backend::Backend;
 use super::encoding::{iso_timestamp, unix_seconds};
 use super::error::{DbError, ErrorKind, Location, SwarmDbError};
+use super::pg_client::{Deadlines, Manager, Outage, PgConn, settle};
 use super::pg_schema;
 use super::rows::{instant, metadata};
 use super::schema::Layout;
@@ -25,68 +30,56 @@ use super::schema::refused;
 use super::types::{Agent, AgentEvent, AgentStatus, EventFilter, EventType, NewEvent};
 
 type Result<T> = std::result::Result<T, SwarmDbError>;
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<Manager>;
+type Conn = r2d2::PooledConnection<Manager>;
 
-/// Connections per process for writes: enough for the application's writing threads at once
-/// (the server's own group commit shares WAL flushes among them).
-const POOL_SIZE: u32 = 10;
+/// Connections per process for writes, by default: enough for the application's writing
+/// threads at once (the server's own group commit shares WAL flushes among them).
+pub const DEFAULT_POOL_SIZE: u32 = 10;
 
-/// Connections per process for reads, apart from the writes': the scrape's gauges and the health
-/// checks never queue behind writers that hold every write connection. With the writes' pool,
-/// 13 per replica: three replicas stay far below the server's default `max_connections` of 100.
-const READ_POOL_SIZE: u32 = 3;
+/// Connections per process for reads, apart from the writes', by default: the scrape's gauges
+/// and the health checks never queue behind writers that hold every write connection.
+pub const DEFAULT_READ_POOL_SIZE: u32 = 3;
+
+/// How many connections a process opens at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolSizes {
+    pub(crate) writes: NonZeroU32,
+    pub(crate) reads: NonZeroU32,
+}
+
+impl Default for PoolSizes {
+    fn default() -> Self {
+        PoolSizes {
+            writes: NonZeroU32::new(DEFAULT_POOL_SIZE).unwrap_or(NonZeroU32::MIN),
+            reads: NonZeroU32::new(DEFAULT_READ_POOL_SIZE).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}
 
 pub(crate) struct PostgresBackend {
     location: Location,
     /// Writes, and reads inside a write's transaction.
     pool: Pool,
-    /// Reads.
+    /// Reads (the same pool as `pool` for a probe, which uses one connection).
     readers: Pool,
     outage: Arc<Outage>,
+    deadlines: Deadlines,
     checkout_timeout: Duration,
-}
-
-/// The last failed connection attempt, cleared by the next one that succeeds.
-#[derive(Default)]
-struct Outage(Mutex<Option<(Instant, ErrorKind, String)>>);
-
-impl Outage {
-    fn get(&self) -> Option<(Instant, ErrorKind, String)> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-    fn set(&self, value: Option<(Instant, ErrorKind, String)>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = value;
-    }
-}
-
-impl std::fmt::Debug for Outage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Outage")
-    }
-}
-
-#[derive(Debug)]
-struct ClearOutage(Arc<Outage>);
-
-impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for ClearOutage {
-    fn on_acquire(&self, _: &mut postgres::Client) -> std::result::Result<(), postgres::Error> {
-        self.0.set(None);
-        Ok(())
-    }
+    /// Whether the schema was created (or checked) on this server: an application that started
+    /// while the server was unavailable does it on its first connection.
+    schema_ready: AtomicBool,
+    schema_check: Mutex<()>,
 }
 
 /// `postgres://user@host:port/dbname` of a parsed URL: what errors and logs show, never the
 /// password.
-fn location_of(config: &postgres::Config) -> Location {
+fn location_of(config: &tokio_postgres::Config) -> Location {
     let user = config.get_user().unwrap_or("postgres");
     let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         #[cfg(unix)]
-        Some(postgres::config::Host::Unix(dir)) => dir.display().to_string(),
+        Some(tokio_postgres::config::Host::Unix(dir)) => dir.display().to_string(),
         None => "localhost".to_owned(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -95,11 +88,11 @@ fn location_of(config: &postgres::Config) -> Location {
 }
 
 /// The password file's entry for the URL's first host, port, database and user.
-fn password_file_entry(config: &postgres::Config) -> Option<String> {
+fn password_file_entry(config: &tokio_postgres::Config) -> Option<String> {
     let host = match config.get_hosts().first()? {
-        postgres::config::Host::Tcp(host) => host.clone(),
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
         #[cfg(unix)]
-        postgres::config::Host::Unix(_) => "localhost".to_owned(),
+        tokio_postgres::config::Host::Unix(_) => "localhost".to_owned(),
     };
     let user = config.get_user()?;
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -107,74 +100,163 @@ fn password_file_entry(config: &postgres::Config) -> Option<String> {
 }
 
 /// The client's configuration of a URL, and the server it names.
-pub(crate) fn parse_url(url: &str) -> Result<(postgres::Config, Location)> {
-    let config = postgres::Config::from_str(url).map_err(|e| SwarmDbError::InvalidUrl {
+pub(crate) fn parse_url(url: &str) -> Result<(tokio_postgres::Config, Location)> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| SwarmDbError::InvalidUrl {
         url: crate::redact::redact_url(url),
-        reason: e.to_string(),
+        reason: match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     })?;
     let location = location_of(&config);
     Ok((config, location))
 }
 
 impl PostgresBackend {
-    pub(crate) fn connect(url: &str, timeout: Duration, existing_only: bool) -> Result<Self> {
+    /// Connects: a probe (`existing_only`) with one connection, that must answer now; an
+    /// application with its pools, starting even while the server is unavailable (refused,
+    /// unreachable, out of connection slots), and creating the schema on its first connection.
+    pub(crate) fn connect(
+        url: &str,
+        checkout_timeout: Duration,
+        existing_only: bool,
+        sizes: PoolSizes,
+    ) -> Result<Self> {
         let (mut config, location) = parse_url(url)?;
         if config.get_password().is_none()
             && let Some(password) = password_file_entry(&config)
         {
             config.password(password);
         }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(timeout);
-        }
         if config.get_application_name().is_none() {
             config.application_name("moai-instrument");
         }
-        // A server that vanishes without a reset (a node lost) is noticed, not waited on forever.
-        config
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30));
-        let open_error = |e: postgres::Error| SwarmDbError::Open {
-            db: location.clone(),
-            source: classify(&e),
+        let deadlines = settle(&mut config).map_err(|reason| SwarmDbError::InvalidUrl {
+            url: crate::redact::redact_url(url),
+            reason,
+        })?;
+        tracing::debug!(
+            db = %location,
+            connect_timeout_s = deadlines.connect.as_secs_f64(),
+            statement_timeout_s = deadlines.statement.as_secs_f64(),
+            lock_timeout_s = deadlines.lock.as_secs_f64(),
+            call_deadline_s = deadlines.call.as_secs_f64(),
+            "SwarmDB's deadlines on PostgreSQL"
+        );
+        let outage = Arc::new(Outage::default());
+        let manager = || Manager {
+            config: config.clone(),
+            location: location.clone(),
+            deadlines,
+            outage: Arc::clone(&outage),
         };
-        // One direct connection first: a wrong password or host is a clear error now, and the
-        // schema is created (or checked) before the pool hands out connections.
-        let mut client = config.connect(NoTls).map_err(open_error)?;
-        let layout = if existing_only {
-            pg_schema::detect(&mut client).map_err(open_error)?
-        } else {
-            pg_schema::create(&mut client).map_err(open_error)?
+        let pool = |size: NonZeroU32, min_idle: u32| {
+            r2d2::Pool::builder()
+                .max_size(size.get())
+                .min_idle(Some(min_idle))
+                .connection_timeout(checkout_timeout)
+                // A broken connection is noticed by its closed client, not one round trip per
+                // checkout.
+                .test_on_check_out(false)
+                .error_handler(Box::new(r2d2::NopErrorHandler))
+                .build_unchecked(manager())
         };
-        match layout {
-            Layout::Current => {}
-            Layout::Empty | Layout::Older(_) | Layout::SdkLegacy if existing_only => {
-                return Err(SwarmDbError::NeedsMigration {
+        if existing_only {
+            // A probe: one connection, the pool's own, which must answer now.
+            let one = pool(NonZeroU32::MIN, 0);
+            let backend = PostgresBackend {
+                location,
+                pool: one.clone(),
+                readers: one,
+                outage,
+                deadlines,
+                checkout_timeout,
+                schema_ready: AtomicBool::new(true),
+                schema_check: Mutex::new(()),
+            };
+            let mut conn = backend
+                .checkout(&backend.pool, "open")
+                .map_err(|e| backend.open_error(e))?;
+            let layout = conn
+                .call(deadlines.call, async |c| {
+                    pg_schema::detect(c.client()).await
+                })
+                .map_err(|source| SwarmDbError::Open {
+                    db: backend.location.clone(),
+                    source,
+                })?;
+            accept_layout(&backend.location, layout, true)?;
+            drop(conn);
+            return Ok(backend);
+        }
+        // An application: one connection first, so that a wrong password or database is a
+        // clear error now, and the schema is created before the pools hand out connections.
+        let schema_ready = match PgConn::open(&config, &deadlines) {
+            Ok(mut conn) => {
+                let layout = conn
+                    .call(deadlines.call, async |c| {
+                        pg_schema::create(c.client()).await
+                    })
+                    .map_err(|source| SwarmDbError::Open {
+                        db: location.clone(),
+                        source,
+                    })?;
+                accept_layout(&location, layout, false)?;
+                true
+            }
+            Err(source) if source.kind().is_unavailable() => {
+                tracing::warn!(
+                    db = %location,
+                    error = &source as &dyn std::error::Error,
+                    "SwarmDB's server is unavailable: starting anyway (readiness fails until it answers; the schema is checked on the first connection)"
+                );
+                outage.set(Some((Instant::now(), source.kind(), source.to_string())));
+                false
+            }
+            Err(source) => {
+                return Err(SwarmDbError::Open {
                     db: location,
-                    found: layout.describe(),
+                    source,
                 });
             }
-            other => return Err(refused(&location, other, None)),
-        }
-        drop(client);
-        let outage = Arc::new(Outage::default());
-        let pool = |size: u32| {
-            r2d2::Pool::builder()
-                .max_size(size)
-                .min_idle(Some(1))
-                .connection_timeout(timeout)
-                .error_handler(Box::new(SharedOutage(Arc::clone(&outage))))
-                .connection_customizer(Box::new(ClearOutage(Arc::clone(&outage))))
-                .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls))
         };
-        let (pool, readers) = (pool(POOL_SIZE), pool(READ_POOL_SIZE));
+        let (pool, readers) = (pool(sizes.writes, 1), pool(sizes.reads, 1));
         Ok(PostgresBackend {
             location,
             pool,
             readers,
             outage,
-            checkout_timeout: timeout,
+            deadlines,
+            checkout_timeout,
+            schema_ready: AtomicBool::new(schema_ready),
+            schema_check: Mutex::new(()),
         })
+    }
+
+    /// A checkout's failure as the failure to open.
+    fn open_error(&self, error: SwarmDbError) -> SwarmDbError {
+        match error {
+            SwarmDbError::Query { source, .. } => SwarmDbError::Open {
+                db: self.location.clone(),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Opens only the current schema (a probe, which never writes, also accepts nothing it would
+/// have to create).
+fn accept_layout(location: &Location, layout: Layout, existing_only: bool) -> Result<()> {
+    match layout {
+        Layout::Current => Ok(()),
+        Layout::Empty | Layout::Older(_) | Layout::SdkLegacy if existing_only => {
+            Err(SwarmDbError::NeedsMigration {
+                db: location.clone(),
+                found: layout.describe(),
+            })
+        }
+        other => Err(refused(location, other, None)),
     }
 }
 
@@ -215,24 +297,26 @@ impl Backend for PostgresBackend {
     /// Every event in one transaction: all stored, or none.
     fn insert_events(&self, rows: &[(String, &NewEvent, String)]) -> Result<()> {
         let mut conn = self.conn("insert_events")?;
-        let error = self.query_error("insert_events");
-        let mut tx = conn.transaction().map_err(&error)?;
-        let insert = tx.prepare(INSERT_EVENT).map_err(&error)?;
-        for (event_id, event, metadata) in rows {
-            tx.execute(
-                &insert,
-                &[
-                    event_id,
-                    &event.event_type.as_str(),
-                    &event.agent_id,
-                    &event.agent_type,
-                    &event.timestamp,
-                    metadata,
-                ],
-            )
-            .map_err(&error)?;
-        }
-        tx.commit().map_err(&error)
+        conn.call(self.deadlines.call, async |c| {
+            let tx = c.client().transaction().await?;
+            let insert = tx.prepare(INSERT_EVENT).await?;
+            for (event_id, event, metadata) in rows {
+                tx.execute(
+                    &insert,
+                    &[
+                        event_id,
+                        &event.event_type.as_str(),
+                        &event.agent_id,
+                        &event.agent_type,
+                        &event.timestamp,
+                        metadata,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await
+        })
+        .map_err(self.query_error("insert_events"))
     }
 
     fn get_events(&self, filter: &EventFilter) -> Result<Vec<AgentEvent>> {
@@ -405,30 +489,47 @@ impl Backend for PostgresBackend {
         )
     }
 
+    /// `VACUUM` without the statement timeout (it may take long on a big database), under a
+    /// client deadline of [`VACUUM_DEADLINE`].
     fn vacuum(&self) -> Result<()> {
         let mut conn = self.conn("vacuum")?;
-        conn.batch_execute("VACUUM")
-            .map_err(self.query_error("vacuum"))
+        conn.call(VACUUM_DEADLINE, async |c| {
+            // `VACUUM` runs outside a transaction block: three statements, not one batch.
+            c.client()
+                .batch_execute("SET statement_timeout = 0")
+                .await?;
+            c.client().batch_execute("VACUUM").await?;
+            c.client().batch_execute("RESET statement_timeout").await
+        })
+        .map_err(self.query_error("vacuum"))
     }
 
     /// A 16 KB `schema_info` row under the SDK's own key, written and removed in one
     /// transaction: no row or sequence value of MoAI-Flow's tables is used.
     fn write_probe(&self) -> Result<()> {
         let mut conn = self.conn("write_probe")?;
-        let error = self.query_error("write_probe");
-        let mut tx = conn.transaction().map_err(&error)?;
-        tx.batch_execute(
-            "INSERT INTO schema_info (key, value)
-             VALUES ('moai_instrument_write_probe', repeat('00', 8192))
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
-             DELETE FROM schema_info WHERE key = 'moai_instrument_write_probe';",
-        )
-        .map_err(&error)?;
-        tx.commit().map_err(&error)
+        conn.call(self.deadlines.call, async |c| {
+            let tx = c.client().transaction().await?;
+            tx.batch_execute(
+                "INSERT INTO schema_info (key, value)
+                 VALUES ('moai_instrument_write_probe', repeat('00', 8192))
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
+                 DELETE FROM schema_info WHERE key = 'moai_instrument_write_probe';",
+            )
+            .await?;
+            tx.commit().await
+        })
+        .map_err(self.query_error("write_probe"))
     }
 
     /// PostgreSQL checks its own pages (checksums, WAL); what a client can check is that the
     /// server answers a read of the schema.
+    fn connection_trouble(&self) -> Option<(Duration, ErrorKind, String)> {
+        self.outage
+            .get()
+            .map(|(at, kind, text)| (at.elapsed(), kind, text))
+    }
+
     fn quick_check(&self) -> Result<Option<String>> {
         let version = self.query(
             "quick_check",
@@ -442,6 +543,12 @@ impl Backend for PostgresBackend {
         })
     }
 }
+
+/// How long the client waits for `VACUUM`, which runs without the statement timeout.
+const VACUUM_DEADLINE: Duration = Duration::from_secs(600);
+
+/// How often a call waiting for a pooled connection looks whether connecting failed meanwhile.
+const CHECKOUT_SLICE: Duration = Duration::from_millis(50);
 
 impl PostgresBackend {
     fn count(
@@ -462,7 +569,8 @@ impl PostgresBackend {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         let mut conn = self.conn_from(&self.readers, operation)?;
-        conn.query(sql, params).map_err(self.query_error(operation))
+        conn.call(self.deadlines.call, async |c| c.query(sql, params).await)
+            .map_err(self.query_error(operation))
     }
 
     fn execute(
@@ -472,7 +580,7 @@ impl PostgresBackend {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<usize> {
         let mut conn = self.conn(operation)?;
-        conn.execute(sql, params)
+        conn.call(self.deadlines.call, async |c| c.execute(sql, params).await)
             .map(|n| n as usize)
             .map_err(self.query_error(operation))
     }
@@ -482,55 +590,94 @@ impl PostgresBackend {
         self.conn_from(&self.pool, operation)
     }
 
-    /// A connection of `pool`, or at once the cause of an ongoing outage.
+    /// A connection of `pool` on a server whose schema is checked. Fails at once with the cause
+    /// when connecting failed recently (or fails while this call waits) and no idle connection
+    /// is left: a server that is down costs a call nothing, and one that comes back ends the
+    /// outage with the pool's next connection. Fails after the checkout timeout when every
+    /// connection stays in use.
     fn conn_from(&self, pool: &Pool, operation: &'static str) -> Result<Conn> {
+        let mut conn = self.checkout(pool, operation)?;
+        if !self.schema_ready.load(Ordering::Acquire) {
+            self.check_schema(&mut conn)?;
+        }
+        Ok(conn)
+    }
+
+    /// A connection of `pool` (see [`PostgresBackend::conn_from`]).
+    fn checkout(&self, pool: &Pool, operation: &'static str) -> Result<Conn> {
         let fail = |kind: ErrorKind, text: String| SwarmDbError::Query {
             operation,
             db: self.location.clone(),
             source: DbError::text(kind, text),
         };
-        let recent_failure = self
-            .outage
-            .get()
-            .filter(|(at, _, _)| at.elapsed() < self.checkout_timeout);
-        if let Some((_, kind, text)) = &recent_failure
-            && pool.state().idle_connections == 0
-        {
-            return Err(fail(*kind, text.clone()));
+        let asked = Instant::now();
+        let deadline = asked + self.checkout_timeout;
+        loop {
+            if let Some(conn) = pool.try_get() {
+                return Ok(conn);
+            }
+            if let Some((at, kind, text)) = self.outage.get()
+                && (at >= asked || at.elapsed() < self.checkout_timeout)
+            {
+                return Err(fail(kind, text));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let state = pool.state();
+                if state.connections == 0 {
+                    return Err(fail(
+                        ErrorKind::Unreachable,
+                        format!(
+                            "no connection to the server within {:.1} s (connecting is still under way)",
+                            self.checkout_timeout.as_secs_f64()
+                        ),
+                    ));
+                }
+                return Err(fail(
+                    ErrorKind::PoolExhausted,
+                    format!(
+                        "all {} pooled connections stayed in use for {:.1} s (MOAI_DB_POOL_SIZE and MOAI_DB_READ_POOL_SIZE size the pools)",
+                        state.connections,
+                        self.checkout_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            if let Ok(conn) = pool.get_timeout(left.min(CHECKOUT_SLICE)) {
+                return Ok(conn);
+            }
         }
-        pool.get().map_err(|e| match self.outage.get() {
-            Some((_, kind, text)) => fail(kind, text),
-            None => fail(
-                ErrorKind::Busy,
-                format!(
-                    "no pooled connection came free within {:.1} s ({e})",
-                    self.checkout_timeout.as_secs_f64()
-                ),
-            ),
-        })
     }
 
-    fn query_error(
-        &self,
-        operation: &'static str,
-    ) -> impl Fn(postgres::Error) -> SwarmDbError + '_ {
-        move |e| SwarmDbError::Query {
+    /// Creates (or checks) the schema on the first connection of an application that started
+    /// while the server was unavailable.
+    fn check_schema(&self, conn: &mut Conn) -> Result<()> {
+        let _one_at_a_time = self
+            .schema_check
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.schema_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let layout = conn
+            .call(self.deadlines.call, async |c| {
+                pg_schema::create(c.client()).await
+            })
+            .map_err(|source| SwarmDbError::Open {
+                db: self.location.clone(),
+                source,
+            })?;
+        accept_layout(&self.location, layout, false)?;
+        self.schema_ready.store(true, Ordering::Release);
+        tracing::info!(db = %self.location, "SwarmDB's server answers: schema checked");
+        Ok(())
+    }
+
+    fn query_error(&self, operation: &'static str) -> impl Fn(DbError) -> SwarmDbError + '_ {
+        move |source| SwarmDbError::Query {
             operation,
             db: self.location.clone(),
-            source: classify(&e),
+            source,
         }
-    }
-}
-
-/// The pool's error handler: records the cause of each failed connection attempt.
-#[derive(Debug)]
-struct SharedOutage(Arc<Outage>);
-
-impl r2d2::HandleError<postgres::Error> for SharedOutage {
-    fn handle_error(&self, error: postgres::Error) {
-        let cause = classify(&error);
-        self.0
-            .set(Some((Instant::now(), cause.kind(), cause.to_string())));
     }
 }
 
@@ -582,60 +729,6 @@ fn agent_from_row(row: &Row) -> Result<Agent> {
         last_updated: row.get(7),
         agent_id,
     })
-}
-
-/// The kind and the words of a client or server error; the server's messages and the socket's
-/// never hold the password.
-pub(crate) fn classify(error: &postgres::Error) -> DbError {
-    use postgres::error::SqlState as S;
-    if let Some(db) = error.as_db_error() {
-        let code = db.code();
-        let kind =
-            if *code == S::INVALID_PASSWORD || *code == S::INVALID_AUTHORIZATION_SPECIFICATION {
-                ErrorKind::AuthFailed
-            } else if *code == S::INVALID_CATALOG_NAME {
-                ErrorKind::NoSuchDatabase
-            } else if *code == S::READ_ONLY_SQL_TRANSACTION {
-                ErrorKind::ReadOnly
-            } else if *code == S::DISK_FULL {
-                ErrorKind::DiskFull
-            } else if *code == S::LOCK_NOT_AVAILABLE
-                || *code == S::T_R_DEADLOCK_DETECTED
-                || *code == S::T_R_SERIALIZATION_FAILURE
-            {
-                ErrorKind::Busy
-            } else if code.code().starts_with("23") {
-                ErrorKind::Constraint
-            } else if *code == S::ADMIN_SHUTDOWN
-                || *code == S::CRASH_SHUTDOWN
-                || *code == S::CANNOT_CONNECT_NOW
-                || *code == S::TOO_MANY_CONNECTIONS
-            {
-                ErrorKind::ConnectionLost
-            } else {
-                ErrorKind::Other
-            };
-        return DbError::text(kind, format!("the server says: {}", db.message()));
-    }
-    let io = std::error::Error::source(error).and_then(|s| s.downcast_ref::<std::io::Error>());
-    match io {
-        Some(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            DbError::text(ErrorKind::ConnectionRefused, io.to_string())
-        }
-        Some(io) => DbError::text(
-            ErrorKind::ConnectionLost,
-            format!("cannot reach the server: {io}"),
-        ),
-        None if error.is_closed() => DbError::text(
-            ErrorKind::ConnectionLost,
-            "the connection to the server was closed (the server stopped or restarted)",
-        ),
-        // "invalid configuration" alone says too little: add its cause ("password missing").
-        None => match std::error::Error::source(error) {
-            Some(cause) => DbError::text(ErrorKind::Other, format!("{error}: {cause}")),
-            None => DbError::text(ErrorKind::Other, error.to_string()),
-        },
-    }
 }
 
 /// Where the errors of SwarmDB on a PostgreSQL server say they happened.

@@ -13,6 +13,7 @@ pub mod own_process;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;
+pub mod proxy;
 pub mod recorder;
 pub mod registrations;
 pub mod servers;

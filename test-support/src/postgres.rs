@@ -22,6 +22,7 @@ pub struct Postgres {
     port: u16,
     bin: PathBuf,
     run_as: Option<String>,
+    max_connections: std::sync::atomic::AtomicU32,
 }
 
 impl Postgres {
@@ -46,6 +47,7 @@ impl Postgres {
             port: free_port(),
             bin,
             run_as,
+            max_connections: std::sync::atomic::AtomicU32::new(100),
         };
         std::fs::write(pg.dir.join("pwfile"), PASSWORD).unwrap();
         if let Some(user) = &pg.run_as {
@@ -106,15 +108,21 @@ impl Postgres {
 
     /// Runs SQL in `dbname` with `psql`; its output (unaligned, tuples only).
     pub fn psql(&self, dbname: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
+        let out = self.psql_command(dbname, sql).output().expect("psql runs");
+        assert!(out.status.success(), "psql {sql:?} failed: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The `psql` command that runs `sql` in `dbname` (for a session the test holds open, such
+    /// as one holding a lock: spawn it, and end it by its PID).
+    pub fn psql_command(&self, dbname: &str, sql: &str) -> Command {
+        let mut command = Command::new(self.bin.join("psql"));
+        command
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
             .args(["-d", dbname, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .env("PGPASSWORD", PASSWORD)
-            .env("PGCONNECT_TIMEOUT", "5")
-            .output()
-            .expect("psql runs");
-        assert!(out.status.success(), "psql {sql:?} failed: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            .env("PGCONNECT_TIMEOUT", "5");
+        command
     }
 
     /// Stops the server at once (`pg_ctl stop -m immediate`, like a crash: the next start
@@ -145,6 +153,14 @@ impl Postgres {
         self.start_server();
     }
 
+    /// Stops the server and starts it again with `max_connections` set to `n` (100 at first).
+    pub fn restart_with_max_connections(&self, n: u32) {
+        self.stop();
+        self.max_connections
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+        self.start_server();
+    }
+
     /// The postmaster's PID, from its pid file, while it runs.
     pub fn pid(&self) -> Option<i32> {
         let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
@@ -160,9 +176,11 @@ impl Postgres {
     fn start_server(&self) {
         let data = self.data();
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=100",
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections={}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.max_connections
+                .load(std::sync::atomic::Ordering::Relaxed)
         );
         let log = self.dir.join("server.log");
         let started = self.run(

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+pub(crate) mod replica;
+
 pub(crate) use moai_test_support::servers::*;
 pub(crate) use moai_test_support::sinks;
 pub(crate) use moai_test_support::*;

@@ -4,8 +4,11 @@
 //! Plain threads, not an async runtime: it works the same in hosts with no runtime and inside a
 //! tokio one, and rendering never runs on the host's async workers. One thread accepts and reads
 //! every request head with `poll(2)` (`reader`); a fixed pool of workers answers, one request per
-//! connection. When every worker is busy and the queue is full, new requests get a quick 503
-//! instead of piling up, so memory and threads stay bounded whatever clients do.
+//! connection; probes have workers and queues of their own (`/readyz` and `/healthz`; `/livez`
+//! apart from those), so that probes never wait behind scrapes, nor liveness behind readiness
+//! checks that wait out their deadline. A probe's deadline runs from its arrival. When every worker is busy and its queue
+//! is full, new requests get a quick 503 instead of piling up, so memory and threads stay
+//! bounded whatever clients do.
 
 mod http;
 mod reader;
@@ -21,14 +24,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ::http::StatusCode;
-use http::HeadError;
-
 use crate::error::InitError;
+use crate::health::check_set::DEADLINE;
 
 const WORKERS: usize = 4;
 /// Requests waiting for a worker; more get a quick 503.
 const QUEUE: usize = 256;
+/// Readiness and health probe workers: they mostly wait for the shared check results.
+const READINESS_WORKERS: usize = 4;
+/// Liveness probe workers.
+const LIVENESS_WORKERS: usize = 2;
+/// Probes waiting for a probe worker, per queue; more get a quick 503.
+const PROBE_QUEUE: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Exporter {
@@ -47,19 +54,32 @@ impl Exporter {
             shutdown: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
         };
+        raise_backlog(&listener);
         let routes = Arc::new(routes);
-        let (jobs, waiting) = sync_channel::<reader::Job>(QUEUE);
-        let waiting = Arc::new(Mutex::new(waiting));
-        for n in 0..WORKERS {
-            let (routes, waiting) = (Arc::clone(&routes), Arc::clone(&waiting));
-            exporter.spawn(format!("moai-exporter-{n}"), move || {
-                work(&waiting, &routes)
-            })?;
+        let (requests, waiting) = sync_channel::<reader::Job>(QUEUE);
+        let (readiness, waiting_readiness) = sync_channel::<reader::Job>(PROBE_QUEUE);
+        let (liveness, waiting_liveness) = sync_channel::<reader::Job>(PROBE_QUEUE);
+        let pools = [
+            ("moai-exporter", WORKERS, waiting),
+            ("moai-ready", READINESS_WORKERS, waiting_readiness),
+            ("moai-live", LIVENESS_WORKERS, waiting_liveness),
+        ];
+        for (name, count, queue) in pools {
+            let queue = Arc::new(Mutex::new(queue));
+            for n in 0..count {
+                let (routes, queue) = (Arc::clone(&routes), Arc::clone(&queue));
+                exporter.spawn(format!("{name}-{n}"), move || work(&queue, &routes))?;
+            }
         }
         let shutdown = Arc::clone(&exporter.shutdown);
-        // Dropping the listener frees the port; dropping `jobs` ends the workers.
+        // Dropping the listener frees the port; dropping the queues ends the workers.
+        let queues = reader::Queues {
+            requests,
+            readiness,
+            liveness,
+        };
         exporter.spawn("moai-exporter-accept".into(), move || {
-            reader::run(listener, jobs, shutdown)
+            reader::run(listener, queues, shutdown)
         })?;
         Ok(exporter)
     }
@@ -102,37 +122,35 @@ impl Drop for Exporter {
     }
 }
 
+/// Connections the kernel queues before the reader accepts them. The standard library listens
+/// with 128: a burst of scrapers beyond that drops new connections (a probe's among them), whose
+/// clients retry a second later. Listening again changes the queue's length; the kernel caps it
+/// at `net.core.somaxconn`.
+const BACKLOG: libc::c_int = 4096;
+
+fn raise_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `listen` on the listener's own, open socket; it changes only the queue length.
+    // A failure leaves the queue as it was, which still works.
+    let _ = unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
+}
+
 fn work(waiting: &Mutex<Receiver<reader::Job>>, routes: &Routes) {
     loop {
         let next = waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .recv();
-        let Ok((mut stream, head)) = next else { return };
+        let Ok((mut stream, head, arrived)) = next else {
+            return;
+        };
         // The reader used non-blocking reads; the answer is written with a plain time limit.
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let (response, head_only) = match head {
-            Ok(request) => (
-                routes.handle(&request),
-                request.method() == ::http::Method::HEAD,
-            ),
-            Err(HeadError::TooLarge) => (
-                routes::text(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "request head too large\n",
-                ),
-                false,
-            ),
-            Err(HeadError::TimedOut) => (
-                routes::text(StatusCode::REQUEST_TIMEOUT, "request head too slow\n"),
-                false,
-            ),
-            Err(HeadError::Malformed) => (
-                routes::text(StatusCode::BAD_REQUEST, "malformed request\n"),
-                false,
-            ),
-        };
+        // Heads in error are answered by the reader; what comes here parsed.
+        let Ok(request) = head else { continue };
+        let response = routes.handle_until(&request, arrived + DEADLINE);
+        let head_only = request.method() == ::http::Method::HEAD;
         let _ = http::write_response(&mut stream, &response, head_only);
         let _ = stream.shutdown(std::net::Shutdown::Write);
     }

@@ -1,7 +1,10 @@
 //! One thread accepts connections and reads request heads from all of them at once with
 //! `poll(2)`, so idle or slow clients cost a buffer each, not a thread: 500 idle connections
-//! cannot starve a scrape. A complete head goes to the workers; a head that is too large, too
-//! slow or garbage is answered here and the connection closed.
+//! cannot starve a scrape. A complete head goes to the workers (probes to their own queue, so
+//! that no number of scrapers delays `/livez` or `/readyz`); a head that is too large, too slow
+//! or garbage is answered here and the connection closed. Past [`MAX_PENDING`] connections
+//! waiting for their head, the oldest is closed to make room: a flood of idle connections
+//! cannot keep a new probe out.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,13 +16,22 @@ use std::time::{Duration, Instant};
 
 use super::http::{self, HEAD_TIMEOUT, HeadError, MAX_HEAD_BYTES, Request};
 
-/// Connections waiting for their head at once; more are closed on arrival.
+/// Connections waiting for their head at once; past it the oldest is closed.
 pub(crate) const MAX_PENDING: usize = 1024;
 /// How often the loop wakes without traffic, to expire slow heads and see the shutdown flag.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A request ready for a worker, or a head error to answer.
-pub(crate) type Job = (TcpStream, Result<Request, HeadError>);
+/// A request ready for a worker (or a head error to answer), and when its head arrived.
+pub(crate) type Job = (TcpStream, Result<Request, HeadError>, Instant);
+
+/// Where complete heads go: liveness probes, readiness and health probes, and the rest
+/// (scrapes, errors) each to workers of their own, so that no number of scrapes delays a probe
+/// and readiness checks that wait out their deadline never delay `/livez`.
+pub(crate) struct Queues {
+    pub(crate) requests: SyncSender<Job>,
+    pub(crate) readiness: SyncSender<Job>,
+    pub(crate) liveness: SyncSender<Job>,
+}
 
 struct Pending {
     stream: TcpStream,
@@ -27,7 +39,7 @@ struct Pending {
     deadline: Instant,
 }
 
-pub(crate) fn run(listener: TcpListener, jobs: SyncSender<Job>, shutdown: Arc<AtomicBool>) {
+pub(crate) fn run(listener: TcpListener, queues: Queues, shutdown: Arc<AtomicBool>) {
     if listener.set_nonblocking(true).is_err() {
         return;
     }
@@ -79,11 +91,11 @@ pub(crate) fn run(listener: TcpListener, jobs: SyncSender<Job>, shutdown: Arc<At
         for (i, outcome) in finished.into_iter().rev() {
             let conn = pending.swap_remove(i);
             if let Some(job) = outcome {
-                dispatch(&jobs, conn.stream, job);
+                dispatch(&queues, conn.stream, job);
             }
         }
         if fds[0].revents != 0
-            && let Err(error) = accept_all(&listener, &mut pending)
+            && let Err(error) = accept_all(&listener, &mut pending, &queues)
         {
             exhausted.back_off(&error);
         }
@@ -157,17 +169,46 @@ impl Exhausted {
     }
 }
 
-fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>) -> io::Result<()> {
-    loop {
+/// Connections accepted in one round of the loop: past it the loop polls again, so a stream of
+/// new connections never keeps it from the shutdown flag and the waiting heads.
+const ACCEPT_PER_ROUND: usize = 256;
+
+/// Accepts what waits (up to [`ACCEPT_PER_ROUND`]). A head that has already arrived (a probe
+/// or a scrape sends it with the connection) is dispatched at once; only connections still
+/// waiting for theirs join `pending`.
+fn accept_all(
+    listener: &TcpListener,
+    pending: &mut Vec<Pending>,
+    queues: &Queues,
+) -> io::Result<()> {
+    for _ in 0..ACCEPT_PER_ROUND {
         match listener.accept() {
             Ok((stream, _)) => {
-                // Past the bound the connection is closed at once: memory stays bounded.
-                if pending.len() < MAX_PENDING && stream.set_nonblocking(true).is_ok() {
-                    pending.push(Pending {
-                        stream,
-                        head: Vec::new(),
-                        deadline: Instant::now() + HEAD_TIMEOUT,
-                    });
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                let mut conn = Pending {
+                    stream,
+                    head: Vec::new(),
+                    deadline: Instant::now() + HEAD_TIMEOUT,
+                };
+                match read_more(&mut conn) {
+                    Some(Some(job)) => dispatch(queues, conn.stream, job),
+                    Some(None) => {}
+                    None => {
+                        // Past the bound the oldest waiting connection is closed: memory stays
+                        // bounded, and new clients still get in.
+                        if pending.len() >= MAX_PENDING
+                            && let Some(oldest) = pending
+                                .iter()
+                                .enumerate()
+                                .min_by_key(|(_, p)| p.deadline)
+                                .map(|(i, _)| i)
+                        {
+                            pending.swap_remove(oldest);
+                        }
+                        pending.push(conn);
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -177,13 +218,46 @@ fn accept_all(listener: &TcpListener, pending: &mut Vec<Pending>) -> io::Result<
             Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
-fn dispatch(jobs: &SyncSender<Job>, stream: TcpStream, job: Result<Request, HeadError>) {
-    match jobs.try_send((stream, job)) {
+/// Hands a complete head to its queue: probes to the probe workers, the rest to the workers.
+/// A head in error (too large, too slow, garbage) is answered here at once: a few bytes that
+/// fit the socket's buffer, so that a burst of them (500 idle connections timing out together)
+/// never fills the workers' queue.
+fn dispatch(queues: &Queues, stream: TcpStream, job: Result<Request, HeadError>) {
+    let queue = match job {
+        Err(error) => return answer_now(stream, error),
+        Ok(ref request) => match request.uri().path() {
+            "/livez" => &queues.liveness,
+            "/readyz" | "/healthz" => &queues.readiness,
+            _ => &queues.requests,
+        },
+    };
+    send(queue, stream, job);
+}
+
+fn answer_now(mut stream: TcpStream, error: HeadError) {
+    use ::http::StatusCode;
+    let (status, text) = match error {
+        HeadError::TooLarge => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head too large\n",
+        ),
+        HeadError::TimedOut => (StatusCode::REQUEST_TIMEOUT, "request head too slow\n"),
+        HeadError::Malformed => (StatusCode::BAD_REQUEST, "malformed request\n"),
+    };
+    let mut out = Vec::new();
+    let _ = http::write_response(&mut out, &super::routes::text(status, text), false);
+    let _ = stream.write(&out);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+fn send(jobs: &SyncSender<Job>, stream: TcpStream, job: Result<Request, HeadError>) {
+    match jobs.try_send((stream, job, Instant::now())) {
         Ok(()) | Err(TrySendError::Disconnected(_)) => {}
         // Every worker busy and the queue full: say so without waiting on this client.
-        Err(TrySendError::Full((mut stream, _))) => {
+        Err(TrySendError::Full((mut stream, _, _))) => {
             let mut out = Vec::new();
             let busy = super::routes::text(::http::StatusCode::SERVICE_UNAVAILABLE, "busy\n");
             let _ = http::write_response(&mut out, &busy, false);

@@ -6,7 +6,9 @@ use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHEN
 use http::{Method, Request, Response, StatusCode};
 
 use super::http::constant_time_eq;
-use crate::health::check_set::CHECKS;
+use std::time::Instant;
+
+use crate::health::check_set::{CHECKS, DEADLINE};
 use crate::health::{HealthStatus, Probe};
 use crate::recorder::{CONTENT_TYPE as EXPOSITION, MetricsHandle};
 
@@ -52,6 +54,15 @@ impl Routes {
     /// Answers `request` (its body is not read) as the embedded exporter does. The response's
     /// body is complete; its headers carry `Content-Type` and `Cache-Control: no-store`.
     pub fn handle<B>(&self, request: &Request<B>) -> Response<Vec<u8>> {
+        self.handle_until(request, Instant::now() + DEADLINE)
+    }
+
+    /// [`Routes::handle`], with the health checks answering by `deadline`.
+    pub(crate) fn handle_until<B>(
+        &self,
+        request: &Request<B>,
+        deadline: Instant,
+    ) -> Response<Vec<u8>> {
         let path = request.uri().path();
         if !matches!(path, "/metrics" | "/livez" | "/readyz" | "/healthz") {
             return text(
@@ -68,9 +79,9 @@ impl Routes {
         }
         let mut response = match path {
             "/metrics" => self.metrics(request),
-            "/livez" => probe(Some(Probe::Liveness)),
-            "/readyz" => probe(Some(Probe::Readiness)),
-            _ => health_report(),
+            "/livez" => probe(Some(Probe::Liveness), deadline),
+            "/readyz" => probe(Some(Probe::Readiness), deadline),
+            _ => health_report(deadline),
         };
         if request.method() == Method::HEAD {
             // The headers of the GET, with its length; no body.
@@ -123,8 +134,8 @@ fn bearer_matches<B>(request: &Request<B>, token: &str) -> bool {
     constant_time_eq(credentials, token.as_bytes())
 }
 
-fn probe(probe: Option<Probe>) -> Response<Vec<u8>> {
-    let report = CHECKS.run(probe);
+fn probe(probe: Option<Probe>, deadline: Instant) -> Response<Vec<u8>> {
+    let report = CHECKS.run_until(probe, deadline);
     let failing = report.failing();
     if failing.is_empty() {
         let n = report.results.len();
@@ -140,8 +151,8 @@ fn probe(probe: Option<Probe>) -> Response<Vec<u8>> {
     }
 }
 
-fn health_report() -> Response<Vec<u8>> {
-    let report = CHECKS.run(None);
+fn health_report(deadline: Instant) -> Response<Vec<u8>> {
+    let report = CHECKS.run_until(None, deadline);
     let status = if report.status() == HealthStatus::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -178,7 +178,12 @@ impl CheckSet {
     /// Runs (or shares the fresh results of) the checks that gate `probe`, all of them for
     /// `None`, and records each result in `moai_flow_health_check_status{check}`.
     pub(crate) fn run(&self, probe: Option<Probe>) -> HealthReport {
-        let deadline = Instant::now() + DEADLINE;
+        self.run_until(probe, Instant::now() + DEADLINE)
+    }
+
+    /// [`CheckSet::run`], answering by `deadline` (a probe's arrival plus [`DEADLINE`]: the time
+    /// it waited in a queue counts).
+    pub(crate) fn run_until(&self, probe: Option<Probe>, deadline: Instant) -> HealthReport {
         let selected: Vec<Arc<Slot>> = self
             .slots
             .read()

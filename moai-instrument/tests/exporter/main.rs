@@ -1,5 +1,5 @@
 //! The embedded exporter over real HTTP: endpoints, the bearer token, hostile clients, scrape
-//! load, a tokio runtime, and `Routes` served from a host's own router.
+//! load, probes under a scrape flood, a tokio runtime, and `Routes` served from a host's own router.
 //!
 //! One test binary for the concern; tests that install the recorder or subscriber with settings
 //! of their own run in a process of their own (`moai_test_support::own_process`).
@@ -8,4 +8,5 @@ mod hostile_clients;
 mod init_auth;
 mod init_exporter;
 mod init_in_tokio;
+mod probe_flood;
 mod scrape_load;

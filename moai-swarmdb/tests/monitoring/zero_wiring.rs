@@ -140,7 +140,7 @@ fn init_and_open_are_the_whole_set_up() {
     // The gauges are read off the scrape path: a scrape serves the last read and asks for the
     // next, so the values of now show within a scrape or two.
     let size = a.get_database_size().unwrap() as f64;
-    let body = common::wait_for("the gauges of now", Duration::from_secs(3), || {
+    let body = common::wait_for("the gauges of now", Duration::from_secs(10), || {
         let body = metrics(addr);
         (sample(&body, "moai_flow_agents_active") == Some(2.0)
             && sample(&body, "moai_flow_db_size_bytes") == Some(size))
