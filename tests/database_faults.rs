@@ -279,8 +279,11 @@ fn a_replica_starts_while_its_server_is_unavailable_and_connects_when_it_answers
             (status == 503).then_some((status, body))
         });
         assert!(body.contains("database"), "{status} {body}");
-        let report = get(&replica.addr, "/healthz").unwrap().1;
-        assert!(report.contains(says), "{says}: {report}");
+        // "connecting" first (up to connect_timeout), then the cause.
+        wait_for(says, Duration::from_secs(15), || {
+            let report = get(&replica.addr, "/healthz").ok()?.1;
+            report.contains(says).then_some(())
+        });
     }
 
     // The server comes back: the replica on it connects, creates the schema and works on.
@@ -297,11 +300,42 @@ fn a_replica_starts_while_its_server_is_unavailable_and_connects_when_it_answers
         ),
         "2.0.0"
     );
+    // A table locked by another session at start (a migration): the replica starts, its
+    // `database` check fails, and it works once the lock goes. (Readiness as a whole may stay 503
+    // a little longer: the open that waited out the lock is a slow `open` in the
+    // `query_performance` window.)
+    let lock = Reaped(
+        pg.psql_command(
+            "swarm",
+            "BEGIN; LOCK TABLE schema_info IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;",
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut locked = start_replica_with(
+        &refused,
+        &["--agents", "5", "--rate", "20"],
+        &[("MOAI_HEALTH_INTERVAL", "1s")],
+    );
+    assert_eq!(get(&locked.addr, "/readyz").unwrap().0, 503);
+    let database_ok = |r: &Replica| -> Option<bool> {
+        let report: serde_json::Value =
+            serde_json::from_str(&get(&r.addr, "/healthz").ok()?.1).ok()?;
+        Some(report["checks"]["database"]["healthy"] == true)
+    };
+    wait_for(
+        "the replica started under a lock to work",
+        Duration::from_secs(30),
+        || (database_ok(&locked)? && acknowledged(&locked) >= 10).then_some(()),
+    );
+    drop(lock);
     let mut first = replicas.remove(0);
     for mut other in replicas {
         other.stop();
     }
-    nothing_acknowledged_lost(&pg, &mut [&mut first]);
+    nothing_acknowledged_lost(&pg, &mut [&mut first, &mut locked]);
 }
 
 #[test]
@@ -482,5 +516,24 @@ fn a_probe_from_outside_needs_one_free_connection_slot() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{probe} with one free slot: {text}");
     }
+    // A server that refuses: not ready, but live (a restart would not cure it).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = url_via(format!("127.0.0.1:{closed}"), FAST);
+    let ready = Command::new(support::moai_health())
+        .args(["--ready", "--db-url", &refused])
+        .output()
+        .unwrap();
+    assert!(!ready.status.success());
+    let out = Command::new(support::moai_health())
+        .args(["--live", "--db-url", &refused])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "--live on a refusing server: {text}");
+    assert!(text.contains("a restart does not cure"), "{text}");
     drop(sleepers);
 }

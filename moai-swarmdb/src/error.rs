@@ -290,7 +290,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Whether the server is unavailable now and waiting may cure it (refused, unreachable,
-    /// lost, timed out, out of connection slots), as opposed to what only a configuration change
+    /// lost, timed out, a lock held by another session, out of connection slots), as opposed to what only a configuration change
     /// cures (credentials, an unknown database, a malformed URL). An application starts on an
     /// unavailable server and connects when it answers; a probe reports it.
     #[must_use]
@@ -301,6 +301,7 @@ impl ErrorKind {
                 | ErrorKind::Unreachable
                 | ErrorKind::ConnectionLost
                 | ErrorKind::Timeout
+                | ErrorKind::Locked
                 | ErrorKind::TooManyConnections
         )
     }

@@ -223,8 +223,33 @@ impl HealthChecker {
         })
     }
 
-    /// SwarmDB opens and answers a read, on this thread.
+    /// SwarmDB opens and answers a read, on this thread. On a PostgreSQL server that is
+    /// unavailable (down, silent, locked, out of connection slots), live all the same: a restart
+    /// of the app cures none of that (readiness fails for it).
     fn opens_now(&self) -> CheckResult {
+        #[cfg(feature = "postgres")]
+        if let Source::Url(url) = &self.source {
+            let busy = self.thresholds.check_timeout.mul_f64(0.75);
+            let answered = OpenOptions::new()
+                .busy_timeout(busy)
+                .existing_only()
+                .open_url(url)
+                .and_then(|db| db.count_active_agents());
+            return match answered {
+                Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
+                Err(e) if e.kind().is_some_and(crate::ErrorKind::is_unavailable) => {
+                    CheckResult::new(
+                        HealthStatus::Healthy,
+                        format!(
+                            "SwarmDB's server is unavailable, which a restart does not cure (readiness fails for it): {}",
+                            error_text(&e)
+                        ),
+                    )
+                    .with_detail("server_unavailable", Detail::Flag(true))
+                }
+                Err(e) => CheckResult::new(HealthStatus::Unhealthy, error_text(&e)),
+            };
+        }
         // One open: a probe's open may wait for a lock, and the check has one time limit.
         let outcome = self.with_db(|db| match db.must_reopen() {
             Some(reason) => Ok(Some(reason)),

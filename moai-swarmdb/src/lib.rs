@@ -256,12 +256,18 @@ impl OpenOptions {
     #[cfg(feature = "postgres")]
     #[timed_query(query_type = "open")]
     pub fn open_url(self, url: &str) -> Result<SwarmDb> {
+        // Readiness says "connecting" until the database's own checks take over below.
+        let connecting = match (self.existing_only, Location::of_url(url)) {
+            (false, Ok(location)) => monitoring::connecting(location.to_string()),
+            _ => None,
+        };
         let backend = postgres::PostgresBackend::connect(
             url,
             self.busy_timeout,
             self.existing_only,
             self.pool_sizes,
         )?;
+        drop(connecting);
         Ok(SwarmDb::new(Box::new(backend), !self.existing_only))
     }
 }

@@ -44,6 +44,28 @@ struct Registration {
 
 /// Notes an application's database (not a probe's), and plugs monitoring in when it is the only
 /// one open.
+/// While an application's first connection to its server is under way (up to
+/// `connect_timeout`), readiness fails with `database` "connecting": the probes never report
+/// ready before the database checks exist. `None` when a database is already monitored.
+pub(crate) fn connecting(db: String) -> Option<CheckHandle> {
+    struct Connecting(String);
+    impl HealthCheck for Connecting {
+        fn name(&self) -> &str {
+            CheckKind::Database.name()
+        }
+        fn probe(&self) -> Probe {
+            Probe::Readiness
+        }
+        fn check(&self) -> CheckResult {
+            CheckResult::new(
+                HealthStatus::Unhealthy,
+                format!("connecting to SwarmDB at {}", self.0),
+            )
+        }
+    }
+    add_check(Connecting(db)).ok()
+}
+
 pub(super) fn opened(db: &SwarmDb) {
     let mut monitor = MONITOR.lock().unwrap_or_else(PoisonError::into_inner);
     monitor.opened.retain(|weak| weak.strong_count() > 0);
@@ -124,6 +146,8 @@ struct Readings {
     reads: u64,
     /// A scrape asked for fresh values since the last read.
     wanted: bool,
+    /// When the read under way started.
+    reading_since: Option<Instant>,
     stop: bool,
 }
 
@@ -187,6 +211,7 @@ fn refresh(readings: &SharedReadings) {
                 }
             }
             current.wanted = false;
+            current.reading_since = Some(Instant::now());
         }
         let Some(db) = monitored() else {
             return;
@@ -214,6 +239,7 @@ fn refresh(readings: &SharedReadings) {
         }
         let mut current = state.lock().unwrap_or_else(PoisonError::into_inner);
         current.reads += 1;
+        current.reading_since = None;
         wake.notify_all();
         // The age is that of the values served: a failed read leaves it growing.
         if let (Ok(active), Ok(size)) = (active, size) {
@@ -238,9 +264,14 @@ fn export_gauges(readings: &SharedReadings) {
     // A healthy database answers in well under a millisecond: wait that briefly for the read
     // just asked, so the values are of this scrape; a database that does not answer costs the
     // scrape at most this, and it serves the last values.
+    // A read already running longer than that is stuck on the database: no scrape waits on it
+    // (64 scrapers at once would otherwise each hold an exporter worker for the wait).
+    let stuck = current
+        .reading_since
+        .is_some_and(|since| since.elapsed() >= FRESH_WAIT);
     let asked = current.reads;
     let until = Instant::now() + FRESH_WAIT;
-    while current.reads <= asked && !current.stop {
+    while current.reads <= asked && !current.stop && !stuck {
         let now = Instant::now();
         if now >= until {
             break;

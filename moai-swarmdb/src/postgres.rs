@@ -191,19 +191,18 @@ impl PostgresBackend {
         }
         // An application: one connection first, so that a wrong password or database is a
         // clear error now, and the schema is created before the pools hand out connections.
-        let schema_ready = match PgConn::open(&config, &deadlines) {
-            Ok(mut conn) => {
-                let layout = conn
-                    .call(deadlines.call, async |c| {
-                        pg_schema::create(c.client()).await
-                    })
-                    .map_err(|source| SwarmDbError::Open {
-                        db: location.clone(),
-                        source,
-                    })?;
+        let first = PgConn::open(&config, &deadlines).and_then(|mut conn| {
+            conn.call(deadlines.call, async |c| {
+                pg_schema::create(c.client()).await
+            })
+        });
+        let schema_ready = match first {
+            Ok(layout) => {
                 accept_layout(&location, layout, false)?;
                 true
             }
+            // Refused, silent, unresolved, locked by a migration, slow: the app starts, and its
+            // first connection that works creates (or checks) the schema.
             Err(source) if source.kind().is_unavailable() => {
                 tracing::warn!(
                     db = %location,
