@@ -536,7 +536,7 @@ impl Backend for PostgresBackend {
             &[],
         )?;
         Ok(match version.first().map(|r| r.get::<_, String>(0)) {
-            Some(v) if v == super::SCHEMA_VERSION => None,
+            Some(v) if v == super::schema::SCHEMA_VERSION => None,
             Some(v) => Some(format!("schema_info version is {v}")),
             None => Some("schema_info has no version row".to_owned()),
         })
