@@ -313,13 +313,19 @@ fn a_replica_starts_while_its_server_is_unavailable_and_connects_when_it_answers
         .spawn()
         .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for("the lock to be held", Duration::from_secs(10), || {
+        let held = pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE d.datname = 'swarm' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+        );
+        (held != "0").then_some(())
+    });
     let mut locked = start_replica_with(
         &refused,
         &["--agents", "5", "--rate", "20"],
         &[("MOAI_HEALTH_INTERVAL", "1s")],
     );
-    assert_eq!(get(&locked.addr, "/readyz").unwrap().0, 503);
     let database_ok = |r: &Replica| -> Option<bool> {
         let report: serde_json::Value =
             serde_json::from_str(&get(&r.addr, "/healthz").ok()?.1).ok()?;
@@ -329,6 +335,15 @@ fn a_replica_starts_while_its_server_is_unavailable_and_connects_when_it_answers
         "the replica started under a lock to work",
         Duration::from_secs(30),
         || (database_ok(&locked)? && acknowledged(&locked) >= 10).then_some(()),
+    );
+    let said = locked.lines.lock().unwrap().iter().any(|l| {
+        l.contains("\"level\":\"ERROR\"")
+            && l.contains("starting anyway")
+            && l.contains("lock_timeout")
+    });
+    assert!(
+        said,
+        "no ERROR line says the replica started on a locked table"
     );
     drop(lock);
     let mut first = replicas.remove(0);

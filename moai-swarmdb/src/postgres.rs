@@ -204,7 +204,7 @@ impl PostgresBackend {
             // Refused, silent, unresolved, locked by a migration, slow: the app starts, and its
             // first connection that works creates (or checks) the schema.
             Err(source) if source.kind().is_unavailable() => {
-                tracing::warn!(
+                tracing::error!(
                     db = %location,
                     error = &source as &dyn std::error::Error,
                     "SwarmDB's server is unavailable: starting anyway (readiness fails until it answers; the schema is checked on the first connection)"
