@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +14,9 @@ use std::time::{Duration, Instant};
 use moai_test_support::postgres::{self, Postgres};
 use moai_test_support::proxy::{Link, Proxy};
 use moai_test_support::tools;
-use support::replica::{Replica, acknowledged, start_replica, start_replica_with};
+use support::replica::{
+    Replica, acknowledged, start_replica, start_replica_with, stored_event_ids,
+};
 use support::{Reaped, alert_state, get, query, sample, start_prometheus, temp_dir, wait_for};
 
 /// Short deadlines, so that each phase takes seconds: a call waits at most 3 s.
@@ -58,14 +59,7 @@ fn nothing_acknowledged_lost(pg: &Postgres, replicas: &mut [&mut Replica]) {
     for replica in replicas.iter_mut() {
         replica.stop();
     }
-    let stored: HashSet<String> = pg
-        .psql(
-            "swarm",
-            "SELECT string_agg(event_id, ',') FROM agent_events",
-        )
-        .split(',')
-        .map(str::to_owned)
-        .collect();
+    let stored = stored_event_ids(pg);
     for replica in replicas.iter() {
         let acked = replica.acknowledged.lock().unwrap().clone();
         let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();

@@ -6,13 +6,12 @@
 use moai_test_support::postgres;
 mod support;
 
-use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use postgres::Postgres;
 use support::get;
-use support::replica::{Replica, acknowledged, metric, start_replica};
+use support::replica::{Replica, acknowledged, metric, start_replica, stored_event_ids};
 
 #[test]
 fn three_replicas_share_one_swarm_and_survive_a_killed_one() {
@@ -86,14 +85,7 @@ fn three_replicas_share_one_swarm_and_survive_a_killed_one() {
     for replica in &mut replicas {
         replica.stop();
     }
-    let stored: HashSet<String> = pg
-        .psql(
-            "swarm",
-            "SELECT string_agg(event_id, ',') FROM agent_events",
-        )
-        .split(',')
-        .map(str::to_owned)
-        .collect();
+    let stored = stored_event_ids(&pg);
     let killed_acks = killed.acknowledged.lock().unwrap().clone();
     assert!(killed_acks.len() >= 50);
     for replica_acks in std::iter::once(&killed_acks).chain(

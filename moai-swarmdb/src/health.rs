@@ -178,13 +178,8 @@ impl HealthChecker {
     pub fn check_all(&self) -> HealthReport {
         #[cfg(feature = "postgres")]
         if let Source::Url(url) = &self.source {
-            let busy = self.thresholds.check_timeout.mul_f64(0.75);
             // Opened once for the run; when it fails, each check reports the failure itself.
-            if let Ok(db) = OpenOptions::new()
-                .busy_timeout(busy)
-                .existing_only()
-                .open_url(url)
-            {
+            if let Ok(db) = self.open_probe_url(url) {
                 let shared = HealthChecker {
                     source: Source::Shared(db),
                     thresholds: Arc::clone(&self.thresholds),
@@ -229,11 +224,8 @@ impl HealthChecker {
     fn opens_now(&self) -> CheckResult {
         #[cfg(feature = "postgres")]
         if let Source::Url(url) = &self.source {
-            let busy = self.thresholds.check_timeout.mul_f64(0.75);
-            let answered = OpenOptions::new()
-                .busy_timeout(busy)
-                .existing_only()
-                .open_url(url)
+            let answered = self
+                .open_probe_url(url)
                 .and_then(|db| db.count_active_agents());
             return match answered {
                 Ok(_) => CheckResult::new(HealthStatus::Healthy, "SwarmDB opens and answers"),
@@ -387,17 +379,22 @@ impl HealthChecker {
         }
     }
 
+    /// The server at `url` as a probe opens it: existing schema only, one connection, waiting
+    /// for it a little less than the check's own limit.
+    #[cfg(feature = "postgres")]
+    fn open_probe_url(&self, url: &str) -> Result<SwarmDb, crate::SwarmDbError> {
+        OpenOptions::new()
+            .busy_timeout(self.thresholds.check_timeout.mul_f64(0.75))
+            .existing_only()
+            .open_url(url)
+    }
+
     fn with_db<T>(&self, f: impl FnOnce(&SwarmDb) -> Result<T, String>) -> Result<T, String> {
         match &self.source {
             Source::Shared(db) => f(db),
             #[cfg(feature = "postgres")]
             Source::Url(url) => {
-                let busy = self.thresholds.check_timeout.mul_f64(0.75);
-                let db = OpenOptions::new()
-                    .busy_timeout(busy)
-                    .existing_only()
-                    .open_url(url)
-                    .map_err(|e| error_text(&e))?;
+                let db = self.open_probe_url(url).map_err(|e| error_text(&e))?;
                 f(&db)
             }
             Source::Path(path) => {

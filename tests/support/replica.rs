@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Reaped, get, sample};
+use moai_test_support::postgres::Postgres;
 
 /// A running `moai-flow` on `url`: its metrics address, and the event ids it logged as stored.
 pub(crate) struct Replica {
@@ -94,4 +95,15 @@ pub(crate) fn metric(addr: &str, series: &str) -> Option<f64> {
 
 pub(crate) fn acknowledged(replica: &Replica) -> usize {
     replica.acknowledged.lock().unwrap().len()
+}
+
+/// The `event_id`s stored in the `swarm` database on `pg`.
+pub(crate) fn stored_event_ids(pg: &Postgres) -> std::collections::HashSet<String> {
+    pg.psql(
+        "swarm",
+        "SELECT string_agg(event_id, ',') FROM agent_events",
+    )
+    .split(',')
+    .map(str::to_owned)
+    .collect()
 }
