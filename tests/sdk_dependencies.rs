@@ -1,5 +1,5 @@
 //! The SDK is a library a host adds to its own dependency tree: its normal dependencies pull no
-//! SQLite, PostgreSQL, HTTP client or argument parser, nothing of SwarmDB, and no exact version
+//! SQLite, PostgreSQL, HTTP client, argument parser or OpenSSL, nothing of SwarmDB, and no exact version
 //! pin but its own macros crate (whose expansion names `::moai_instrument::__private`).
 
 use std::process::Command;
@@ -46,6 +46,11 @@ fn the_sdks_default_build_pulls_no_database_http_client_or_argument_parser() {
         "clap",
         "moai-swarmdb",
         "uuid",
+        // TLS is rustls on ring (MOAI_WEB_CONFIG): no OpenSSL, no aws-lc.
+        "openssl",
+        "openssl-sys",
+        "aws-lc-rs",
+        "aws-lc-sys",
     ] {
         assert!(
             !crates.contains(&unwanted),

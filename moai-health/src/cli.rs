@@ -8,9 +8,10 @@ use crate::diagnose;
 
 pub(crate) const USAGE: &str = "usage: moai-health [--live | --startup | --ready] [--json] \
                      [--db PATH | --db-url URL]\n       \
-                     moai-health --url http://HOST:PORT [--live | --startup | --ready] [--json]\n       \
+                     moai-health --url http(s)://HOST:PORT [--live | --startup | --ready] [--json] \
+                     [ACCESS]\n       \
                      moai-health --diagnose [--metrics-url URL] [--prometheus URL] \
-                     [--alertmanager URL] [--grafana URL]
+                     [--alertmanager URL] [--grafana URL] [ACCESS]
 
   (no mode)          basic check: \"✅ Healthy - N active agents\"
   --live, --startup  liveness and startup probes: SwarmDB opens
@@ -21,6 +22,15 @@ pub(crate) const USAGE: &str = "usage: moai-health [--live | --startup | --ready
   --url URL          ask the running app at URL (its /healthz, or /livez for --live)
   --diagnose         the guide's Troubleshooting checks, against --metrics-url, --prometheus,
                      --alertmanager and --grafana (defaults: the guide's ports on localhost)
+
+ACCESS, for an exporter secured by a web config (MOAI_WEB_CONFIG):
+  --ca-file PATH     the CA that signed the app's certificate, PEM (default: SSL_CERT_FILE,
+                     else the system's)
+  --cert-file PATH, --key-file PATH
+                     a client certificate and its key, PEM, when the app asks for one
+  --basic-auth-user USER, --basic-auth-password-file PATH
+                     a basic_auth_users user and a file holding its password (for /metrics;
+                     without them MOAI_METRICS_TOKEN is sent as a bearer token when set)
   -h, --help         print this and exit
 
 Exit status: 0 healthy, 1 unhealthy (or the app could not be asked), 2 usage error.";
@@ -42,11 +52,13 @@ pub(crate) struct Args {
     pub url: Option<String>,
     /// Run the Troubleshooting checks against these parts.
     pub diagnose: Option<diagnose::Targets>,
+    /// TLS and credentials for `--url` and `--diagnose`.
+    pub access: crate::http::Access,
 }
 
 /// What the command line asks for.
 enum Parsed {
-    Run(Args),
+    Run(Box<Args>),
     Help,
 }
 
@@ -65,7 +77,7 @@ pub(crate) fn parse_args() -> Result<Args, String> {
         .ok()
         .filter(|u| !u.trim().is_empty());
     match parse(std::env::args_os().skip(1), db, db_url) {
-        Ok(Parsed::Run(args)) => Ok(args),
+        Ok(Parsed::Run(args)) => Ok(*args),
         Ok(Parsed::Help) => {
             println!("{USAGE}");
             std::process::exit(0);
@@ -88,6 +100,7 @@ fn parse(
         db_url,
         url: None,
         diagnose: None,
+        access: crate::http::Access::default(),
     };
     let mut targets = diagnose::Targets::default();
     let mut diagnose_flags = Vec::new();
@@ -115,6 +128,22 @@ fn parse(
             }
             Long("url") => {
                 parsed.url = Some(http_url(&mut parser, "--url")?);
+                continue;
+            }
+            Long(name @ ("ca-file" | "cert-file" | "key-file" | "basic-auth-password-file")) => {
+                let flag = format!("--{name}");
+                let path = Some(value(&mut parser, &flag, "a file path")?);
+                match &flag[2..] {
+                    "ca-file" => parsed.access.ca_file = path,
+                    "cert-file" => parsed.access.cert_file = path,
+                    "key-file" => parsed.access.key_file = path,
+                    _ => parsed.access.basic_auth_password_file = path,
+                }
+                continue;
+            }
+            Long("basic-auth-user") => {
+                parsed.access.basic_auth_user =
+                    Some(value(&mut parser, "--basic-auth-user", "a user name")?);
                 continue;
             }
             Long("diagnose") => {
@@ -151,6 +180,18 @@ fn parse(
                 .into(),
         );
     }
+    let access = &parsed.access;
+    let access_given = access.ca_file.is_some()
+        || access.cert_file.is_some()
+        || access.key_file.is_some()
+        || access.basic_auth_user.is_some()
+        || access.basic_auth_password_file.is_some();
+    if access_given && parsed.url.is_none() && parsed.diagnose.is_none() {
+        return Err(
+            "--ca-file, --cert-file, --key-file and --basic-auth-* go with --url or --diagnose"
+                .into(),
+        );
+    }
     if parsed.diagnose.is_some() {
         if mode_given || parsed.url.is_some() || parsed.json {
             return Err(
@@ -162,7 +203,7 @@ fn parse(
     } else if let Some(flag) = diagnose_flags.first() {
         return Err(format!("{flag} goes with --diagnose").into());
     }
-    Ok(Parsed::Run(parsed))
+    Ok(Parsed::Run(Box::new(parsed)))
 }
 
 /// The flag's value, `what` naming what it should be. A value that is itself a flag (`--db
@@ -180,15 +221,11 @@ fn value(parser: &mut lexopt::Parser, flag: &str, what: &str) -> Result<String, 
 
 /// The flag's value when it is an `http://` or `https://` URL.
 fn http_url(parser: &mut lexopt::Parser, flag: &str) -> Result<String, lexopt::Error> {
-    let url = value(parser, flag, "an http:// URL")?;
-    // Plain HTTP only: the probe speaks to the app's exporter, which serves no TLS.
-    if url.starts_with("http://") {
+    let url = value(parser, flag, "an http:// or https:// URL")?;
+    if url.starts_with("http://") || url.starts_with("https://") {
         Ok(url)
     } else {
-        Err(format!(
-            "{flag} needs an http:// URL (plain HTTP, as the exporter serves), not {url:?}"
-        )
-        .into())
+        Err(format!("{flag} needs an http:// or https:// URL, not {url:?}").into())
     }
 }
 
@@ -199,7 +236,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<Args, String> {
         let db_url = Some("postgres://env".to_owned());
         match parse(args.iter().map(OsString::from), "env.db".into(), db_url) {
-            Ok(Parsed::Run(args)) => Ok(args),
+            Ok(Parsed::Run(args)) => Ok(*args),
             Ok(Parsed::Help) => Err("help".into()),
             Err(err) => Err(err.to_string()),
         }
@@ -230,7 +267,11 @@ mod tests {
             (&["--db"], "--db needs a file path"),
             (&["--db", "--json"], "not the flag --json"),
             (&["--db-url"], "--db-url needs a postgres:// URL"),
-            (&["--url", "localhost:9090"], "--url needs an http:// URL"),
+            (
+                &["--url", "localhost:9090"],
+                "--url needs an http:// or https:// URL",
+            ),
+            (&["--ca-file"], "--ca-file needs a file path"),
             (&["--live", "--ready"], "at most one"),
             (
                 &["--prometheus", "http://p"],
@@ -257,12 +298,8 @@ mod tests {
                 .unwrap()
                 .contains("give one")
         );
-        assert!(
-            run(&["--url", "https://x:9090"])
-                .err()
-                .unwrap()
-                .contains("plain HTTP")
-        );
+        let args = run(&["--url", "https://x:9090", "--ca-file", "ca.pem"]).unwrap();
+        assert_eq!(args.access.ca_file.as_deref(), Some("ca.pem"));
         // A database from the environment is only a default: --url alone is fine.
         assert!(run(&["--url", "http://x:9090"]).is_ok());
     }

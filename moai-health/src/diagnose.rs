@@ -125,6 +125,16 @@ fn metrics_appear(targets: &Targets) -> Vec<Finding> {
     let token = std::env::var("MOAI_METRICS_TOKEN").ok();
     let mut findings = Vec::new();
     let exposition = match http::get(url, token.as_deref()) {
+        Err(e) if e.starts_with("TLS failed") => {
+            findings.push(fail(
+                "exporter reachable",
+                format!("{url}: {e}"),
+                "the exporter serves TLS from MOAI_WEB_CONFIG: give its CA with --ca-file, and \
+                 --cert-file/--key-file when its client_auth_type asks for a client certificate; \
+                 an http:// URL on a TLS port gets no metrics",
+            ));
+            None
+        }
         Err(e) => {
             findings.push(fail(
                 "exporter reachable",
@@ -137,9 +147,10 @@ fn metrics_appear(targets: &Targets) -> Vec<Finding> {
         Ok(Answer { status: 401, .. }) => {
             findings.push(fail(
                 "exporter reachable",
-                format!("{url} wants a token (401)"),
-                "set MOAI_METRICS_TOKEN to the app's token (Prometheus needs it too: \
-                 authorization.credentials_file in prometheus.yml)",
+                format!("{url} refused the credentials (401: authentication failed)"),
+                "give the basic-auth user of the app's web config with --basic-auth-user and \
+                 --basic-auth-password-file, or set MOAI_METRICS_TOKEN to the app's token \
+                 (Prometheus needs them too: basic_auth or authorization in prometheus.yml)",
             ));
             None
         }

@@ -24,7 +24,7 @@ mod remote;
 
 use std::process::ExitCode;
 
-use moai_instrument::health::{CheckResult, HealthReport, HealthStatus};
+use moai_instrument::health::{CheckResult, Detail, HealthReport, HealthStatus};
 use moai_swarmdb::{HealthChecker, LIVENESS_CHECK};
 
 use cli::{Args, Mode};
@@ -79,6 +79,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(problem) = http::configure(&args.access) {
+        eprintln!("moai-health: {problem}");
+        return ExitCode::from(2);
+    }
     if let Some(targets) = &args.diagnose {
         return if diagnose::run(targets) {
             ExitCode::SUCCESS
@@ -158,7 +162,11 @@ fn check_here(args: &Args) -> Result<HealthReport, String> {
         Mode::Live => {
             let mut opens = checker.check_opens();
             // Live on a server that is unavailable keeps its own message saying so.
-            if opens.is_healthy() && opens.message == "SwarmDB opens and answers" {
+            let unavailable = opens
+                .details
+                .iter()
+                .any(|(key, value)| key == "server_unavailable" && *value == Detail::Flag(true));
+            if opens.is_healthy() && !unavailable {
                 opens.message = format!("SwarmDB opens at {shown}");
             }
             HealthReport {

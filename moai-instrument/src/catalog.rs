@@ -167,6 +167,16 @@ pub const RESOURCE_EXHAUSTED_TOTAL: MetricSpec = MetricSpec {
     help: "Times the SDK found a resource exhausted and backed off",
 };
 
+/// `moai_instrument_web_config_last_reload_successful`: 1 while the web config
+/// (`MOAI_WEB_CONFIG`) in use is the file as it is now, 0 while a later change cannot be used
+/// and the last good one serves. Absent without a web config.
+pub const WEB_CONFIG_LAST_RELOAD_SUCCESSFUL: MetricSpec = MetricSpec {
+    name: "moai_instrument_web_config_last_reload_successful",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Whether the web config file as it is now is in use (1) or the last good one serves (0)",
+};
+
 /// `process_cpu_seconds_total`: user and system CPU time of the process.
 pub const PROCESS_CPU_SECONDS_TOTAL: MetricSpec = MetricSpec {
     name: "process_cpu_seconds_total",
@@ -241,6 +251,7 @@ pub const CATALOG: &[MetricSpec] = &[
     LOG_LINES_DROPPED_TOTAL,
     LAST_PROGRESS_AGE_SECONDS,
     RESOURCE_EXHAUSTED_TOTAL,
+    WEB_CONFIG_LAST_RELOAD_SUCCESSFUL,
     PROCESS_CPU_SECONDS_TOTAL,
     PROCESS_RESIDENT_MEMORY_BYTES,
     PROCESS_VIRTUAL_MEMORY_BYTES,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::InitError;
+use crate::exporter::web_config::WebConfigWatch;
 use crate::health::{HealthCheck, Thresholds};
 use crate::logging::{LogFormat, LogRotation, LogSettings};
 use crate::recorder::{self, Collector, HistogramLayout, MetricsHandle, RegistrySettings};
@@ -91,6 +92,7 @@ pub struct Config {
     progress_timeout: Duration,
     metrics_addr: String,
     metrics_token: Option<String>,
+    web_config: Option<PathBuf>,
     log_filter: String,
     log_format: LogFormat,
     log_dir: Option<PathBuf>,
@@ -164,6 +166,7 @@ impl Default for Config {
             progress_timeout: DEFAULT_PROGRESS_TIMEOUT,
             metrics_addr: DEFAULT_METRICS_ADDR.to_owned(),
             metrics_token: None,
+            web_config: None,
             log_filter: DEFAULT_LOG_FILTER.to_owned(),
             log_format: LogFormat::Json,
             log_dir: Some(PathBuf::from(DEFAULT_LOG_DIR)),
@@ -196,6 +199,7 @@ impl Config {
     /// |---|---|
     /// | `MOAI_METRICS_ADDR` | [`Config::metrics_addr`] |
     /// | `MOAI_METRICS_TOKEN` | [`Config::metrics_token`] |
+    /// | `MOAI_WEB_CONFIG` | [`Config::web_config`] (empty: none) |
     /// | `RUST_LOG` | [`Config::log_filter`] |
     /// | `MOAI_LOG_FORMAT` | [`Config::log_format`] (`json`, `pretty` or `off`) |
     /// | `MOAI_LOG_DIR` | [`Config::log_dir`] (`none` disables the file) |
@@ -241,6 +245,9 @@ impl Config {
         }
         if let Some(token) = lookup("MOAI_METRICS_TOKEN") {
             self.metrics_token = Some(token);
+        }
+        if let Some(path) = lookup("MOAI_WEB_CONFIG") {
+            self.web_config = (!path.trim().is_empty()).then(|| PathBuf::from(path));
         }
         if let Some(filter) = lookup("RUST_LOG") {
             self.log_filter = filter;
@@ -429,6 +436,30 @@ impl Config {
     #[must_use]
     pub fn metrics_token(mut self, token: impl Into<String>) -> Self {
         self.metrics_token = Some(token.into());
+        self
+    }
+
+    /// Serves the exporter as an exporter-toolkit web config file says (`--web.config.file` of
+    /// Prometheus exporters): TLS with optional client certificates (`tls_server_config`),
+    /// basic-auth users with bcrypt hashes (`basic_auth_users`, for `/metrics`; with
+    /// [`Config::metrics_token`] either one lets a scrape in), response headers
+    /// (`http_server_config.headers`) and `rate_limit`. The probes stay open. The file is checked
+    /// at start and followed while the app runs: see [`exporter::web_config`](crate::exporter::web_config).
+    /// With `metrics_addr("none")`, [`Guard::routes`](crate::Guard::routes) applies the users,
+    /// headers and rate limit; TLS is then the host's server's job. Default: none (plain HTTP).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("moai-doc-web-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let file = dir.join("web.yml");
+    /// std::fs::write(&file, "tls_server_config:\n  cert_file: missing.crt\n").unwrap();
+    /// let err = moai_instrument::Config::new().web_config(&file).build().unwrap_err();
+    /// assert!(err.to_string().contains("MOAI_WEB_CONFIG"));
+    /// assert!(format!("{err:?}").contains("tls_server_config.cert_file"));
+    /// ```
+    #[must_use]
+    pub fn web_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.web_config = Some(path.into());
         self
     }
 
@@ -653,6 +684,18 @@ impl Config {
             .next()
             .map(Some)
             .ok_or_else(|| invalid("the name resolves to no address"))
+    }
+
+    /// The web config, loaded and checked, when one is set.
+    pub(crate) fn opened_web_config(&self) -> Result<Option<Arc<WebConfigWatch>>, InitError> {
+        self.web_config
+            .as_deref()
+            .map(|path| {
+                WebConfigWatch::open(path)
+                    .map(Arc::new)
+                    .map_err(|source| InitError::WebConfig { source })
+            })
+            .transpose()
     }
 
     /// The bearer token `/metrics` requires, if one is set.

@@ -50,6 +50,14 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
+    /// The web config file (`MOAI_WEB_CONFIG`) cannot be used: unreadable, not the
+    /// exporter-toolkit format, or a key with a bad value (named in the source).
+    #[error("cannot use the web config (MOAI_WEB_CONFIG)")]
+    WebConfig {
+        /// The file, the key and what is wrong.
+        #[source]
+        source: crate::exporter::web_config::WebConfigError,
+    },
     /// `init()` found another global `tracing` subscriber installed first.
     #[error(
         "another global tracing subscriber is already installed; use Config::build() and add its JsonLayer to that subscriber"

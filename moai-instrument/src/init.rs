@@ -103,6 +103,7 @@ impl Config {
         let prepared = self.prepare_metrics()?;
         let addr = self.resolved_metrics_addr()?;
         let token = self.bearer_token()?;
+        let web_config = self.opened_web_config()?;
         let health_interval = self.checked_health_interval()?;
         let thresholds = self.checked_thresholds()?;
         let logs = self.log_settings().prepare()?;
@@ -124,9 +125,9 @@ impl Config {
             query_types: self.configured_query_types(),
         }));
         let check_handles = add_checks(checks)?;
-        let routes = Routes::new(prepared.handle(), token);
+        let routes = Routes::new(prepared.handle(), token, web_config.clone());
         let exporter = listener
-            .map(|listener| Exporter::start(listener, routes.clone()))
+            .map(|listener| Exporter::start(listener, routes.clone(), web_config))
             .transpose()?;
         let health =
             HealthSchedule::start(health_interval).map_err(|source| InitError::Thread {

@@ -123,6 +123,11 @@
 //!   line by at most 20 ms once, then costs nothing while it stays stalled; what it cannot take
 //!   is counted in `moai_instrument_log_lines_dropped_total{sink}`, never lost silently, and the
 //!   file only ever holds whole lines.
+//! - **Secured like any exporter**: [`Config::web_config`] (`MOAI_WEB_CONFIG`) reads
+//!   exporter-toolkit's web config file: TLS 1.2+ through rustls (no OpenSSL), client
+//!   certificates, bcrypt basic-auth users for `/metrics`, response headers; followed while the
+//!   app runs, so a rotated password or certificate needs no restart
+//!   ([`exporter::web_config`]).
 //! - **Lean**: no async runtime, no HTTP server crate, no database client; the exporter is plain
 //!   threads that work inside a tokio runtime and without one. The [`http`] crate's types are
 //!   re-exported for [`exporter::Routes`].

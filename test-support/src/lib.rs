@@ -18,6 +18,7 @@ pub mod recorder;
 pub mod registrations;
 pub mod servers;
 pub mod sinks;
+pub mod tls;
 pub mod tools;
 
 pub use exposition::sample;

@@ -28,11 +28,17 @@ impl Prometheus {
     /// serves its API. A missing `prometheus` fails the test with the command that
     /// installs it (never `None`).
     pub fn start(job: &str, target: SocketAddr) -> Option<Prometheus> {
+        Prometheus::start_with(job, target, "")
+    }
+
+    /// [`Prometheus::start`], with `job_settings` (YAML lines indented by four spaces, such as
+    /// `    scheme: https\n`) added to the scrape job.
+    pub fn start_with(job: &str, target: SocketAddr, job_settings: &str) -> Option<Prometheus> {
         let binary = tool("prometheus")?;
         let dir = temp_dir(&format!("prometheus-{job}"));
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n\
-             scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
+             scrape_configs:\n  - job_name: {job}\n{job_settings}    static_configs:\n      - targets: ['{target}']\n"
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         // A free port: bound, read, released; Prometheus takes it a moment later.

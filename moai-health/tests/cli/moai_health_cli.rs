@@ -132,7 +132,7 @@ fn usage_errors_exit_two_naming_the_flag() {
         (&["--db"][..], "--db needs a file path"),
         (
             &["--url", "localhost:9090"][..],
-            "--url needs an http:// URL",
+            "--url needs an http:// or https:// URL",
         ),
         (&["--json=yes"][..], "'--json'"),
     ] {

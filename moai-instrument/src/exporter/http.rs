@@ -24,6 +24,8 @@ pub(crate) enum HeadError {
     TooLarge,
     TimedOut,
     Malformed,
+    /// Plain text on a TLS port: an `http://` request to an `https://` exporter.
+    PlainTextOnTls,
 }
 
 /// Where the head ends (the blank line), if it has arrived.
@@ -118,6 +120,17 @@ fn push_title_case(out: &mut String, name: &str) {
         out.push(if upper { c.to_ascii_uppercase() } else { c });
         upper = c == '-';
     }
+}
+
+/// The credentials of an `Authorization` value (`presented`) in `scheme` (lower case, e.g.
+/// `bearer`), the scheme matched in any case (RFC 9110) and the credentials trimmed; `None` for
+/// another scheme.
+pub(crate) fn credentials<'a>(presented: &'a [u8], scheme: &str) -> Option<&'a [u8]> {
+    let (given, rest) = presented.split_at_checked(scheme.len())?;
+    let rest = rest.strip_prefix(b" ")?;
+    given
+        .eq_ignore_ascii_case(scheme.as_bytes())
+        .then(|| rest.trim_ascii())
 }
 
 /// Compares a presented credential with the expected one in time that depends only on their

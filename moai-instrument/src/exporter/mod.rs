@@ -10,9 +10,11 @@
 //! is full, new requests get a quick 503 instead of piling up, so memory and threads stay
 //! bounded whatever clients do.
 
+mod conn;
 mod http;
 mod reader;
 mod routes;
+pub mod web_config;
 
 pub(crate) use http::parse_head;
 pub use routes::Routes;
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use crate::error::InitError;
 use crate::health::check_set::DEADLINE;
+use web_config::WebConfigWatch;
 
 const WORKERS: usize = 4;
 /// Requests waiting for a worker; more get a quick 503.
@@ -45,7 +48,11 @@ pub(crate) struct Exporter {
 }
 
 impl Exporter {
-    pub(crate) fn start(listener: TcpListener, routes: Routes) -> Result<Exporter, InitError> {
+    pub(crate) fn start(
+        listener: TcpListener,
+        routes: Routes,
+        web: Option<Arc<WebConfigWatch>>,
+    ) -> Result<Exporter, InitError> {
         let addr = listener
             .local_addr()
             .map_err(|source| InitError::bind("the bound socket", source))?;
@@ -79,7 +86,7 @@ impl Exporter {
             liveness,
         };
         exporter.spawn("moai-exporter-accept".into(), move || {
-            reader::run(listener, queues, shutdown)
+            reader::run(listener, queues, web, shutdown)
         })?;
         Ok(exporter)
     }
@@ -145,13 +152,13 @@ fn work(waiting: &Mutex<Receiver<reader::Job>>, routes: &Routes) {
             return;
         };
         // The reader used non-blocking reads; the answer is written with a plain time limit.
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let _ = stream.tcp().set_nonblocking(false);
+        let _ = stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT));
         // Heads in error are answered by the reader; what comes here parsed.
         let Ok(request) = head else { continue };
         let response = routes.handle_until(&request, arrived + DEADLINE);
         let head_only = request.method() == ::http::Method::HEAD;
         let _ = http::write_response(&mut stream, &response, head_only);
-        let _ = stream.shutdown(std::net::Shutdown::Write);
+        stream.close();
     }
 }

@@ -4,17 +4,21 @@
 //! that no number of scrapers delays `/livez` or `/readyz`); a head that is too large, too slow
 //! or garbage is answered here and the connection closed. Past [`MAX_PENDING`] connections
 //! waiting for their head, the oldest is closed to make room: a flood of idle connections
-//! cannot keep a new probe out.
+//! cannot keep a new probe out. With TLS on (`MOAI_WEB_CONFIG`), the handshake runs in the same
+//! loop (`conn.rs`), under the same deadline; each round of accepts takes the web config as it is
+//! then, so a new certificate serves the next connection.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
+use super::conn::Conn;
 use super::http::{self, HEAD_TIMEOUT, HeadError, MAX_HEAD_BYTES, Request};
+use super::web_config::WebConfigWatch;
 
 /// Connections waiting for their head at once; past it the oldest is closed.
 pub(crate) const MAX_PENDING: usize = 1024;
@@ -22,7 +26,7 @@ pub(crate) const MAX_PENDING: usize = 1024;
 const TICK: Duration = Duration::from_millis(100);
 
 /// A request ready for a worker (or a head error to answer), and when its head arrived.
-pub(crate) type Job = (TcpStream, Result<Request, HeadError>, Instant);
+pub(crate) type Job = (Conn, Result<Request, HeadError>, Instant);
 
 /// Where complete heads go: liveness probes, readiness and health probes, and the rest
 /// (scrapes, errors) each to workers of their own, so that no number of scrapes delays a probe
@@ -34,12 +38,17 @@ pub(crate) struct Queues {
 }
 
 struct Pending {
-    stream: TcpStream,
+    conn: Conn,
     head: Vec<u8>,
     deadline: Instant,
 }
 
-pub(crate) fn run(listener: TcpListener, queues: Queues, shutdown: Arc<AtomicBool>) {
+pub(crate) fn run(
+    listener: TcpListener,
+    queues: Queues,
+    web: Option<Arc<WebConfigWatch>>,
+    shutdown: Arc<AtomicBool>,
+) {
     if listener.set_nonblocking(true).is_err() {
         return;
     }
@@ -51,8 +60,15 @@ pub(crate) fn run(listener: TcpListener, queues: Queues, shutdown: Arc<AtomicBoo
         // While accepting is paused the listener is left out of the poll (a negative fd is
         // ignored): a connection waiting in the backlog would wake it at once, again and again.
         let listening = exhausted.paused_until.is_none_or(|t| Instant::now() >= t);
-        fds.push(pollfd(if listening { listener.as_raw_fd() } else { -1 }));
-        fds.extend(pending.iter().map(|p| pollfd(p.stream.as_raw_fd())));
+        fds.push(pollfd(
+            if listening { listener.as_raw_fd() } else { -1 },
+            libc::POLLIN,
+        ));
+        fds.extend(
+            pending
+                .iter()
+                .map(|p| pollfd(p.conn.fd(), p.conn.poll_events())),
+        );
         let now = Instant::now();
         let wait = pending
             .iter()
@@ -91,21 +107,23 @@ pub(crate) fn run(listener: TcpListener, queues: Queues, shutdown: Arc<AtomicBoo
         for (i, outcome) in finished.into_iter().rev() {
             let conn = pending.swap_remove(i);
             if let Some(job) = outcome {
-                dispatch(&queues, conn.stream, job);
+                dispatch(&queues, conn.conn, job);
             }
         }
-        if fds[0].revents != 0
-            && let Err(error) = accept_all(&listener, &mut pending, &queues)
-        {
-            exhausted.back_off(&error);
+        if fds[0].revents != 0 {
+            // The web config as it is now, for this round's connections.
+            let tls = web.as_ref().and_then(|web| web.current().tls.clone());
+            if let Err(error) = accept_all(&listener, &mut pending, &queues, tls.as_ref()) {
+                exhausted.back_off(&error);
+            }
         }
     }
 }
 
-fn pollfd(fd: std::os::fd::RawFd) -> libc::pollfd {
+fn pollfd(fd: std::os::fd::RawFd, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     }
 }
@@ -113,9 +131,12 @@ fn pollfd(fd: std::os::fd::RawFd) -> libc::pollfd {
 /// Reads what the client sent. `None`: keep waiting; `Some(None)`: the client went away;
 /// `Some(Some(job))`: a complete head or an error to answer.
 fn read_more(conn: &mut Pending) -> Option<Option<Result<Request, HeadError>>> {
+    if conn.conn.is_plain_text_on_tls() {
+        return Some(Some(Err(HeadError::PlainTextOnTls)));
+    }
     let mut chunk = [0u8; 4096];
     loop {
-        match conn.stream.read(&mut chunk) {
+        match conn.conn.read(&mut chunk) {
             Ok(0) => return Some(None),
             Ok(n) => {
                 let scan_from = conn.head.len().saturating_sub(3);
@@ -180,6 +201,7 @@ fn accept_all(
     listener: &TcpListener,
     pending: &mut Vec<Pending>,
     queues: &Queues,
+    tls: Option<&Arc<rustls::ServerConfig>>,
 ) -> io::Result<()> {
     for _ in 0..ACCEPT_PER_ROUND {
         match listener.accept() {
@@ -187,13 +209,16 @@ fn accept_all(
                 if stream.set_nonblocking(true).is_err() {
                     continue;
                 }
+                let Some(conn) = Conn::new(stream, tls) else {
+                    continue;
+                };
                 let mut conn = Pending {
-                    stream,
+                    conn,
                     head: Vec::new(),
                     deadline: Instant::now() + HEAD_TIMEOUT,
                 };
                 match read_more(&mut conn) {
-                    Some(Some(job)) => dispatch(queues, conn.stream, job),
+                    Some(Some(job)) => dispatch(queues, conn.conn, job),
                     Some(None) => {}
                     None => {
                         // Past the bound the oldest waiting connection is closed: memory stays
@@ -225,7 +250,7 @@ fn accept_all(
 /// A head in error (too large, too slow, garbage) is answered here at once: a few bytes that
 /// fit the socket's buffer, so that a burst of them (500 idle connections timing out together)
 /// never fills the workers' queue.
-fn dispatch(queues: &Queues, stream: TcpStream, job: Result<Request, HeadError>) {
+fn dispatch(queues: &Queues, stream: Conn, job: Result<Request, HeadError>) {
     let queue = match job {
         Err(error) => return answer_now(stream, error),
         Ok(ref request) => match request.uri().path() {
@@ -237,9 +262,22 @@ fn dispatch(queues: &Queues, stream: TcpStream, job: Result<Request, HeadError>)
     send(queue, stream, job);
 }
 
-fn answer_now(mut stream: TcpStream, error: HeadError) {
+fn answer_now(mut stream: Conn, error: HeadError) {
     use ::http::StatusCode;
     let (status, text) = match error {
+        // In plain text, which is what the client speaks (as Go's servers answer it).
+        HeadError::PlainTextOnTls => {
+            let mut out = Vec::new();
+            let plain = super::routes::text(
+                StatusCode::BAD_REQUEST,
+                "client sent an HTTP request to an HTTPS server\n",
+            );
+            let _ = http::write_response(&mut out, &plain, false);
+            let mut tcp = stream.tcp();
+            let _ = tcp.write(&out);
+            let _ = tcp.shutdown(std::net::Shutdown::Write);
+            return;
+        }
         HeadError::TooLarge => (
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request head too large\n",
@@ -249,11 +287,15 @@ fn answer_now(mut stream: TcpStream, error: HeadError) {
     };
     let mut out = Vec::new();
     let _ = http::write_response(&mut out, &super::routes::text(status, text), false);
-    let _ = stream.write(&out);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    // A TLS session still in its handshake cannot carry an answer: it is only closed.
+    if !stream.is_tls() || matches!(error, HeadError::TooLarge | HeadError::Malformed) {
+        let _ = stream.write(&out);
+        let _ = stream.flush();
+    }
+    stream.close();
 }
 
-fn send(jobs: &SyncSender<Job>, stream: TcpStream, job: Result<Request, HeadError>) {
+fn send(jobs: &SyncSender<Job>, stream: Conn, job: Result<Request, HeadError>) {
     match jobs.try_send((stream, job, Instant::now())) {
         Ok(()) | Err(TrySendError::Disconnected(_)) => {}
         // Every worker busy and the queue full: say so without waiting on this client.
@@ -262,6 +304,8 @@ fn send(jobs: &SyncSender<Job>, stream: TcpStream, job: Result<Request, HeadErro
             let busy = super::routes::text(::http::StatusCode::SERVICE_UNAVAILABLE, "busy\n");
             let _ = http::write_response(&mut out, &busy, false);
             let _ = stream.write(&out);
+            let _ = stream.flush();
+            stream.close();
         }
     }
 }

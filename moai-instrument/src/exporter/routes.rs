@@ -5,7 +5,9 @@
 use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 
-use super::http::constant_time_eq;
+use super::http::{constant_time_eq, credentials};
+use super::web_config::{WebConfig, WebConfigWatch};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::health::check_set::{CHECKS, DEADLINE};
@@ -13,9 +15,12 @@ use crate::health::{HealthStatus, Probe};
 use crate::recorder::{CONTENT_TYPE as EXPOSITION, MetricsHandle};
 
 /// The exporter's endpoints as a handler: `GET /metrics` (the exposition, behind the bearer
-/// token when one is set), `GET /livez`, `/readyz` (200 `ok (N checks)` or 503 `unhealthy:
-/// a, b`), `/healthz` (the report as JSON; 503 when unhealthy); `HEAD` for each; 404 for other
-/// paths, 405 (with `Allow`) for other methods.
+/// token and the web config's basic-auth users when they are set: either one lets a scrape in),
+/// `GET /livez`, `/readyz` (200 `ok (N checks)` or 503 `unhealthy: a, b`), `/healthz` (the
+/// report as JSON; 503 when unhealthy), `GET /` (an HTML page linking them, saying which need
+/// credentials); `HEAD` for each; 404 for other paths, 405 (with `Allow`) for other methods. The
+/// web config's `http_server_config.headers` go on every answer; its `rate_limit` answers 429
+/// to scrapes past it.
 ///
 /// Cheap to clone. From [`Guard::routes`](crate::Guard::routes); serve it from any router,
 /// sync or async (it renders in place: in an async handler, call it inside
@@ -36,19 +41,30 @@ pub struct Routes {
     metrics: MetricsHandle,
     /// The whole expected `Authorization` value's token, when one is required.
     token: Option<String>,
+    /// The web config (`MOAI_WEB_CONFIG`), followed as it changes.
+    web: Option<Arc<WebConfigWatch>>,
 }
 
 impl std::fmt::Debug for Routes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Routes")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("web_config", &self.web.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Routes {
-    pub(crate) fn new(metrics: MetricsHandle, token: Option<String>) -> Self {
-        Routes { metrics, token }
+    pub(crate) fn new(
+        metrics: MetricsHandle,
+        token: Option<String>,
+        web: Option<Arc<WebConfigWatch>>,
+    ) -> Self {
+        Routes {
+            metrics,
+            token,
+            web,
+        }
     }
 
     /// Answers `request` (its body is not read) as the embedded exporter does. The response's
@@ -63,8 +79,24 @@ impl Routes {
         request: &Request<B>,
         deadline: Instant,
     ) -> Response<Vec<u8>> {
+        let web = self.web.as_ref().map(|web| web.current());
+        let mut response = self.route(request, deadline, web.as_deref());
+        if let Some(web) = &web {
+            for (name, value) in &web.headers {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        response
+    }
+
+    fn route<B>(
+        &self,
+        request: &Request<B>,
+        deadline: Instant,
+        web: Option<&WebConfig>,
+    ) -> Response<Vec<u8>> {
         let path = request.uri().path();
-        if !matches!(path, "/metrics" | "/livez" | "/readyz" | "/healthz") {
+        if !matches!(path, "/" | "/metrics" | "/livez" | "/readyz" | "/healthz") {
             return text(
                 StatusCode::NOT_FOUND,
                 "not found: try /metrics, /livez, /readyz or /healthz\n",
@@ -78,7 +110,8 @@ impl Routes {
             return response;
         }
         let mut response = match path {
-            "/metrics" => self.metrics(request),
+            "/" => self.landing_page(web),
+            "/metrics" => self.metrics(request, web),
             "/livez" => probe(Some(Probe::Liveness), deadline),
             "/readyz" => probe(Some(Probe::Readiness), deadline),
             _ => health_report(deadline),
@@ -95,16 +128,44 @@ impl Routes {
         response
     }
 
-    fn metrics<B>(&self, request: &Request<B>) -> Response<Vec<u8>> {
-        if let Some(token) = &self.token
-            && !bearer_matches(request, token)
-        {
-            let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Bearer realm=\"metrics\""),
-            );
-            return response;
+    /// Whether `/metrics` asks for credentials: a bearer token, basic-auth users, or both.
+    fn guarded(&self, web: Option<&WebConfig>) -> (bool, bool) {
+        let users = web.is_some_and(|web| !web.users.is_empty());
+        (self.token.is_some(), users)
+    }
+
+    fn metrics<B>(&self, request: &Request<B>, web: Option<&WebConfig>) -> Response<Vec<u8>> {
+        if web.is_some_and(|web| !web.allow()) {
+            return text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
+        }
+        let (bearer, basic) = self.guarded(web);
+        if bearer || basic {
+            let presented = request
+                .headers()
+                .get(AUTHORIZATION)
+                .map_or(&b""[..], http::HeaderValue::as_bytes);
+            let by_token = self
+                .token
+                .as_ref()
+                .is_some_and(|token| bearer_matches(presented, token));
+            let by_user = by_token || web.is_some_and(|web| basic && web.users.accept(presented));
+            if !(by_token || by_user) {
+                let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                let headers = response.headers_mut();
+                if basic {
+                    headers.append(
+                        WWW_AUTHENTICATE,
+                        http::HeaderValue::from_static("Basic realm=\"metrics\""),
+                    );
+                }
+                if bearer {
+                    headers.append(
+                        WWW_AUTHENTICATE,
+                        http::HeaderValue::from_static("Bearer realm=\"metrics\""),
+                    );
+                }
+                return response;
+            }
         }
         // `render()` runs the scrape-time collectors and reads the process metrics itself, so a
         // host rendering on its own gets the same body.
@@ -116,22 +177,64 @@ impl Routes {
     }
 }
 
-/// Whether the request carries `Authorization: Bearer <token>`, the scheme in any case
-/// (RFC 9110), the token compared in constant time.
-fn bearer_matches<B>(request: &Request<B>, token: &str) -> bool {
-    let Some(presented) = request
-        .headers()
-        .get(AUTHORIZATION)
-        .map(http::HeaderValue::as_bytes)
-    else {
-        return false;
-    };
-    let scheme = b"bearer ";
-    if presented.len() < scheme.len() || !presented[..scheme.len()].eq_ignore_ascii_case(scheme) {
-        return false;
+impl Routes {
+    /// `GET /`: the app, the SDK's version and the endpoints, as exporter-toolkit's landing page
+    /// does; links are relative, so the page works behind a path prefix.
+    fn landing_page(&self, web: Option<&WebConfig>) -> Response<Vec<u8>> {
+        let (bearer, basic) = self.guarded(web);
+        let credentials = match (bearer, basic) {
+            (false, false) => "",
+            (true, false) => " (needs a bearer token)",
+            (false, true) => " (needs a basic-auth user)",
+            (true, true) => " (needs a basic-auth user or a bearer token)",
+        };
+        let app = escape_html(&app_name());
+        let version = env!("CARGO_PKG_VERSION");
+        let body = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <title>{app} exporter</title>\n</head>\n<body>\n<h1>{app}</h1>\n\
+             <p>Prometheus exporter of moai-instrument {version}.</p>\n<ul>\n\
+             <li><a href=\"metrics\">/metrics</a>: the metrics{credentials}</li>\n\
+             <li><a href=\"livez\">/livez</a>: liveness (open)</li>\n\
+             <li><a href=\"readyz\">/readyz</a>: readiness (open)</li>\n\
+             <li><a href=\"healthz\">/healthz</a>: every health check, as JSON (open)</li>\n\
+             </ul>\n</body>\n</html>\n"
+        );
+        respond(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            body.into_bytes(),
+        )
     }
-    let credentials = presented[scheme.len()..].trim_ascii();
-    constant_time_eq(credentials, token.as_bytes())
+}
+
+/// The running program's name, as the landing page shows it.
+fn app_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "moai-instrument".to_owned())
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `Authorization` (`presented`) is `Bearer <token>`, the scheme in any case
+/// (RFC 9110), the token compared in constant time.
+fn bearer_matches(presented: &[u8], token: &str) -> bool {
+    credentials(presented, "bearer").is_some_and(|given| constant_time_eq(given, token.as_bytes()))
 }
 
 fn probe(probe: Option<Probe>, deadline: Instant) -> Response<Vec<u8>> {
@@ -183,24 +286,13 @@ fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Res
 mod tests {
     use super::*;
 
-    fn with_auth(value: &str) -> Request<()> {
-        Request::get("/metrics")
-            .header(AUTHORIZATION, value)
-            .body(())
-            .unwrap()
-    }
-
     #[test]
     fn the_bearer_scheme_is_case_insensitive_and_the_token_exact() {
         for accepted in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret "] {
-            assert!(bearer_matches(&with_auth(accepted), "s3cret"), "{accepted}");
+            assert!(bearer_matches(accepted.as_bytes(), "s3cret"), "{accepted}");
         }
         for refused in ["Bearer s3cre", "Basic s3cret", "Bearers3cret", "s3cret", ""] {
-            assert!(!bearer_matches(&with_auth(refused), "s3cret"), "{refused}");
+            assert!(!bearer_matches(refused.as_bytes(), "s3cret"), "{refused}");
         }
-        assert!(!bearer_matches(
-            &Request::get("/metrics").body(()).unwrap(),
-            "s3cret"
-        ));
     }
 }

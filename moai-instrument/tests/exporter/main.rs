@@ -10,3 +10,4 @@ mod init_exporter;
 mod init_in_tokio;
 mod probe_flood;
 mod scrape_load;
+mod web_config;
