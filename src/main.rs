@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         tracing::warn!(error = %err, "Cannot handle SIGTERM/SIGINT/SIGQUIT/SIGHUP; stop with SIGKILL");
     }
     tracing::info!(
-        metrics_url = guard.metrics_addr().map(|addr| format!("http://{addr}/metrics")),
+        metrics_url = guard.metrics_url(),
         db = %db.location(),
         agents = args.agents,
         rate = args.rate,

@@ -204,6 +204,20 @@ fn moai_health_asks_a_secured_app_over_https_and_names_tls_and_auth_failures() {
     let (code, text) = health(&["--url", &format!("http://{addr}"), "--live"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("HTTP request to an HTTPS server"), "{text}");
+    let other = Authority::new(&deployed.dir, "other").issue("other", &["127.0.0.1"]);
+    let (code, text) = health(&[
+        "--url",
+        &url,
+        "--live",
+        "--ca-file",
+        ca,
+        "--cert-file",
+        cert,
+        "--key-file",
+        other.key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("does not go with --cert-file"), "{text}");
     let (code, text) = health(&["--url", &url, "--live", "--cert-file", cert]);
     assert_eq!(code, Some(2), "{text}");
     assert!(

@@ -148,9 +148,10 @@ fn metrics_appear(targets: &Targets) -> Vec<Finding> {
             findings.push(fail(
                 "exporter reachable",
                 format!("{url} refused the credentials (401: authentication failed)"),
-                "give the basic-auth user of the app's web config with --basic-auth-user and \
-                 --basic-auth-password-file, or set MOAI_METRICS_TOKEN to the app's token \
-                 (Prometheus needs them too: basic_auth or authorization in prometheus.yml)",
+                "give a user of the app's web config (basic_auth_users) and its password with \
+                 --basic-auth-user and --basic-auth-password-file, or the app's token in \
+                 MOAI_METRICS_TOKEN, and check them against the app's (Prometheus needs the same: \
+                 basic_auth or authorization in prometheus.yml)",
             ));
             None
         }
@@ -159,10 +160,16 @@ fn metrics_appear(targets: &Targets) -> Vec<Finding> {
             Some(body)
         }
         Ok(Answer { status, body }) => {
+            let next = if body.contains("HTTP request to an HTTPS server") {
+                "the exporter serves TLS (MOAI_WEB_CONFIG): give --metrics-url as https://... \
+                 with --ca-file"
+            } else {
+                "give the exporter's /metrics URL with --metrics-url (the app serves /metrics)"
+            };
             findings.push(fail(
                 "exporter reachable",
                 format!("{url} answered {status}: {}", first_line(&body)),
-                "give the exporter's /metrics URL with --metrics-url (the app serves /metrics)",
+                next,
             ));
             None
         }

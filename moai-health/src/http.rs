@@ -86,6 +86,7 @@ impl Client {
                 let pem = read("--key-file", key_file)?;
                 let key = PrivateKey::from_pem(&pem)
                     .map_err(|e| format!("--key-file {key_file}: not a PEM private key: {e}"))?;
+                check_pair(cert_file, key_file, &chain, &pem)?;
                 tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
             }
             (None, None) => {}
@@ -112,6 +113,27 @@ impl Client {
             .into();
         Ok(Client { agent, basic })
     }
+}
+
+/// Whether the key goes with the certificate: refused here, in words, rather than by the TLS
+/// client later.
+fn check_pair(
+    cert_file: &str,
+    key_file: &str,
+    chain: &[Certificate<'static>],
+    key_pem: &[u8],
+) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("--key-file {key_file}: not a PEM private key: {e}"))?;
+    let chain: Vec<CertificateDer<'static>> = chain
+        .iter()
+        .map(|c| CertificateDer::from(c.der().to_vec()))
+        .collect();
+    rustls::sign::CertifiedKey::from_der(chain, key, &ring_provider())
+        .map(drop)
+        .map_err(|e| format!("--key-file {key_file} does not go with --cert-file {cert_file}: {e}"))
 }
 
 #[allow(deprecated)] // ring lacks only the post-quantum groups; see the SDK's web_config::tls.
@@ -167,10 +189,12 @@ fn describe(error: &ureq::Error) -> String {
             .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
         _ => false,
     };
-    if tls {
-        format!("TLS failed: {chain}")
-    } else {
+    if !tls {
         chain
+    } else if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
+        format!("TLS failed: {chain} (the server does not speak TLS here: try http://)")
+    } else {
+        format!("TLS failed: {chain}")
     }
 }
 

@@ -1,4 +1,7 @@
-//! Why `init()` or `install_recorder()` refused to start.
+//! Why `init()` or `install_recorder()` refused to start, and why a web config file cannot be
+//! used.
+
+use std::path::{Path, PathBuf};
 
 /// An initialization failure: each names the setting and the value at fault. Nothing is left
 /// installed, running or bound when one is returned.
@@ -52,11 +55,11 @@ pub enum InitError {
     },
     /// The web config file (`MOAI_WEB_CONFIG`) cannot be used: unreadable, not the
     /// exporter-toolkit format, or a key with a bad value (named in the source).
-    #[error("cannot use the web config (MOAI_WEB_CONFIG)")]
+    #[error("cannot use the web config {} (MOAI_WEB_CONFIG)", source.path().display())]
     WebConfig {
         /// The file, the key and what is wrong.
         #[source]
-        source: crate::exporter::web_config::WebConfigError,
+        source: WebConfigError,
     },
     /// `init()` found another global `tracing` subscriber installed first.
     #[error(
@@ -208,5 +211,50 @@ mod tests {
     fn a_cause_already_in_the_text_is_said_once() {
         let error = Repeats(std::io::Error::other("connection refused"));
         assert_eq!(error_chain(&error), "request failed: connection refused");
+    }
+}
+
+/// A web config file that cannot be used: the file, the key (`tls_server_config.cert_file`)
+/// when one is to blame, and what is wrong with it.
+///
+/// `Display` names the key and the problem (`tls_server_config.client_auth_type: "Sometimes" is
+/// not a client auth type; ...`); [`InitError::WebConfig`](crate::InitError::WebConfig) names
+/// the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{problem}", key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+pub struct WebConfigError {
+    path: PathBuf,
+    key: Option<String>,
+    problem: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl WebConfigError {
+    pub(crate) fn new(path: &Path, key: Option<String>, problem: impl Into<String>) -> Self {
+        WebConfigError {
+            path: path.to_owned(),
+            key,
+            problem: problem.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The web config file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The key to blame, dotted (`tls_server_config.client_auth_type`), when one is.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 }

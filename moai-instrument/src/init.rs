@@ -16,6 +16,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::config::Config;
 use crate::error::InitError;
+use crate::exporter::web_config::WebConfigWatch;
 use crate::exporter::{Exporter, Routes};
 use crate::health::check_set::CHECKS;
 use crate::health::progress::ProgressCheck;
@@ -127,7 +128,7 @@ impl Config {
         let check_handles = add_checks(checks)?;
         let routes = Routes::new(prepared.handle(), token, web_config.clone());
         let exporter = listener
-            .map(|listener| Exporter::start(listener, routes.clone(), web_config))
+            .map(|listener| Exporter::start(listener, routes.clone(), web_config.clone()))
             .transpose()?;
         let health =
             HealthSchedule::start(health_interval).map_err(|source| InitError::Thread {
@@ -137,6 +138,9 @@ impl Config {
         // The one step that cannot be undone, last.
         let metrics = self.install_metrics(prepared)?;
         logging.sinks.export_counters();
+        if let Some(web) = &web_config {
+            web.report_loaded();
+        }
         crate::health::set_thresholds(thresholds);
         health.release();
         let guard = Guard {
@@ -149,7 +153,11 @@ impl Config {
             log_filter: Some(logging.filter),
             file: logging.file,
             sinks: logging.sinks,
+            web_config,
         };
+        // To the host's subscriber, when it already has one (`init()` says it again once its
+        // subscriber is in place).
+        guard.warn_about_web_config();
         Ok((logging.layer, guard))
     }
 }
@@ -192,6 +200,7 @@ pub struct Guard {
     /// `RUST_LOG` as a global filter, for the subscriber `init()` installs.
     log_filter: Option<tracing_subscriber::filter::Targets>,
     sinks: logging::Sinks,
+    web_config: Option<Arc<WebConfigWatch>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -209,6 +218,19 @@ impl Guard {
     #[must_use]
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.exporter.as_ref().map(Exporter::addr)
+    }
+
+    /// The URL of the exporter's `/metrics`: `https://` while the web config serves TLS,
+    /// `http://` otherwise; `None` when the address is `none`.
+    #[must_use]
+    pub fn metrics_url(&self) -> Option<String> {
+        let tls = self
+            .web_config
+            .as_ref()
+            .is_some_and(|web| web.current().tls.is_some());
+        let scheme = if tls { "https" } else { "http" };
+        self.metrics_addr()
+            .map(|addr| format!("{scheme}://{addr}/metrics"))
     }
 
     /// The exporter's endpoints, for the host's own router: exactly what the embedded exporter
@@ -242,12 +264,42 @@ impl Guard {
 
     /// The start-up line, once the subscriber that carries it is in place.
     fn announce(&self) {
+        let protection = self
+            .web_config
+            .as_ref()
+            .map(|web| web.protection_at_start());
         tracing::info!(
             target: "moai_instrument",
             metrics_addr = self.metrics_addr().map(|addr| addr.to_string()),
+            metrics_url = self.metrics_url(),
+            tls = protection.is_some_and(|p| p.tls),
+            basic_auth = protection.is_some_and(|p| p.basic_auth),
             log_file = self.log_file_path.as_ref().map(|path| path.display().to_string()),
             "moai-instrument started"
         );
+        self.warn_about_web_config();
+    }
+
+    /// What a web config leaves open that its author likely did not mean to.
+    fn warn_about_web_config(&self) {
+        let Some(web) = &self.web_config else { return };
+        let protection = web.protection_at_start();
+        let warning = if self.exporter.is_none() && protection.tls {
+            "MOAI_METRICS_ADDR is none: the web config's TLS is not used; the host's own server \
+             must serve TLS (its users, headers and rate limit apply through Guard::routes)"
+        } else if protection.basic_auth && !protection.tls {
+            "basic_auth_users without tls_server_config: passwords cross the network in clear text"
+        } else if !protection.basic_auth && !protection.tls && self.routes_token_free() {
+            "the web config sets neither TLS nor basic_auth_users: the metrics are open to anyone \
+             who reaches the port"
+        } else {
+            return;
+        };
+        tracing::warn!(target: "moai_instrument::exporter", "{warning}");
+    }
+
+    fn routes_token_free(&self) -> bool {
+        !self.routes.requires_token()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Just enough HTTP/1.x for scrapers and probes: a request line and headers read under a size and
-//! time limit into an `http::Request`, and an `http::Response` written whole with
-//! `Connection: close`.
+//! time limit into an `http::Request`, and an `http::Response` written whole, the connection kept
+//! alive for the next request when the client asks for that (HTTP/1.1's default).
 //!
 //! Hand-written rather than an HTTP server crate: the exporter lives inside the host's process,
 //! where an async runtime or a thread per connection is not ours to add, and its one reader
@@ -72,11 +72,39 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
     request.body(()).map_err(|_| HeadError::Malformed)
 }
 
-/// Writes `response` as HTTP/1.1 with `Connection: close`; for `HEAD` the headers only.
+/// Whether the client lets the connection carry another request after this one: HTTP/1.1 unless
+/// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`; never after a request with
+/// a body (the exporter reads none).
+pub(crate) fn wants_keep_alive(request: &Request) -> bool {
+    let headers = request.headers();
+    if headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
+    {
+        return false;
+    }
+    let says = |token: &str| {
+        headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    match request.version() {
+        http::Version::HTTP_10 => says("keep-alive"),
+        _ => !says("close"),
+    }
+}
+
+/// Writes `response` as HTTP/1.1, with `Connection: keep-alive` or `close`; for `HEAD` the
+/// headers only.
 pub(crate) fn write_response(
     stream: &mut impl Write,
     response: &http::Response<Vec<u8>>,
     head_only: bool,
+    keep_alive: bool,
 ) -> io::Result<()> {
     let status = response.status();
     // A HEAD answer carries the GET's length without its body.
@@ -86,10 +114,11 @@ pub(crate) fn write_response(
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .unwrap_or(response.body().len());
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Unknown"),
-        length
+        length,
+        if keep_alive { "keep-alive" } else { "close" }
     );
     for (name, value) in response.headers() {
         if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {

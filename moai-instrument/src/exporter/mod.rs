@@ -3,8 +3,8 @@
 //!
 //! Plain threads, not an async runtime: it works the same in hosts with no runtime and inside a
 //! tokio one, and rendering never runs on the host's async workers. One thread accepts and reads
-//! every request head with `poll(2)` (`reader`); a fixed pool of workers answers, one request per
-//! connection; probes have workers and queues of their own (`/readyz` and `/healthz`; `/livez`
+//! every request head with `poll(2)` (`reader`); a fixed pool of workers answers, then hands a
+//! kept-alive connection back to the reader for its next request; probes have workers and queues of their own (`/readyz` and `/healthz`; `/livez`
 //! apart from those), so that probes never wait behind scrapes, nor liveness behind readiness
 //! checks that wait out their deadline. A probe's deadline runs from its arrival. When every worker is busy and its queue
 //! is full, new requests get a quick 503 instead of piling up, so memory and threads stay
@@ -19,15 +19,18 @@ pub mod web_config;
 pub(crate) use http::parse_head;
 pub use routes::Routes;
 
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::InitError;
 use crate::health::check_set::DEADLINE;
+use conn::Conn;
 use web_config::WebConfigWatch;
 
 const WORKERS: usize = 4;
@@ -71,13 +74,39 @@ impl Exporter {
             ("moai-ready", READINESS_WORKERS, waiting_readiness),
             ("moai-live", LIVENESS_WORKERS, waiting_liveness),
         ];
+        // Kept-alive connections go back to the reader, which a byte on this socket wakes.
+        let (returned, returned_conns) = channel::<Conn>();
+        let (wake_reader, reader_wakes) =
+            UnixStream::pair().map_err(|source| InitError::Thread {
+                name: "moai-exporter",
+                source,
+            })?;
+        wake_reader
+            .set_nonblocking(true)
+            .map_err(|source| InitError::Thread {
+                name: "moai-exporter",
+                source,
+            })?;
         for (name, count, queue) in pools {
             let queue = Arc::new(Mutex::new(queue));
             for n in 0..count {
                 let (routes, queue) = (Arc::clone(&routes), Arc::clone(&queue));
-                exporter.spawn(format!("{name}-{n}"), move || work(&queue, &routes))?;
+                let back = HandBack {
+                    conns: returned.clone(),
+                    wake: wake_reader
+                        .try_clone()
+                        .map_err(|source| InitError::Thread {
+                            name: "moai-exporter",
+                            source,
+                        })?,
+                };
+                exporter.spawn(format!("{name}-{n}"), move || work(&queue, &routes, &back))?;
             }
         }
+        let returns = reader::Returns {
+            conns: returned_conns,
+            wake: reader_wakes,
+        };
         let shutdown = Arc::clone(&exporter.shutdown);
         // Dropping the listener frees the port; dropping the queues ends the workers.
         let queues = reader::Queues {
@@ -86,7 +115,7 @@ impl Exporter {
             liveness,
         };
         exporter.spawn("moai-exporter-accept".into(), move || {
-            reader::run(listener, queues, web, shutdown)
+            reader::run(listener, queues, returns, web, shutdown)
         })?;
         Ok(exporter)
     }
@@ -142,23 +171,49 @@ fn raise_backlog(listener: &TcpListener) {
     let _ = unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
 }
 
-fn work(waiting: &Mutex<Receiver<reader::Job>>, routes: &Routes) {
+fn work(waiting: &Mutex<Receiver<reader::Job>>, routes: &Routes, back: &HandBack) {
     loop {
         let next = waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .recv();
-        let Ok((mut stream, head, arrived)) = next else {
+        let Ok(job) = next else {
             return;
         };
+        let mut stream = job.conn;
         // The reader used non-blocking reads; the answer is written with a plain time limit.
         let _ = stream.tcp().set_nonblocking(false);
         let _ = stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT));
         // Heads in error are answered by the reader; what comes here parsed.
-        let Ok(request) = head else { continue };
-        let response = routes.handle_until(&request, arrived + DEADLINE);
+        let Ok(request) = job.head else { continue };
+        let response = routes.handle_until(&request, job.arrived + DEADLINE);
         let head_only = request.method() == ::http::Method::HEAD;
-        let _ = http::write_response(&mut stream, &response, head_only);
-        stream.close();
+        let written = http::write_response(&mut stream, &response, head_only, job.keep_alive);
+        if job.keep_alive && written.is_ok() {
+            back.hand_back(stream);
+        } else {
+            stream.close();
+        }
+    }
+}
+
+/// A worker's way back to the reader for a kept-alive connection.
+struct HandBack {
+    conns: Sender<Conn>,
+    wake: UnixStream,
+}
+
+impl HandBack {
+    /// Gives `conn` back to the reader to wait for its next request, and wakes the reader.
+    fn hand_back(&self, conn: Conn) {
+        if conn.tcp().set_nonblocking(true).is_err() {
+            return conn.close();
+        }
+        match self.conns.send(conn) {
+            // A full wake-up pipe means the reader is being woken already.
+            Ok(()) => drop((&self.wake).write(&[1])),
+            // The reader has stopped: nobody will read the next request.
+            Err(returned) => returned.0.close(),
+        }
     }
 }

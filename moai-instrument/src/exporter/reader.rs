@@ -4,16 +4,19 @@
 //! that no number of scrapers delays `/livez` or `/readyz`); a head that is too large, too slow
 //! or garbage is answered here and the connection closed. Past [`MAX_PENDING`] connections
 //! waiting for their head, the oldest is closed to make room: a flood of idle connections
-//! cannot keep a new probe out. With TLS on (`MOAI_WEB_CONFIG`), the handshake runs in the same
+//! cannot keep a new probe out. A connection kept alive comes back here from its worker and
+//! waits for its next request like a new one ([`IDLE_TIMEOUT`] for the first byte, then the usual
+//! head deadline); idle ones are the first closed when too many wait. With TLS on (`MOAI_WEB_CONFIG`), the handshake runs in the same
 //! loop (`conn.rs`), under the same deadline; each round of accepts takes the web config as it is
 //! then, so a new certificate serves the next connection.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use super::conn::Conn;
@@ -25,8 +28,27 @@ pub(crate) const MAX_PENDING: usize = 1024;
 /// How often the loop wakes without traffic, to expire slow heads and see the shutdown flag.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A request ready for a worker (or a head error to answer), and when its head arrived.
-pub(crate) type Job = (Conn, Result<Request, HeadError>, Instant);
+/// A request ready for a worker (or a head error to answer).
+pub(crate) struct Job {
+    pub(crate) conn: Conn,
+    pub(crate) head: Result<Request, HeadError>,
+    /// When the head arrived: a probe's deadline runs from here.
+    pub(crate) arrived: Instant,
+    /// Whether the connection may carry another request after this one (HTTP/1.1 without
+    /// `Connection: close`, no body, nothing sent ahead).
+    pub(crate) keep_alive: bool,
+}
+
+/// Where workers hand back a kept-alive connection after answering, and how they wake the
+/// reader to wait for its next request.
+pub(crate) struct Returns {
+    pub(crate) conns: Receiver<Conn>,
+    pub(crate) wake: UnixStream,
+}
+
+/// How long a kept-alive connection may wait for its next request (longer than the one-minute
+/// scrape intervals that are common; Go's servers keep idle connections as long).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where complete heads go: liveness probes, readiness and health probes, and the rest
 /// (scrapes, errors) each to workers of their own, so that no number of scrapes delays a probe
@@ -41,15 +63,22 @@ struct Pending {
     conn: Conn,
     head: Vec<u8>,
     deadline: Instant,
+    /// A kept-alive connection that has not begun its next request: closed quietly at its
+    /// deadline, and the first to go when too many connections wait.
+    idle: bool,
+    /// Bytes came after the head (a body, or a request sent ahead): the connection is closed
+    /// after the answer rather than read from the middle of something.
+    trailing: bool,
 }
 
 pub(crate) fn run(
     listener: TcpListener,
     queues: Queues,
+    returns: Returns,
     web: Option<Arc<WebConfigWatch>>,
     shutdown: Arc<AtomicBool>,
 ) {
-    if listener.set_nonblocking(true).is_err() {
+    if listener.set_nonblocking(true).is_err() || returns.wake.set_nonblocking(true).is_err() {
         return;
     }
     let mut pending: Vec<Pending> = Vec::new();
@@ -64,6 +93,7 @@ pub(crate) fn run(
             if listening { listener.as_raw_fd() } else { -1 },
             libc::POLLIN,
         ));
+        fds.push(pollfd(returns.wake.as_raw_fd(), libc::POLLIN));
         fds.extend(
             pending
                 .iter()
@@ -88,17 +118,26 @@ pub(crate) fn run(
         if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             return;
         }
-        // Read what arrived; `fds[i + 1]` belongs to `pending[i]`.
+        // Read what arrived; `fds[i + 2]` belongs to `pending[i]`.
         let now = Instant::now();
         let mut finished = Vec::new();
         for (i, conn) in pending.iter_mut().enumerate() {
-            let outcome = if fds[i + 1].revents != 0 {
+            let outcome = if fds[i + 2].revents != 0 {
                 read_more(conn)
             } else {
                 None
             };
-            let outcome = outcome
-                .or_else(|| (now >= conn.deadline).then_some(Some(Err(HeadError::TimedOut))));
+            if outcome.is_none() && conn.idle && !conn.head.is_empty() {
+                // The next request has begun: its head gets the usual time.
+                conn.idle = false;
+                conn.deadline = now + HEAD_TIMEOUT;
+            }
+            let timed_out = if conn.idle {
+                None // an idle connection ends quietly
+            } else {
+                Some(Err(HeadError::TimedOut))
+            };
+            let outcome = outcome.or_else(|| (now >= conn.deadline).then_some(timed_out));
             if let Some(outcome) = outcome {
                 finished.push((i, outcome));
             }
@@ -107,8 +146,11 @@ pub(crate) fn run(
         for (i, outcome) in finished.into_iter().rev() {
             let conn = pending.swap_remove(i);
             if let Some(job) = outcome {
-                dispatch(&queues, conn.conn, job);
+                dispatch(&queues, conn.conn, job, conn.trailing);
             }
+        }
+        if fds[1].revents != 0 {
+            take_returned(&returns, &mut pending);
         }
         if fds[0].revents != 0 {
             // The web config as it is now, for this round's connections.
@@ -117,6 +159,38 @@ pub(crate) fn run(
                 exhausted.back_off(&error);
             }
         }
+    }
+}
+
+/// The connections workers handed back: each waits for its next request.
+fn take_returned(returns: &Returns, pending: &mut Vec<Pending>) {
+    let mut drain = [0u8; 64];
+    while matches!((&returns.wake).read(&mut drain), Ok(n) if n > 0) {}
+    while let Ok(conn) = returns.conns.try_recv() {
+        make_room(pending);
+        pending.push(Pending {
+            conn,
+            head: Vec::new(),
+            deadline: Instant::now() + IDLE_TIMEOUT,
+            idle: true,
+            trailing: false,
+        });
+    }
+}
+
+/// Past [`MAX_PENDING`] waiting connections, closes one: an idle kept-alive one first, else the
+/// one waiting longest for its head. Memory stays bounded, and new clients still get in.
+fn make_room(pending: &mut Vec<Pending>) {
+    if pending.len() < MAX_PENDING {
+        return;
+    }
+    if let Some(victim) = pending
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, p)| (!p.idle, p.deadline))
+        .map(|(i, _)| i)
+    {
+        pending.swap_remove(victim);
     }
 }
 
@@ -142,7 +216,14 @@ fn read_more(conn: &mut Pending) -> Option<Option<Result<Request, HeadError>>> {
                 let scan_from = conn.head.len().saturating_sub(3);
                 conn.head.extend_from_slice(&chunk[..n]);
                 if let Some(end) = http::find_head_end(&conn.head[scan_from..]) {
-                    return Some(Some(http::parse_head(&conn.head[..scan_from + end])));
+                    let head_end = scan_from + end;
+                    let blank = if conn.head[head_end..].starts_with(b"\r\n\r\n") {
+                        4
+                    } else {
+                        2
+                    };
+                    conn.trailing = conn.head.len() > head_end + blank;
+                    return Some(Some(http::parse_head(&conn.head[..head_end])));
                 }
                 if conn.head.len() > MAX_HEAD_BYTES {
                     return Some(Some(Err(HeadError::TooLarge)));
@@ -216,22 +297,14 @@ fn accept_all(
                     conn,
                     head: Vec::new(),
                     deadline: Instant::now() + HEAD_TIMEOUT,
+                    idle: false,
+                    trailing: false,
                 };
                 match read_more(&mut conn) {
-                    Some(Some(job)) => dispatch(queues, conn.conn, job),
+                    Some(Some(job)) => dispatch(queues, conn.conn, job, conn.trailing),
                     Some(None) => {}
                     None => {
-                        // Past the bound the oldest waiting connection is closed: memory stays
-                        // bounded, and new clients still get in.
-                        if pending.len() >= MAX_PENDING
-                            && let Some(oldest) = pending
-                                .iter()
-                                .enumerate()
-                                .min_by_key(|(_, p)| p.deadline)
-                                .map(|(i, _)| i)
-                        {
-                            pending.swap_remove(oldest);
-                        }
+                        make_room(pending);
                         pending.push(conn);
                     }
                 }
@@ -250,16 +323,27 @@ fn accept_all(
 /// A head in error (too large, too slow, garbage) is answered here at once: a few bytes that
 /// fit the socket's buffer, so that a burst of them (500 idle connections timing out together)
 /// never fills the workers' queue.
-fn dispatch(queues: &Queues, stream: Conn, job: Result<Request, HeadError>) {
-    let queue = match job {
+fn dispatch(queues: &Queues, stream: Conn, job: Result<Request, HeadError>, trailing: bool) {
+    let (queue, keep_alive) = match job {
         Err(error) => return answer_now(stream, error),
-        Ok(ref request) => match request.uri().path() {
-            "/livez" => &queues.liveness,
-            "/readyz" | "/healthz" => &queues.readiness,
-            _ => &queues.requests,
-        },
+        Ok(ref request) => (
+            match request.uri().path() {
+                "/livez" => &queues.liveness,
+                "/readyz" | "/healthz" => &queues.readiness,
+                _ => &queues.requests,
+            },
+            !trailing && http::wants_keep_alive(request),
+        ),
     };
-    send(queue, stream, job);
+    send(
+        queue,
+        Job {
+            conn: stream,
+            head: job,
+            arrived: Instant::now(),
+            keep_alive,
+        },
+    );
 }
 
 fn answer_now(mut stream: Conn, error: HeadError) {
@@ -272,7 +356,7 @@ fn answer_now(mut stream: Conn, error: HeadError) {
                 StatusCode::BAD_REQUEST,
                 "client sent an HTTP request to an HTTPS server\n",
             );
-            let _ = http::write_response(&mut out, &plain, false);
+            let _ = http::write_response(&mut out, &plain, false, false);
             let mut tcp = stream.tcp();
             let _ = tcp.write(&out);
             let _ = tcp.shutdown(std::net::Shutdown::Write);
@@ -286,7 +370,7 @@ fn answer_now(mut stream: Conn, error: HeadError) {
         HeadError::Malformed => (StatusCode::BAD_REQUEST, "malformed request\n"),
     };
     let mut out = Vec::new();
-    let _ = http::write_response(&mut out, &super::routes::text(status, text), false);
+    let _ = http::write_response(&mut out, &super::routes::text(status, text), false, false);
     // A TLS session still in its handshake cannot carry an answer: it is only closed.
     if !stream.is_tls() || matches!(error, HeadError::TooLarge | HeadError::Malformed) {
         let _ = stream.write(&out);
@@ -295,14 +379,16 @@ fn answer_now(mut stream: Conn, error: HeadError) {
     stream.close();
 }
 
-fn send(jobs: &SyncSender<Job>, stream: Conn, job: Result<Request, HeadError>) {
-    match jobs.try_send((stream, job, Instant::now())) {
+fn send(jobs: &SyncSender<Job>, job: Job) {
+    match jobs.try_send(job) {
         Ok(()) | Err(TrySendError::Disconnected(_)) => {}
         // Every worker busy and the queue full: say so without waiting on this client.
-        Err(TrySendError::Full((mut stream, _, _))) => {
+        Err(TrySendError::Full(Job {
+            conn: mut stream, ..
+        })) => {
             let mut out = Vec::new();
             let busy = super::routes::text(::http::StatusCode::SERVICE_UNAVAILABLE, "busy\n");
-            let _ = http::write_response(&mut out, &busy, false);
+            let _ = http::write_response(&mut out, &busy, false, false);
             let _ = stream.write(&out);
             let _ = stream.flush();
             stream.close();

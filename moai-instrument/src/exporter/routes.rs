@@ -2,17 +2,20 @@
 //! `http::Request` to an `http::Response`, and the embedded exporter is only a listener in front
 //! of the same `Routes`.
 
-use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{
+    ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE,
+    RETRY_AFTER, VARY, WWW_AUTHENTICATE,
+};
 use http::{Method, Request, Response, StatusCode};
 
 use super::http::{constant_time_eq, credentials};
-use super::web_config::{WebConfig, WebConfigWatch};
+use super::web_config::{Verdict, WebConfig, WebConfigWatch};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::health::check_set::{CHECKS, DEADLINE};
 use crate::health::{HealthStatus, Probe};
-use crate::recorder::{CONTENT_TYPE as EXPOSITION, MetricsHandle};
+use crate::recorder::{Format, MetricsHandle};
 
 /// The exporter's endpoints as a handler: `GET /metrics` (the exposition, behind the bearer
 /// token and the web config's basic-auth users when they are set: either one lets a scrape in),
@@ -20,7 +23,7 @@ use crate::recorder::{CONTENT_TYPE as EXPOSITION, MetricsHandle};
 /// report as JSON; 503 when unhealthy), `GET /` (an HTML page linking them, saying which need
 /// credentials); `HEAD` for each; 404 for other paths, 405 (with `Allow`) for other methods. The
 /// web config's `http_server_config.headers` go on every answer; its `rate_limit` answers 429
-/// to scrapes past it.
+/// to scrapes past it (counted after authentication).
 ///
 /// Cheap to clone. From [`Guard::routes`](crate::Guard::routes); serve it from any router,
 /// sync or async (it renders in place: in an async handler, call it inside
@@ -65,6 +68,11 @@ impl Routes {
             token,
             web,
         }
+    }
+
+    /// Whether `/metrics` requires the bearer token.
+    pub(crate) fn requires_token(&self) -> bool {
+        self.token.is_some()
     }
 
     /// Answers `request` (its body is not read) as the embedded exporter does. The response's
@@ -135,9 +143,6 @@ impl Routes {
     }
 
     fn metrics<B>(&self, request: &Request<B>, web: Option<&WebConfig>) -> Response<Vec<u8>> {
-        if web.is_some_and(|web| !web.allow()) {
-            return text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
-        }
         let (bearer, basic) = self.guarded(web);
         if bearer || basic {
             let presented = request
@@ -148,32 +153,48 @@ impl Routes {
                 .token
                 .as_ref()
                 .is_some_and(|token| bearer_matches(presented, token));
-            let by_user = by_token || web.is_some_and(|web| basic && web.users.accept(presented));
-            if !(by_token || by_user) {
-                let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-                let headers = response.headers_mut();
-                if basic {
-                    headers.append(
-                        WWW_AUTHENTICATE,
-                        http::HeaderValue::from_static("Basic realm=\"metrics\""),
+            let verdict = match web {
+                _ if by_token => Verdict::Accepted,
+                Some(web) if basic => web.users.check(presented),
+                _ => Verdict::Refused,
+            };
+            match verdict {
+                Verdict::Accepted => {}
+                Verdict::Busy => {
+                    let mut response = text(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "another password check is running; retry\n",
                     );
+                    response
+                        .headers_mut()
+                        .insert(RETRY_AFTER, http::HeaderValue::from_static("1"));
+                    return response;
                 }
-                if bearer {
-                    headers.append(
-                        WWW_AUTHENTICATE,
-                        http::HeaderValue::from_static("Bearer realm=\"metrics\""),
-                    );
-                }
-                return response;
+                Verdict::Refused => return unauthorized(bearer, basic),
             }
         }
-        // `render()` runs the scrape-time collectors and reads the process metrics itself, so a
-        // host rendering on its own gets the same body.
-        respond(
-            StatusCode::OK,
-            EXPOSITION,
-            self.metrics.render().into_bytes(),
-        )
+        // Counted once the caller is known, so that nobody else's requests use up a scraper's
+        // allowance.
+        if web.is_some_and(|web| !web.allow()) {
+            return text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
+        }
+        // The format the scraper prefers (`Accept`), as Prometheus' client libraries choose it.
+        // `render_as()` runs the scrape-time collectors and reads the process metrics itself, so
+        // a host rendering on its own gets the same body.
+        let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+        let format = Format::negotiate(accept);
+        let body = self.metrics.render_as(format);
+        let mut response = respond(StatusCode::OK, format.content_type(), body);
+        let gzip = request
+            .headers()
+            .get_all(ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(accepts_gzip);
+        if gzip {
+            compress(&mut response);
+        }
+        response
     }
 }
 
@@ -229,6 +250,62 @@ fn escape_html(text: &str) -> String {
         }
     }
     out
+}
+
+/// 401, naming the schemes `/metrics` takes; no data in the body.
+fn unauthorized(bearer: bool, basic: bool) -> Response<Vec<u8>> {
+    let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+    let headers = response.headers_mut();
+    if basic {
+        headers.append(
+            WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"metrics\""),
+        );
+    }
+    if bearer {
+        headers.append(
+            WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer realm=\"metrics\""),
+        );
+    }
+    response
+}
+
+/// Whether an `Accept-Encoding` value takes gzip (`gzip` or `*`, with a weight above 0).
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|coding| {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
+    })
+}
+
+/// gzip at flate2's fastest level: a scrape is written once and read once, so compressing fast
+/// saves most of the bytes at a fraction of the cost of the best level (BENCHMARKS.md).
+fn compress(response: &mut Response<Vec<u8>>) {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(response.body().len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail; if it somehow did, the plain body is served instead.
+    if encoder.write_all(response.body()).is_err() {
+        return;
+    }
+    let Ok(compressed) = encoder.finish() else {
+        return;
+    };
+    *response.body_mut() = compressed;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+    headers.insert(
+        VARY,
+        http::HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
 }
 
 /// Whether `Authorization` (`presented`) is `Bearer <token>`, the scheme in any case

@@ -14,6 +14,7 @@ pub(crate) mod callsite;
 pub(crate) mod capture;
 mod cells;
 mod collectors;
+mod format;
 mod histogram;
 mod log_linear;
 mod names;
@@ -30,6 +31,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Share
 
 pub(crate) use cells::CounterCell;
 pub use collectors::{CollectorHandle, add_collector};
+pub use format::{Escaping, Format};
 pub(crate) use histogram::{HistogramCell, HistogramLayout};
 pub(crate) use names::Kind;
 pub(crate) use registry::{Collector, Reader, Registry, RegistrySettings, Series};
@@ -114,6 +116,16 @@ impl MetricsHandle {
         self.registry.collect();
         self.registry.rotate_if_due(Instant::now());
         render::render(&self.registry)
+    }
+
+    /// Every series in `format` (see [`Format::negotiate`] to choose it from an `Accept` header;
+    /// [`Format::content_type`] names it): what `GET /metrics` serves a scraper that asks for
+    /// it. Runs the collectors and reads the process metrics first, as [`MetricsHandle::render`].
+    #[must_use]
+    pub fn render_as(&self, format: Format) -> Vec<u8> {
+        self.registry.collect();
+        self.registry.rotate_if_due(Instant::now());
+        render::render_as(&self.registry, format).into_bytes()
     }
 
     /// The largest recent `q` quantile among the series of histogram `name`, with the label

@@ -81,12 +81,16 @@ pub(crate) enum LabelChange {
 pub(crate) struct Exposed {
     pub(crate) key: Key,
     pub(crate) changes: Vec<LabelChange>,
+    /// Label keys whose characters were made valid: (exposed key, the key as recorded), so that
+    /// formats with UTF-8 names can write them as recorded.
+    pub(crate) renamed_keys: Vec<(String, String)>,
 }
 
 pub(crate) fn exposed(key: &Key) -> Exposed {
     let name = metric_name(key.name());
     let mut changed = name != key.name();
     let mut changes = Vec::new();
+    let mut renamed_keys = Vec::new();
     let mut labels: Vec<Label> = Vec::with_capacity(key.labels().len());
     for label in key.labels() {
         if label.value().is_empty() {
@@ -99,6 +103,9 @@ pub(crate) fn exposed(key: &Key) -> Exposed {
             continue;
         }
         let mut exposed = label_name(label.key());
+        if exposed != label.key() {
+            renamed_keys.push((exposed.clone().into_owned(), label.key().to_owned()));
+        }
         if is_reserved(&exposed) {
             let renamed = format!("{EXPORTED_PREFIX}{exposed}");
             changes.push(LabelChange::Reserved {
@@ -132,7 +139,11 @@ pub(crate) fn exposed(key: &Key) -> Exposed {
     } else {
         key.clone()
     };
-    Exposed { key, changes }
+    Exposed {
+        key,
+        changes,
+        renamed_keys,
+    }
 }
 
 /// The kind of a metric family.

@@ -46,6 +46,11 @@ pub(crate) enum Series {
 
 pub(crate) struct Family {
     pub(crate) kind: Kind,
+    /// The name as the host first recorded it, when its characters had to be made valid
+    /// (`jobs.done` for `jobs_done`): formats with UTF-8 names write it.
+    pub(crate) recorded_name: Option<String>,
+    /// Label keys likewise: (exposed key, the key as first recorded).
+    pub(crate) recorded_keys: Vec<(String, String)>,
     /// Ordered by labels (every key of a family has its name), so the exposition is written in
     /// a stable order without sorting at each scrape.
     pub(crate) series: BTreeMap<Key, Series>,
@@ -271,7 +276,12 @@ impl Registry {
     /// (see `names`); a name keeps the kind it was first used with, and a name whose samples would
     /// collide with another family's is refused.
     fn series(&self, key: &Key, kind: Kind, make: impl FnOnce() -> Series) -> Option<Series> {
-        let names::Exposed { key, changes } = names::exposed(key);
+        let recorded = key;
+        let names::Exposed {
+            key,
+            changes,
+            renamed_keys,
+        } = names::exposed(key);
         if !changes.is_empty() {
             self.warn_label_changes(key.name(), &changes);
         }
@@ -320,6 +330,14 @@ impl Registry {
                 return None;
             }
         };
+        if family.recorded_name.is_none() && recorded.name() != key.name() {
+            family.recorded_name = Some(recorded.name().to_owned());
+        }
+        for (exposed, as_recorded) in renamed_keys {
+            if !family.recorded_keys.iter().any(|(k, _)| *k == exposed) {
+                family.recorded_keys.push((exposed, as_recorded));
+            }
+        }
         if let Some(series) = family.series.get(&key) {
             return Some(series.clone());
         }
@@ -493,6 +511,8 @@ impl Families {
             .entry(name.to_owned())
             .or_insert_with(|| Family {
                 kind,
+                recorded_name: None,
+                recorded_keys: Vec::new(),
                 series: BTreeMap::new(),
             }))
     }

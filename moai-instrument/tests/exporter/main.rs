@@ -8,6 +8,7 @@ mod hostile_clients;
 mod init_auth;
 mod init_exporter;
 mod init_in_tokio;
+mod keep_alive;
 mod probe_flood;
 mod scrape_load;
 mod web_config;

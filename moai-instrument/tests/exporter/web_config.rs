@@ -113,6 +113,12 @@ fn tls_client_certificates_and_basic_auth_guard_the_metrics_and_leave_the_probes
     assert_eq!(reply.status, 200, "{reply:?}");
     assert!(reply.body.contains("moai_flow_build_info"));
     assert!(
+        reply
+            .body
+            .contains("moai_instrument_web_config_last_reload_successful 1"),
+        "the reload gauge is there from the start"
+    );
+    assert!(
         reply.head.contains("X-Frame-Options: deny"),
         "{}",
         reply.head
@@ -260,20 +266,46 @@ fn credentials_client_auth_and_certificates_rotate_without_a_restart() {
         },
     );
     // Mended: in use again.
-    write_config(
-        &file,
-        &format!(
-            "{}{}",
-            tls_section(&pki, "NoClientCert"),
-            users("prometheus", "new")
-        ),
+    let good = format!(
+        "{}{}",
+        tls_section(&pki, "NoClientCert"),
+        users("prometheus", "new")
     );
+    write_config(&file, &good);
     let reply = get(&pki, addr, "/metrics", None, Some(&new)).unwrap();
     assert!(
         reply
             .body
             .contains("moai_instrument_web_config_last_reload_successful 1")
     );
+
+    // Emptied, or half-written without its users or its TLS: refused while running, so the
+    // metrics never open up; TLS and the password stay as they were.
+    for (lowered, says) in [
+        (String::new(), "it turns TLS off"),
+        (
+            tls_section(&pki, "NoClientCert"),
+            "it removes every basic_auth_users user",
+        ),
+        (users("prometheus", "new"), "it turns TLS off"),
+    ] {
+        write_config(&file, &lowered);
+        let reply = get(&pki, addr, "/metrics", None, None).unwrap();
+        assert_eq!(reply.status, 401, "{lowered:?} opened the metrics");
+        assert_eq!(
+            get(&pki, addr, "/metrics", None, Some(&new))
+                .unwrap()
+                .status,
+            200
+        );
+        let (status, _, _) = http(addr, "GET", "/metrics", &[]);
+        assert_eq!(status, 400, "still TLS");
+        wait_for(says, Duration::from_secs(5), || {
+            read_logs(&logs).contains(says).then_some(())
+        });
+        write_config(&file, &good);
+        get(&pki, addr, "/livez", None, None).unwrap();
+    }
 }
 
 fn read_logs(dir: &Path) -> String {
@@ -298,10 +330,32 @@ fn a_file_that_cannot_be_used_stops_the_start_naming_the_key() {
         pki.server.cert.display(),
         other.key.display()
     );
+    let encrypted = pki.dir.join("encrypted.key");
+    std::fs::write(
+        &encrypted,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let encrypted_key = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        pki.server.cert.display(),
+        encrypted.display()
+    );
+    let corrupt = pki.dir.join("corrupt.crt");
+    std::fs::write(
+        &corrupt,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAAAAAAAAAAAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let corrupt_cert = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        corrupt.display(),
+        pki.server.key.display()
+    );
     let cases = [
         (
             "tls_server_config:\n  cert_flie: a.crt\n".to_owned(),
-            "cert_flie",
+            "tls_server_config: unknown field `cert_flie`",
         ),
         (
             format!("{tls}  client_auth_type: Sometimes\n"),
@@ -343,7 +397,19 @@ fn a_file_that_cannot_be_used_stops_the_start_naming_the_key() {
             "rate_limit:\n  interval: 1s\n  burst: 0\n".to_owned(),
             "rate_limit.burst",
         ),
-        ("tls_server_config: [\n".to_owned(), "not valid YAML"),
+        ("tls_server_config: [\n".to_owned(), "line 1"),
+        (
+            "basic_auth_users:\n  bob: 12\n".to_owned(),
+            "basic_auth_users",
+        ),
+        (
+            format!(
+                "{tls}  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"
+            ),
+            "tls_server_config.cipher_suites",
+        ),
+        (encrypted_key, "encrypted"),
+        (corrupt_cert, "not a valid X.509 certificate"),
     ];
     let file = pki.dir.join("web.yml");
     for (yaml, named) in cases {
@@ -363,6 +429,10 @@ fn a_file_that_cannot_be_used_stops_the_start_naming_the_key() {
         assert!(
             !text.contains("PRIVATE KEY"),
             "no key material in errors: {text}"
+        );
+        assert!(
+            err.to_string().contains(file.to_str().unwrap()),
+            "Display names the file: {err}"
         );
     }
     let missing = Config::new()
@@ -617,11 +687,74 @@ fn a_hosts_own_router_gets_the_users_headers_and_rate_limit() {
     let allowed = request(Some(&basic_auth("prometheus", "pw")));
     assert_eq!(allowed.status(), 200);
     assert!(String::from_utf8_lossy(allowed.body()).contains("moai_flow_build_info"));
-    // Three scrapes in the burst, then 429 until the interval refills it; probes are not limited.
+    // Three scrapes in the burst (the refused one did not count), then 429 until the interval
+    // refills it; probes are not limited.
+    assert_eq!(request(Some(&basic_auth("prometheus", "pw"))).status(), 200);
     assert_eq!(request(Some(&basic_auth("prometheus", "pw"))).status(), 200);
     assert_eq!(request(Some(&basic_auth("prometheus", "pw"))).status(), 429);
     let probe = moai_instrument::http::Request::get("/livez")
         .body(())
         .unwrap();
     assert_eq!(routes.handle(&probe).status(), 200);
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_holds_no_worker_and_cached_scrapes_stay_fast() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !common::own_process() {
+        return;
+    }
+    let pki = pki("web-config-flood");
+    let file = pki.dir.join("web.yml");
+    // A realistic cost: each uncached comparison takes tens of milliseconds or more.
+    let hash = bcrypt::hash("right", 10).unwrap();
+    write_config(
+        &file,
+        &format!(
+            "{}basic_auth_users:\n  prometheus: '{hash}'\n",
+            tls_section(&pki, "NoClientCert")
+        ),
+    );
+    let guard = start(&file, &pki.dir.join("logs"));
+    let addr = guard.metrics_addr().unwrap();
+    let right = basic_auth("prometheus", "right");
+    // Once, so that the scraper's password is cached.
+    assert_eq!(
+        get(&pki, addr, "/metrics", None, Some(&right))
+            .unwrap()
+            .status,
+        200
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..16)
+        .map(|n| {
+            let (stop, ca) = (Arc::clone(&stop), pki.server_ca.ca_file.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) && i < 200 {
+                    let guess = basic_auth("prometheus", &format!("guess-{n}-{i}"));
+                    let reply = https_get(addr, "/metrics", &ca, None, Some(&guess));
+                    assert!(reply.is_err() || matches!(reply.unwrap().status, 401 | 429));
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let reply = get(&pki, addr, "/metrics", None, Some(&right)).unwrap();
+        assert_eq!(reply.status, 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a cached scrape during the flood took {slowest:?}"
+    );
 }

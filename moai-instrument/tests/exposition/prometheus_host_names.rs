@@ -11,6 +11,7 @@ use common::prometheus::{Prometheus, wait_for};
 use common::registrations::registration;
 use moai_instrument::Config;
 use moai_instrument::metrics::counter;
+use moai_instrument::recorder::Format;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 
@@ -67,7 +68,8 @@ fn prometheus_keeps_the_target_up_whatever_names_the_host_records() {
         Some(1.0),
         "every scrape succeeded"
     );
-    assert_eq!(prometheus.value("jobs_done"), Some(3.0), "one family");
+    // Prometheus asks for OpenMetrics first, where a counter's sample ends in `_total`.
+    assert_eq!(prometheus.value("jobs_done_total"), Some(3.0), "one family");
     assert_eq!(
         prometheus.value("queue_total{kind_a=\"x\"}"),
         Some(1.0),
@@ -76,7 +78,9 @@ fn prometheus_keeps_the_target_up_whatever_names_the_host_records() {
     // What Prometheus stored from the last scrape is what the app serves: every sample kept.
     let served = guard
         .metrics()
-        .render()
+        .render_as(Format::OpenMetrics { v0_0_1: false });
+    let served = String::from_utf8(served)
+        .unwrap()
         .lines()
         .filter(|l| !l.starts_with('#'))
         .count() as f64;

@@ -62,15 +62,15 @@ impl RawFile {
         if text.trim().is_empty() {
             return Ok(RawFile::default());
         }
-        // A file of only comments or `---` is empty too: YAML's null.
-        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
-            .map_err(|e| WebConfigError::new(path, None, "not valid YAML").with_source(e))?;
-        if value.is_null() {
-            return Ok(RawFile::default());
-        }
-        // serde's message names the unknown or mistyped key: "tls_server_config: unknown
-        // field `cert_flie`, expected one of ...".
-        serde_yaml_ng::from_value(value).map_err(|e| WebConfigError::new(path, None, e.to_string()))
+        // Straight from the text, so that serde's message names the key with its place
+        // ("tls_server_config: unknown field `cert_flie`, expected one of ... at line 2 column
+        // 3"). A file of only comments or `---` is YAML's null: empty too.
+        serde_yaml_ng::from_str(text).or_else(|error| {
+            match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+                Ok(serde_yaml_ng::Value::Null) => Ok(RawFile::default()),
+                _ => Err(WebConfigError::new(path, None, error.to_string())),
+            }
+        })
     }
 }
 

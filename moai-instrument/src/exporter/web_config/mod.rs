@@ -20,7 +20,9 @@
 //! followed while the app runs: a changed file (or certificate, key or client CA file) takes
 //! effect on the next connection, without a restart; a file broken later keeps the last good
 //! configuration, logs one ERROR and sets `moai_instrument_web_config_last_reload_successful`
-//! to 0.
+//! to 0. A change may add protection while the app runs, never remove it: one that turns TLS
+//! off, removes every user or stops requiring client certificates (an emptied or half-written
+//! file) is refused the same way, and takes a restart.
 //!
 //! What differs from exporter-toolkit: TLS is rustls (TLS 1.2 and 1.3 only, AEAD cipher suites
 //! only; `min_version: TLS10` is refused), `client_allowed_sans` matches DNS names and IP
@@ -34,57 +36,17 @@ mod file;
 mod tls;
 mod watch;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use crate::error::WebConfigError;
 pub(crate) use basic_auth::Users;
+pub(crate) use basic_auth::Verdict;
 use watch::Fingerprint;
 pub(crate) use watch::WebConfigWatch;
 
-/// A web config file that cannot be used: the file, the key (`tls_server_config.cert_file`)
-/// when one is to blame, and what is wrong with it.
-#[derive(Debug, thiserror::Error)]
-#[error("{}{}: {problem}", path.display(), key.as_ref().map(|k| format!(": {k}")).unwrap_or_default())]
-pub struct WebConfigError {
-    path: PathBuf,
-    key: Option<String>,
-    problem: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
-}
-
-impl WebConfigError {
-    pub(super) fn new(path: &Path, key: Option<String>, problem: impl Into<String>) -> Self {
-        WebConfigError {
-            path: path.to_owned(),
-            key,
-            problem: problem.into(),
-            source: None,
-        }
-    }
-
-    pub(super) fn with_source(
-        mut self,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        self.source = Some(Box::new(source));
-        self
-    }
-
-    /// The web config file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The key to blame, dotted (`tls_server_config.client_auth_type`), when one is.
-    pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
-    }
-}
-
 /// A loaded, checked web config.
-#[derive(Default)]
 pub(crate) struct WebConfig {
     /// TLS for new connections, when `tls_server_config` is set.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
@@ -94,6 +56,33 @@ pub(crate) struct WebConfig {
     pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// `rate_limit`, for the guarded endpoints.
     rate_limit: Option<Mutex<TokenBucket>>,
+    /// Whether `client_auth_type` requires a client certificate of every client.
+    client_certificate_required: bool,
+}
+
+/// The protection a web config gives: a change made while the app runs may add to it, never take
+/// from it (an emptied or half-written file must not open the metrics to anyone); lowering it
+/// takes a restart, as exporter-toolkit decides TLS once, at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Protection {
+    pub(crate) tls: bool,
+    pub(crate) basic_auth: bool,
+    pub(crate) client_certificate_required: bool,
+}
+
+impl Protection {
+    /// What `self` has that `then` lacks, in words; `None` when nothing is lost.
+    pub(crate) fn lost_since(self, then: Protection) -> Option<&'static str> {
+        if then.tls && !self.tls {
+            Some("it turns TLS off")
+        } else if then.basic_auth && !self.basic_auth {
+            Some("it removes every basic_auth_users user")
+        } else if then.client_certificate_required && !self.client_certificate_required {
+            Some("it stops requiring client certificates")
+        } else {
+            None
+        }
+    }
 }
 
 impl WebConfig {
@@ -114,12 +103,28 @@ impl WebConfig {
             None => None,
             Some(limit) => TokenBucket::new(path, limit)?.map(Mutex::new),
         };
+        let client_certificate_required = raw.tls_server_config.as_ref().is_some_and(|tls| {
+            matches!(
+                tls.client_auth_type.as_deref(),
+                Some("RequireAnyClientCert" | "RequireClientCert" | "RequireAndVerifyClientCert")
+            )
+        });
         Ok(WebConfig {
             tls,
             users: Users::parse(path, &raw.basic_auth_users)?,
             headers: file::headers(path, &raw.http_server_config.headers)?,
             rate_limit,
+            client_certificate_required,
         })
+    }
+
+    /// The protection this configuration gives.
+    pub(crate) fn protection(&self) -> Protection {
+        Protection {
+            tls: self.tls.is_some(),
+            basic_auth: !self.users.is_empty(),
+            client_certificate_required: self.client_certificate_required,
+        }
     }
 
     /// Whether the rate limit lets one more guarded request through now.

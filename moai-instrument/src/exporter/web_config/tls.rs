@@ -65,18 +65,41 @@ pub(super) fn server_config(
     if certs.is_empty() {
         return Err(err(cert_key, "holds no PEM certificate".into()));
     }
+    webpki::EndEntityCert::try_from(&certs[0])
+        .map_err(|e| err(cert_key, format!("not a valid X.509 certificate: {e}")))?;
+    if String::from_utf8_lossy(&key_pem).contains("ENCRYPTED") {
+        return Err(err(
+            key_key,
+            "an encrypted private key; decrypt it first (`openssl pkey -in it -out plain.key`)"
+                .into(),
+        ));
+    }
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| err(key_key, format!("not a PEM private key: {e}")))?;
 
     let provider = Arc::new(provider(path, raw)?);
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| err(key_key, format!("not a usable private key: {e}")))?;
+    let algorithm = signing_key.algorithm();
     let versions = versions(path, raw)?;
+    if !versions.contains(&&rustls::version::TLS13) && !signs_with_tls12(&provider, &*signing_key) {
+        return Err(err(
+            "cipher_suites",
+            format!(
+                "no TLS 1.2 cipher suite left signs with the certificate's {algorithm:?} key, so \
+                 no handshake could succeed"
+            ),
+        ));
+    }
     let verifier = client_verifier(path, raw, &provider, seen)?;
     let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
         .map_err(|e| {
             err(
-                "min_version",
-                format!("no cipher suite left for these versions: {e}"),
+                "cipher_suites",
+                format!("no cipher suite left for min_version and max_version: {e}"),
             )
         })?
         .with_client_cert_verifier(verifier)
@@ -90,6 +113,14 @@ pub(super) fn server_config(
     config.ignore_client_order = raw.prefer_server_cipher_suites.unwrap_or(true);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Whether a TLS 1.2 suite of `provider` signs with `key`.
+fn signs_with_tls12(provider: &CryptoProvider, key: &dyn rustls::sign::SigningKey) -> bool {
+    provider.cipher_suites.iter().any(|suite| match suite {
+        rustls::SupportedCipherSuite::Tls12(suite) => key.choose_scheme(suite.sign).is_some(),
+        _ => false,
+    })
 }
 
 /// The inline value of `inline_key` or the contents of the file `file_key` names (not both).

@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{WebConfig, WebConfigError};
+use super::{Protection, WebConfig, WebConfigError};
 use crate::catalog::WEB_CONFIG_LAST_RELOAD_SUCCESSFUL;
 
 /// What a file looked like when it was read: a replaced (renamed over, as Kubernetes updates
@@ -53,6 +53,8 @@ impl Fingerprint {
 /// The configuration from `MOAI_WEB_CONFIG`, reloaded when its files change.
 pub(crate) struct WebConfigWatch {
     path: PathBuf,
+    /// The protection at start: no change while the app runs may go below it.
+    floor: Protection,
     state: Mutex<State>,
 }
 
@@ -69,15 +71,26 @@ impl WebConfigWatch {
     pub(crate) fn open(path: &Path) -> Result<WebConfigWatch, WebConfigError> {
         let mut seen = Fingerprint::default();
         let config = WebConfig::load(path, &mut seen)?;
-        metrics::gauge!(WEB_CONFIG_LAST_RELOAD_SUCCESSFUL.name).set(1.0);
         Ok(WebConfigWatch {
             path: path.to_owned(),
+            floor: config.protection(),
             state: Mutex::new(State {
                 active: Arc::new(config),
                 seen,
                 failed: None,
             }),
         })
+    }
+
+    /// The protection the configuration gave at start.
+    pub(crate) fn protection_at_start(&self) -> Protection {
+        self.floor
+    }
+
+    /// Says the configuration in use is the file as it is (at start, once the recorder is
+    /// installed: the gauge is absent until then).
+    pub(crate) fn report_loaded(&self) {
+        metrics::gauge!(WEB_CONFIG_LAST_RELOAD_SUCCESSFUL.name).set(1.0);
     }
 
     /// The configuration to use now: reloaded first when a file changed, the last good one
@@ -89,7 +102,17 @@ impl WebConfigWatch {
             return Arc::clone(&state.active);
         }
         let mut seen = Fingerprint::default();
-        match WebConfig::load(&self.path, &mut seen) {
+        let loaded = WebConfig::load(&self.path, &mut seen).and_then(|config| {
+            match config.protection().lost_since(self.floor) {
+                None => Ok(config),
+                Some(lost) => Err(WebConfigError::new(
+                    &self.path,
+                    None,
+                    format!("refused while the app runs: {lost} (restart the app to lower the protection)"),
+                )),
+            }
+        });
+        match loaded {
             Ok(config) => {
                 state.active = Arc::new(config);
                 state.seen = seen;
@@ -106,6 +129,7 @@ impl WebConfigWatch {
                 metrics::gauge!(WEB_CONFIG_LAST_RELOAD_SUCCESSFUL.name).set(0.0);
                 tracing::error!(
                     target: "moai_instrument::exporter",
+                    path = %self.path.display(),
                     error = &error as &dyn std::error::Error,
                     "Web config changed and cannot be used; the exporter keeps the last good one"
                 );
