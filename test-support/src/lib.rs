@@ -5,6 +5,7 @@
 //! Helpers fail the test (panic) with a message that says what was wrong: tests are their only
 //! callers.
 
+pub mod browser;
 pub mod exposition;
 pub mod fixture;
 pub mod http;

@@ -24,6 +24,7 @@ mod pretty;
 mod queue;
 mod rotating_file;
 mod sinks;
+mod trace_context;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -9,6 +9,7 @@ mod init_auth;
 mod init_exporter;
 mod init_in_tokio;
 mod keep_alive;
+mod landing_page;
 mod probe_flood;
 mod scrape_load;
 mod web_config;

@@ -195,6 +195,9 @@ fn span_fields_are_at_the_top_level_innermost_first() {
             "line",
             "agent_id",
             "user_id",
+            // Inside a span: its W3C ids.
+            "trace_id",
+            "span_id",
             // The event's own fields, then the innermost span's, then the outer span's that are
             // not already there.
             "marker",
@@ -246,4 +249,76 @@ fn span_fields_recorded_later_replace_their_value() {
     assert_eq!(lines[1]["task_id"], 9);
     assert_eq!(lines[2]["task_id"], "ten");
     assert_eq!(lines[2]["step"], 2);
+}
+
+#[test]
+fn lines_inside_a_span_carry_w3c_trace_and_span_ids() {
+    install();
+    let hex = |v: &Value, len: usize| {
+        let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
+        assert!(
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{s}"
+        );
+        s.to_owned()
+    };
+    tracing::info!(marker = "trace-outside", "no span");
+    {
+        let request = tracing::info_span!("request", request_id = "r1");
+        let _r = request.enter();
+        tracing::info!(
+            marker = "trace-outer",
+            trace_id = "the host's own",
+            "in the request"
+        );
+        let query = tracing::info_span!("query");
+        let _q = query.enter();
+        tracing::info!(marker = "trace-inner", "in the query");
+    }
+    {
+        // An incoming request that carries its caller's trace.
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let joined = tracing::info_span!("handler", traceparent);
+        let _j = joined.enter();
+        tracing::info!(marker = "trace-joined", "joined the caller's trace");
+        // Recorded after the span began: the span joins from then on.
+        let late = tracing::info_span!("late", traceparent = tracing::field::Empty);
+        let _l = late.enter();
+        late.record(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        );
+        tracing::info!(marker = "trace-late", "recorded later");
+    }
+    let outside = &lines_with("trace-outside")[0];
+    assert!(outside.get("trace_id").is_none() && outside.get("span_id").is_none());
+    let outer = &lines_with("trace-outer")[0];
+    let inner = &lines_with("trace-inner")[0];
+    let trace = hex(&outer["trace_id"], 32);
+    assert_eq!(
+        hex(&inner["trace_id"], 32),
+        trace,
+        "one trace for the request"
+    );
+    assert_ne!(hex(&outer["span_id"], 16), hex(&inner["span_id"], 16));
+    assert_eq!(
+        outer["fields.trace_id"], "the host's own",
+        "a host field is kept, renamed"
+    );
+    let joined = &lines_with("trace-joined")[0];
+    assert_eq!(joined["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(joined["span_id"], "00f067aa0ba902b7", "a span of its own");
+    assert_eq!(
+        lines_with("trace-late")[0]["trace_id"],
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    // The keys follow the line's own keys, before the event's fields.
+    let (keys, _) = &raw_lines_with("trace-inner")[0];
+    let at = |k: &str| keys.iter().position(|x| x == k).unwrap();
+    assert!(
+        at("line") < at("trace_id") && at("span_id") < at("marker"),
+        "{keys:?}"
+    );
 }

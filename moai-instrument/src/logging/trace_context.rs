@@ -1,0 +1,140 @@
+//! W3C Trace Context ids for the JSON lines: every span gets a span id, and a trace id from its
+//! parent span, from a `traceparent` field the host records on it (so an incoming request keeps
+//! its caller's trace), or a new one for a span that starts a trace. Lines inside a span carry
+//! `trace_id` (32 lower-case hex digits) and `span_id` (16), as the W3C `traceparent` header
+//! writes them, so a log pipeline or an exemplar leads from one to the other.
+//!
+//! Ids come from a per-thread SplitMix64 generator seeded from the standard library's random
+//! hasher keys: unpredictable enough to keep traces apart (W3C asks for uniqueness, not secrecy),
+//! and a few nanoseconds a span instead of a system call.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, RandomState};
+
+/// A span's place in a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TraceContext {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+}
+
+impl TraceContext {
+    /// A new span's ids: the trace of `traceparent` when given, else the parent's, else a new one.
+    pub(crate) fn new_span(parent: Option<TraceContext>, traceparent: Option<u128>) -> Self {
+        let trace_id = traceparent
+            .or(parent.map(|p| p.trace_id))
+            .unwrap_or_else(new_trace_id);
+        TraceContext {
+            trace_id,
+            span_id: nonzero(next_random),
+        }
+    }
+
+    /// Appends `,"trace_id":"...","span_id":"..."`.
+    pub(crate) fn write_json(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\"",
+            self.trace_id, self.span_id
+        );
+    }
+}
+
+/// The trace id of a W3C `traceparent` value (`00-<32 hex>-<16 hex>-<2 hex>`, the field as a
+/// JSON string or bare); `None` when it is not one (an all-zero id is invalid).
+pub(crate) fn parse_traceparent(value: &str) -> Option<u128> {
+    let value = value.trim().trim_matches('"');
+    let mut parts = value.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(version, 2) || version == "ff" || !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2)
+    {
+        return None;
+    }
+    // Version 00 has exactly four parts; later versions may add more.
+    if version == "00" && parts.next().is_some() {
+        return None;
+    }
+    u128::from_str_radix(&trace.to_ascii_lowercase(), 16)
+        .ok()
+        .filter(|id| *id != 0)
+}
+
+fn new_trace_id() -> u128 {
+    nonzero(|| (u128::from(next_random()) << 64) | u128::from(next_random()))
+}
+
+/// A value of `draw` that is not zero (W3C: an all-zero id is invalid).
+fn nonzero<T: PartialEq + Default>(mut draw: impl FnMut() -> T) -> T {
+    loop {
+        let value = draw();
+        if value != T::default() {
+            return value;
+        }
+    }
+}
+
+thread_local! {
+    static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()));
+}
+
+/// SplitMix64: the next value of this thread's generator.
+fn next_random() -> u64 {
+    STATE.with(|state| {
+        let next = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        state.set(next);
+        let mut z = next;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_values_as_w3c_defines_them() {
+        let id = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(id, Some(0x4bf92f3577b34da6a3ce929d0e0e4736));
+        assert_eq!(
+            parse_traceparent("\"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-00\""),
+            Some(0x4bf92f3577b34da6a3ce929d0e0e4736),
+            "quoted, upper case"
+        );
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn children_keep_the_trace_and_get_spans_of_their_own() {
+        let root = TraceContext::new_span(None, None);
+        let child = TraceContext::new_span(Some(root), None);
+        assert_eq!(child.trace_id, root.trace_id);
+        assert_ne!(child.span_id, root.span_id);
+        let other = TraceContext::new_span(None, None);
+        assert_ne!(other.trace_id, root.trace_id);
+        let joined = TraceContext::new_span(Some(root), Some(7));
+        assert_eq!(joined.trace_id, 7, "traceparent wins over the parent");
+        let mut out = String::new();
+        joined.write_json(&mut out);
+        assert_eq!(
+            out,
+            format!(
+                ",\"trace_id\":\"00000000000000000000000000000007\",\"span_id\":\"{:016x}\"",
+                joined.span_id
+            )
+        );
+    }
+}
