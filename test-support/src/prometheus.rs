@@ -34,6 +34,17 @@ impl Prometheus {
     /// [`Prometheus::start`], with `job_settings` (YAML lines indented by four spaces, such as
     /// `    scheme: https\n`) added to the scrape job.
     pub fn start_with(job: &str, target: SocketAddr, job_settings: &str) -> Option<Prometheus> {
+        Prometheus::start_with_features(job, target, job_settings, &[])
+    }
+
+    /// [`Prometheus::start_with`], with feature flags (`native-histograms`, `exemplar-storage`:
+    /// each becomes `--enable-feature=...`).
+    pub fn start_with_features(
+        job: &str,
+        target: SocketAddr,
+        job_settings: &str,
+        features: &[&str],
+    ) -> Option<Prometheus> {
         let binary = tool("prometheus")?;
         let dir = temp_dir(&format!("prometheus-{job}"));
         let config = format!(
@@ -45,7 +56,8 @@ impl Prometheus {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap();
-        let mut child = spawn_prometheus(&binary, &dir, &addr.to_string(), Stdio::piped());
+        let mut child =
+            spawn_prometheus(&binary, &dir, &addr.to_string(), features, Stdio::piped());
         // Its log says when the API is up; the rest of the log is drained so it never blocks.
         let (ready, is_ready) = mpsc::channel();
         let stderr = BufReader::new(child.stderr.take().unwrap());

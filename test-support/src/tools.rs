@@ -68,9 +68,11 @@ pub fn spawn_prometheus(
     binary: &std::path::Path,
     dir: &std::path::Path,
     listen: &str,
+    features: &[&str],
     log: std::process::Stdio,
 ) -> std::process::Child {
     std::process::Command::new(binary)
+        .args(features.iter().map(|f| format!("--enable-feature={f}")))
         .arg(format!(
             "--config.file={}",
             dir.join("prometheus.yml").display()

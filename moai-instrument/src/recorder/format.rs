@@ -59,6 +59,9 @@ pub enum Format {
         /// `true` for version 0.0.1 (only the `Content-Type` differs).
         v0_0_1: bool,
     },
+    /// `application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+    /// encoding=delimited`: `MetricFamily` messages, each preceded by its length.
+    Protobuf,
 }
 
 impl Format {
@@ -116,6 +119,10 @@ impl Format {
             Format::OpenMetrics { v0_0_1: true } => {
                 "application/openmetrics-text; version=0.0.1; charset=utf-8"
             }
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; \
+                 encoding=delimited"
+            }
         }
     }
 }
@@ -126,6 +133,7 @@ fn media_range(range: &str) -> Option<(Option<Format>, f32)> {
     let mut parts = range.split(';');
     let media = parts.next()?.trim().to_ascii_lowercase();
     let (mut version, mut escaping, mut q) = (None, None, 1.0f32);
+    let (mut proto, mut encoding): (Option<String>, Option<String>) = (None, None);
     for param in parts {
         let (name, value) = param.split_once('=')?;
         let value = value.trim().trim_matches('"');
@@ -138,6 +146,8 @@ fn media_range(range: &str) -> Option<(Option<Format>, f32)> {
                     .ok()
                     .filter(|q: &f32| (0.0..=1.0).contains(q))?
             }
+            "proto" => proto = Some(value.to_owned()),
+            "encoding" => encoding = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -154,6 +164,10 @@ fn media_range(range: &str) -> Option<(Option<Format>, f32)> {
         ("application/openmetrics-text", None | Some("0.0.1")) => {
             Some(Format::OpenMetrics { v0_0_1: true })
         }
+        ("application/vnd.google.protobuf", _) => (proto.as_deref()
+            == Some("io.prometheus.client.MetricFamily")
+            && encoding.as_deref() == Some("delimited"))
+        .then_some(Format::Protobuf),
         ("*/*" | "text/*", _) => Some(Format::Text004),
         _ => None,
     };
@@ -192,6 +206,15 @@ mod tests {
             Format::negotiate(Some("text/plain;version=1.0.0")),
             Format::Text100(Escaping::Underscores)
         );
+        // Prometheus 2.42 with --enable-feature=native-histograms, as it sends it.
+        let native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+            encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,\
+            application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,\
+            */*;q=0.1";
+        assert_eq!(Format::negotiate(Some(native)), Format::Protobuf);
+        let text_protobuf =
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text";
+        assert_eq!(Format::negotiate(Some(text_protobuf)), Format::Text004);
     }
 
     #[test]

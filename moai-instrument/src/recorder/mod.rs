@@ -19,6 +19,7 @@ mod histogram;
 mod log_linear;
 mod names;
 mod preload;
+mod protobuf;
 mod registry;
 mod render;
 mod stripes;
@@ -125,7 +126,10 @@ impl MetricsHandle {
     pub fn render_as(&self, format: Format) -> Vec<u8> {
         self.registry.collect();
         self.registry.rotate_if_due(Instant::now());
-        render::render_as(&self.registry, format).into_bytes()
+        match format {
+            Format::Protobuf => protobuf::render(&self.registry),
+            text => render::render_as(&self.registry, text).into_bytes(),
+        }
     }
 
     /// The largest recent `q` quantile among the series of histogram `name`, with the label

@@ -26,7 +26,7 @@ use super::registry::{Family, Registry, Series};
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The HELP text of a metric that host code recorded without describing it.
-const UNDESCRIBED_HELP: &str =
+pub(super) const UNDESCRIBED_HELP: &str =
     "Recorded by the application without a description (metrics::describe_* sets one)";
 
 /// Units OpenMetrics' `# UNIT` names, for a family whose name ends in `_<unit>`.
@@ -115,7 +115,8 @@ struct FamilyNames<'a> {
 impl<'a> FamilyNames<'a> {
     fn of(name: &'a str, family: &'a Family, format: Format) -> Self {
         match format {
-            Format::Text004 => FamilyNames {
+            // Protobuf is written by `protobuf`, with these names.
+            Format::Text004 | Format::Protobuf => FamilyNames {
                 family: Cow::Borrowed(name),
                 sample: Cow::Borrowed(name),
                 quoted: false,

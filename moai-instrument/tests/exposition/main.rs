@@ -12,3 +12,4 @@ mod host_names;
 mod label_values;
 mod prometheus_host_names;
 mod promtool;
+mod protobuf;
