@@ -181,6 +181,7 @@ mod process;
 pub mod recorder;
 pub mod testing;
 mod timestamp;
+mod trace_context;
 
 pub use config::{Config, HistogramMode};
 pub use error::{InitError, error_chain};

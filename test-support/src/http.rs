@@ -44,7 +44,35 @@ fn exchange(
     stream.write_all(request.as_bytes())?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
-    String::from_utf8(response).map_err(std::io::Error::other)
+    let response = String::from_utf8(response).map_err(std::io::Error::other)?;
+    Ok(dechunked(response))
+}
+
+/// The response with a `Transfer-Encoding: chunked` body (Go's servers send one for a large
+/// answer to HTTP/1.1) joined into a plain one; any other response as it is.
+fn dechunked(response: String) -> String {
+    let Some((head, body)) = response.split_once("\r\n\r\n") else {
+        return response;
+    };
+    let chunked = head.lines().any(|line| {
+        let lower = line.to_ascii_lowercase();
+        lower.starts_with("transfer-encoding:") && lower.contains("chunked")
+    });
+    if !chunked {
+        return response;
+    }
+    let mut joined = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16);
+        let Ok(size) = size else { break };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        joined.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap_or(&after[size..]);
+    }
+    format!("{head}\r\n\r\n{joined}")
 }
 
 /// The status code of a response head; 0 when it has none.
@@ -66,4 +94,20 @@ pub fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        let response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n6\r\npedia \r\n0\r\n\r\n";
+        assert_eq!(
+            dechunked(response.to_owned()),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nWikipedia "
+        );
+        let plain = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_owned();
+        assert_eq!(dechunked(plain.clone()), plain);
+    }
 }

@@ -7,8 +7,8 @@
 //! cannot keep a new probe out. A connection kept alive comes back here from its worker and
 //! waits for its next request like a new one ([`IDLE_TIMEOUT`] for the first byte, then the usual
 //! head deadline); idle ones are the first closed when too many wait. With TLS on (`MOAI_WEB_CONFIG`), the handshake runs in the same
-//! loop (`conn.rs`), under the same deadline; each round of accepts takes the web config as it is
-//! then, so a new certificate serves the next connection.
+//! loop (`conn.rs`), under the same deadline; each accepted connection takes the web config as it
+//! is then, so a new certificate serves the next connection.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
@@ -152,12 +152,10 @@ pub(crate) fn run(
         if fds[1].revents != 0 {
             take_returned(&returns, &mut pending);
         }
-        if fds[0].revents != 0 {
-            // The web config as it is now, for this round's connections.
-            let tls = web.as_ref().and_then(|web| web.current().tls.clone());
-            if let Err(error) = accept_all(&listener, &mut pending, &queues, tls.as_ref()) {
-                exhausted.back_off(&error);
-            }
+        if fds[0].revents != 0
+            && let Err(error) = accept_all(&listener, &mut pending, &queues, web.as_deref())
+        {
+            exhausted.back_off(&error);
         }
     }
 }
@@ -282,7 +280,7 @@ fn accept_all(
     listener: &TcpListener,
     pending: &mut Vec<Pending>,
     queues: &Queues,
-    tls: Option<&Arc<rustls::ServerConfig>>,
+    web: Option<&WebConfigWatch>,
 ) -> io::Result<()> {
     for _ in 0..ACCEPT_PER_ROUND {
         match listener.accept() {
@@ -290,7 +288,10 @@ fn accept_all(
                 if stream.set_nonblocking(true).is_err() {
                     continue;
                 }
-                let Some(conn) = Conn::new(stream, tls) else {
+                // The web config as it is now, for each connection: a handshake answered within
+                // this round may have let a client change the files and connect again.
+                let tls = web.and_then(|web| web.current().tls.clone());
+                let Some(conn) = Conn::new(stream, tls.as_ref()) else {
                     continue;
                 };
                 let mut conn = Pending {

@@ -30,8 +30,8 @@ use tracing_subscriber::filter::Targets;
 
 use super::fields::{EventFields, JsonValues, level_name, push_json_string};
 use super::sinks::Sinks;
-use super::trace_context::{TraceContext, parse_traceparent};
 use crate::timestamp::write_rfc3339;
+use crate::trace_context::{self, TraceContext, parse_traceparent};
 
 /// The span field whose W3C `traceparent` value sets the span's trace.
 const TRACEPARENT: &str = "traceparent";
@@ -122,6 +122,19 @@ where
         }
     }
 
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(context) = ctx
+            .span(id)
+            .and_then(|span| span.extensions().get::<TraceContext>().copied())
+        {
+            trace_context::enter(id.into_u64(), context);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        trace_context::exit(id.into_u64());
+    }
+
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             let mut extensions = span.extensions_mut();
@@ -140,6 +153,7 @@ where
                 (traceparent, extensions.get_mut::<TraceContext>())
             {
                 context.trace_id = trace_id;
+                trace_context::rejoin(id.into_u64(), trace_id);
             }
         }
     }

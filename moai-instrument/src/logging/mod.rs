@@ -24,7 +24,6 @@ mod pretty;
 mod queue;
 mod rotating_file;
 mod sinks;
-mod trace_context;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metrics::{CounterFn, HistogramFn};
+use metrics::CounterFn;
 
 use crate::clock;
 use crate::recorder::callsite::{Handles, QueryCallsite};
@@ -104,7 +104,7 @@ impl Drop for QueryGuard {
         let Some(active) = &self.active else { return };
         let nanos = clock::nanos_since(active.start);
         if let Some(duration) = &active.handles.duration {
-            duration.record(nanos as f64 * 1e-9);
+            duration.record_traced(nanos as f64 * 1e-9);
         }
         let threshold = match active.callsite.slow_ms {
             Some(ms) => ms.saturating_mul(1_000_000),

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use metrics::{CounterFn, Key, Label};
+use metrics::{Key, Label};
 
 use super::{CounterCell, HistogramCell, capture};
 use crate::catalog::{ERRORS_TOTAL, EVENTS_TOTAL, QUERY_DURATION_SECONDS};
@@ -145,7 +145,7 @@ impl EventCallsite {
         match capture::mode() {
             0 => {}
             capture::INSTALLED => match self.counter.get() {
-                Some(Some(counter)) => counter.increment(1),
+                Some(Some(counter)) => counter.increment_traced(1),
                 Some(None) => {}
                 None => self.increment_first(),
             },
@@ -158,7 +158,7 @@ impl EventCallsite {
         match capture::current() {
             Some(captured) => {
                 if let Some(counter) = captured.counter(&self.key()) {
-                    counter.increment(1);
+                    counter.increment_traced(1);
                 }
             }
             None => self.increment_first(),
@@ -174,7 +174,7 @@ impl EventCallsite {
             .counter
             .get_or_init(|| striped(registry.counter(&self.key())))
         {
-            counter.increment(1);
+            counter.increment_traced(1);
         }
     }
 }
@@ -204,7 +204,7 @@ pub fn count_event<S: AsRef<str> + ?Sized>(event_type: &S) {
         vec![Label::new("event_type", event_type.as_ref().to_owned())],
     );
     if let Some(counter) = registry.counter(&key) {
-        counter.increment(1);
+        counter.increment_traced(1);
     }
 }
 

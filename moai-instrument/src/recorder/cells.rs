@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use metrics::{CounterFn, GaugeFn};
 
 use super::atomic_f64::AtomicF64;
+use super::exemplar::{self, Exemplar};
 use super::stripes::{self, Padded, STRIPES};
 
 /// A counter. One atomic, unless a callsite of the macros asks for stripes ([`CounterCell::stripe`]):
@@ -15,6 +16,8 @@ use super::stripes::{self, Padded, STRIPES};
 pub(crate) struct CounterCell {
     base: AtomicU64,
     stripes: OnceLock<Box<[Padded<AtomicU64>; STRIPES]>>,
+    /// The latest exemplar, from increments made inside a span by the macros.
+    exemplar: exemplar::Slots,
 }
 
 impl CounterCell {
@@ -22,7 +25,22 @@ impl CounterCell {
         CounterCell {
             base: AtomicU64::new(0),
             stripes: OnceLock::new(),
+            exemplar: exemplar::Slots::default(),
         }
+    }
+
+    /// Adds `value`, with the current span's trace as the counter's exemplar.
+    #[inline]
+    pub(crate) fn increment_traced(&self, value: u64) {
+        self.increment(value);
+        if let Some(exemplar) = Exemplar::here(value as f64) {
+            self.exemplar.offer(1, 0, exemplar);
+        }
+    }
+
+    /// The latest exemplar, if an increment was made inside a span.
+    pub(crate) fn exemplar(&self) -> Option<Exemplar> {
+        self.exemplar.get(0)
     }
 
     /// Gives the counter per-thread stripes from now on (for the macros' hot path).

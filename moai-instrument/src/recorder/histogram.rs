@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use metrics::HistogramFn;
 
+use super::exemplar::{self, Exemplar};
 use super::log_linear::{self, Window};
 use super::stripes::{self, Line, PER_LINE, STRIPES};
 use super::totals::Totals;
@@ -24,6 +25,8 @@ pub(crate) enum HistogramLayout {
 pub(crate) struct HistogramCell {
     totals: Totals,
     shape: Shape,
+    /// The latest exemplar of each bucket (bucket mode), from records made inside a span.
+    exemplars: exemplar::Slots,
 }
 
 enum Shape {
@@ -68,7 +71,26 @@ impl HistogramCell {
         HistogramCell {
             totals: Totals::new(),
             shape,
+            exemplars: exemplar::Slots::default(),
         }
+    }
+
+    /// Records `value` (one observation), with the current span's trace as the exemplar of its
+    /// bucket (bucket mode; summaries carry no exemplars).
+    #[inline]
+    pub(crate) fn record_traced(&self, value: f64) {
+        self.observe(value, 1);
+        if let Shape::Buckets { bounds, .. } = &self.shape
+            && let Some(exemplar) = Exemplar::here(value)
+        {
+            let slot = bounds.partition_point(|&bound| bound < value);
+            self.exemplars.offer(bounds.len() + 1, slot, exemplar);
+        }
+    }
+
+    /// The latest exemplar of bucket `index` (its bound's position; the last is `+Inf`).
+    pub(crate) fn exemplar(&self, index: usize) -> Option<Exemplar> {
+        self.exemplars.get(index)
     }
 
     #[inline]

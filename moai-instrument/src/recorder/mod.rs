@@ -14,6 +14,7 @@ pub(crate) mod callsite;
 pub(crate) mod capture;
 mod cells;
 mod collectors;
+mod exemplar;
 mod format;
 mod histogram;
 mod log_linear;

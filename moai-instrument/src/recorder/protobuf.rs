@@ -11,6 +11,7 @@
 
 use metrics::Key;
 
+use super::exemplar::Exemplar;
 use super::histogram::{HistogramLayout, HistogramSnapshot};
 use super::names::Kind;
 use super::registry::{Registry, Series};
@@ -86,6 +87,11 @@ fn metric(
     match series {
         Series::Counter(cell) => {
             double(inner, 1, cell.get() as f64);
+            if let Some(exemplar) = cell.exemplar() {
+                let mut encoded = Vec::with_capacity(96);
+                encode_exemplar(&mut encoded, &exemplar);
+                message(inner, 2, &encoded);
+            }
             message(out, 3, inner);
         }
         Series::FloatCounter(cell) => {
@@ -121,17 +127,50 @@ fn metric(
                 uint(inner, 1, count);
                 double(inner, 2, sum);
                 let mut bucket = Vec::with_capacity(18);
+                let mut encoded = Vec::new();
                 // The +Inf bucket is the count; Prometheus adds it, as client_golang leaves it out.
-                for (bound, running) in cumulative.into_iter().filter(|(b, _)| b.is_finite()) {
+                for (i, (bound, running)) in cumulative.into_iter().enumerate() {
+                    if !bound.is_finite() {
+                        continue;
+                    }
                     bucket.clear();
                     uint(&mut bucket, 1, running);
                     double(&mut bucket, 2, bound);
+                    if let Some(exemplar) = cell.exemplar(i) {
+                        encoded.clear();
+                        encode_exemplar(&mut encoded, &exemplar);
+                        message(&mut bucket, 3, &encoded);
+                    }
                     message(inner, 3, &bucket);
                 }
                 message(out, 7, inner);
             }
         },
     }
+}
+
+/// `Exemplar`: the trace's ids as labels, the value, and `google.protobuf.Timestamp`.
+fn encode_exemplar(out: &mut Vec<u8>, exemplar: &Exemplar) {
+    let mut label = Vec::with_capacity(48);
+    for (name, value) in [
+        ("trace_id", format!("{:032x}", exemplar.trace.trace_id)),
+        ("span_id", format!("{:016x}", exemplar.trace.span_id)),
+    ] {
+        label.clear();
+        string(&mut label, 1, name);
+        string(&mut label, 2, &value);
+        message(out, 1, &label);
+    }
+    double(out, 2, exemplar.value);
+    let seconds = exemplar.unix_seconds.floor();
+    let mut timestamp = Vec::with_capacity(16);
+    uint(&mut timestamp, 1, seconds as u64);
+    uint(
+        &mut timestamp,
+        2,
+        ((exemplar.unix_seconds - seconds) * 1e9) as u64,
+    );
+    message(out, 3, &timestamp);
 }
 
 fn varint(out: &mut Vec<u8>, mut value: u64) {

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use metrics::Key;
 
+use super::exemplar::Exemplar;
 use super::format::{Escaping, Format};
 use super::histogram::{HistogramLayout, HistogramSnapshot};
 use super::names::Kind;
@@ -110,6 +111,8 @@ struct FamilyNames<'a> {
     /// (exposition key, key as written); `None`: every key as in the exposition.
     keys: Option<Vec<(&'a str, String)>>,
     allow_utf8: bool,
+    /// Whether samples carry their exemplars (OpenMetrics).
+    exemplars: bool,
 }
 
 impl<'a> FamilyNames<'a> {
@@ -122,6 +125,7 @@ impl<'a> FamilyNames<'a> {
                 quoted: false,
                 keys: None,
                 allow_utf8: false,
+                exemplars: false,
             },
             Format::OpenMetrics { .. } => {
                 // An OpenMetrics counter family is named without `_total`; its sample with it.
@@ -138,6 +142,7 @@ impl<'a> FamilyNames<'a> {
                     quoted: false,
                     keys: None,
                     allow_utf8: false,
+                    exemplars: true,
                 }
             }
             Format::Text100(escaping) => {
@@ -152,6 +157,7 @@ impl<'a> FamilyNames<'a> {
                     sample: escaped,
                     keys,
                     allow_utf8,
+                    exemplars: false,
                 }
             }
         }
@@ -284,6 +290,11 @@ fn render_series(
         Series::Counter(cell) => {
             sample_start(out, names, "", key, None);
             push_u64(out, cell.get());
+            if names.exemplars
+                && let Some(exemplar) = cell.exemplar()
+            {
+                push_exemplar(out, &exemplar);
+            }
             out.push('\n');
         }
         Series::Gauge(cell) | Series::FloatCounter(cell) => {
@@ -310,9 +321,16 @@ fn render_series(
                     sum,
                     count,
                 } => {
-                    for ((_, running), label) in cumulative.into_iter().zip(&extra.0) {
+                    for (i, ((_, running), label)) in
+                        cumulative.into_iter().zip(&extra.0).enumerate()
+                    {
                         sample_start(out, names, "_bucket", key, Some(label));
                         push_u64(out, running);
+                        if names.exemplars
+                            && let Some(exemplar) = cell.exemplar(i)
+                        {
+                            push_exemplar(out, &exemplar);
+                        }
                         out.push('\n');
                     }
                     (sum, count)
@@ -372,6 +390,17 @@ fn sample_start(
         out.push('}');
     }
     out.push(' ');
+}
+
+/// OpenMetrics' exemplar after a sample's value: ` # {trace_id="...",span_id="..."} value time`.
+fn push_exemplar(out: &mut String, exemplar: &Exemplar) {
+    let _ = write!(
+        out,
+        " # {{trace_id=\"{:032x}\",span_id=\"{:016x}\"}} ",
+        exemplar.trace.trace_id, exemplar.trace.span_id
+    );
+    push_float(out, exemplar.value);
+    let _ = write!(out, " {:.3}", exemplar.unix_seconds);
 }
 
 /// A counter's decimal digits, without the formatting machinery.

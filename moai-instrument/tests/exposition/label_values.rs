@@ -70,7 +70,10 @@ fn arbitrary_label_values_survive_the_exposition_intact() {
     let (code, stdout, stderr) = run_with_stdin(&python, &["-c", PARSE], &exposition);
     assert_eq!(code, Some(0), "the parser failed: {stderr}");
     let parsed: Vec<(String, f64)> = serde_json::from_str(&stdout).unwrap();
-    let parsed: BTreeMap<String, f64> = parsed.into_iter().collect();
+    let mut parsed: BTreeMap<String, f64> = parsed.into_iter().collect();
+    // Other `#[counted_event]` sites of this test binary are registered at 0 too; they are not
+    // values of this test.
+    parsed.retain(|value, count| *count > 0.0 || expected.contains_key(value));
     for (value, count) in &expected {
         assert_eq!(
             parsed.get(value),

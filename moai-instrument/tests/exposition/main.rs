@@ -7,6 +7,7 @@
 mod buckets;
 mod cardinality;
 mod edges;
+mod exemplars;
 mod formats;
 mod host_names;
 mod label_values;

@@ -1,14 +1,18 @@
-//! W3C Trace Context ids for the JSON lines: every span gets a span id, and a trace id from its
-//! parent span, from a `traceparent` field the host records on it (so an incoming request keeps
-//! its caller's trace), or a new one for a span that starts a trace. Lines inside a span carry
-//! `trace_id` (32 lower-case hex digits) and `span_id` (16), as the W3C `traceparent` header
-//! writes them, so a log pipeline or an exemplar leads from one to the other.
+//! W3C Trace Context ids: every span gets a span id, and a trace id from its parent span, from a
+//! `traceparent` field the host records on it (so an incoming request keeps its caller's trace),
+//! or a new one for a span that starts a trace. The JSON layer assigns them and writes them on
+//! each line inside a span (`trace_id`: 32 lower-case hex digits, `span_id`: 16, as the W3C
+//! `traceparent` header writes them), and marks which span each thread is in, so that the
+//! macros attach the same ids to the metrics as exemplars: a log pipeline or an exemplar leads
+//! from one to the other.
+//!
+//! Data only (the layer writes, the recorder reads): this module imports nothing of the SDK.
 //!
 //! Ids come from a per-thread SplitMix64 generator seeded from the standard library's random
 //! hasher keys: unpredictable enough to keep traces apart (W3C asks for uniqueness, not secrecy),
 //! and a few nanoseconds a span instead of a system call.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, RandomState};
 
@@ -39,6 +43,51 @@ impl TraceContext {
             self.trace_id, self.span_id
         );
     }
+}
+
+thread_local! {
+    /// The spans this thread is in, innermost last: (the span's `tracing` id, its context).
+    static ENTERED: RefCell<Vec<(u64, TraceContext)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread entered the span `span` (a `tracing` span id) of context `context`.
+pub(crate) fn enter(span: u64, context: TraceContext) {
+    ENTERED.with_borrow_mut(|entered| entered.push((span, context)));
+}
+
+/// This thread left the span `span` (spans may be left out of order: the innermost entry of
+/// that span goes).
+pub(crate) fn exit(span: u64) {
+    ENTERED.with_borrow_mut(|entered| {
+        if let Some(at) = entered.iter().rposition(|(id, _)| *id == span) {
+            entered.remove(at);
+        }
+    });
+}
+
+/// The span `span` joined the trace `trace_id` after it was entered (a `traceparent` recorded
+/// late): this thread's entries of it follow.
+pub(crate) fn rejoin(span: u64, trace_id: u128) {
+    ENTERED.with_borrow_mut(|entered| {
+        for (_, context) in entered.iter_mut().filter(|(id, _)| *id == span) {
+            context.trace_id = trace_id;
+        }
+    });
+}
+
+/// The context of the innermost span this thread is in, if any.
+#[inline]
+pub(crate) fn current() -> Option<TraceContext> {
+    ENTERED
+        .try_with(|entered| {
+            entered
+                .try_borrow()
+                .ok()?
+                .last()
+                .map(|(_, context)| *context)
+        })
+        .ok()
+        .flatten()
 }
 
 /// The trace id of a W3C `traceparent` value (`00-<32 hex>-<16 hex>-<2 hex>`, the field as a

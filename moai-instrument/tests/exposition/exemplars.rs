@@ -1,0 +1,130 @@
+//! Exemplars that lead to log lines: a `#[timed_query]` and a `#[counted_event]` called inside a
+//! span attach the span's W3C trace id to their bucket and counter; a real Prometheus 2.42 with
+//! `--enable-feature=exemplar-storage` stores them from OpenMetrics and from protobuf, and the
+//! trace id it returns finds the JSON lines logged inside that very call.
+
+use moai_test_support as common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::prometheus::{Prometheus, wait_for};
+use common::{encode, temp_dir};
+use moai_instrument::recorder::Format;
+use moai_instrument::{Config, HistogramMode, counted_event, timed_query};
+
+#[timed_query(query_type = "lookup_agent")]
+fn lookup_agent(agent: &str) -> usize {
+    tracing::info!(agent_id = agent, "looking the agent up");
+    std::thread::sleep(Duration::from_millis(30));
+    agent.len()
+}
+
+#[counted_event(event_type = "exemplar_spawn")]
+fn spawn() {}
+
+#[test]
+fn an_exemplars_trace_id_finds_the_log_lines_of_its_call() {
+    if !common::own_process() {
+        return;
+    }
+    let logs = temp_dir("exemplars");
+    let guard = Config::new()
+        .metrics_addr("127.0.0.1:0")
+        .histogram_mode(HistogramMode::Buckets)
+        .log_dir(Some(&logs))
+        .init()
+        .expect("init");
+    // Outside any span: no exemplar.
+    lookup_agent("outside");
+    let om = String::from_utf8(
+        guard
+            .metrics()
+            .render_as(Format::OpenMetrics { v0_0_1: false }),
+    )
+    .unwrap();
+    assert!(!om.contains("# {trace_id"), "no span, no exemplar");
+    tracing::info_span!("request", request_id = "r-1").in_scope(|| {
+        lookup_agent("agent-7");
+        spawn();
+    });
+    let om = String::from_utf8(
+        guard
+            .metrics()
+            .render_as(Format::OpenMetrics { v0_0_1: false }),
+    )
+    .unwrap();
+    let exemplar_lines: Vec<&str> = om
+        .lines()
+        .filter(|l| l.contains(" # {trace_id=\""))
+        .collect();
+    assert!(
+        exemplar_lines
+            .iter()
+            .any(|l| l.starts_with("moai_flow_query_duration_seconds_bucket{"))
+            && exemplar_lines
+                .iter()
+                .any(|l| l.starts_with("moai_flow_events_total{event_type=\"exemplar_spawn\"}")),
+        "{exemplar_lines:?}"
+    );
+    guard.flush_logs();
+
+    let addr = guard.metrics_addr().unwrap();
+    // OpenMetrics (Prometheus' default), then protobuf (asked for first with native histograms).
+    for features in [
+        &["exemplar-storage"][..],
+        &["exemplar-storage", "native-histograms"],
+    ] {
+        let prometheus =
+            Prometheus::start_with_features("exemplars", addr, "", features).expect("prometheus");
+        let trace_id = wait_for("a stored exemplar", Duration::from_secs(30), || {
+            exemplar_trace(&prometheus, "moai_flow_query_duration_seconds_bucket")
+        });
+        let lines: Vec<serde_json::Value> = log_lines(&logs)
+            .into_iter()
+            .filter(|line| line["trace_id"] == trace_id.as_str())
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["message"] == "looking the agent up" && l["agent_id"] == "agent-7"),
+            "{features:?}: the exemplar's trace {trace_id} finds its call's lines: {lines:?}"
+        );
+        let counter = wait_for("the counter's exemplar", Duration::from_secs(10), || {
+            exemplar_trace(&prometheus, "moai_flow_events_total")
+        });
+        assert_eq!(counter, trace_id, "{features:?}: one trace for the request");
+    }
+}
+
+/// The `trace_id` of an exemplar Prometheus stored for `metric`, if any.
+fn exemplar_trace(prometheus: &Prometheus, metric: &str) -> Option<String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let answer = prometheus.api(&format!(
+        "/api/v1/query_exemplars?query={}&start={}&end={}",
+        encode(metric),
+        now - 600,
+        now + 60
+    ));
+    answer["data"]
+        .as_array()?
+        .iter()
+        .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+        .find_map(|exemplar| exemplar["labels"]["trace_id"].as_str().map(str::to_owned))
+}
+
+fn log_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .flat_map(|entry| {
+            std::fs::read_to_string(entry.path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
