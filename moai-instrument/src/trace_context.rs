@@ -97,8 +97,18 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<u128> {
     let mut parts = value.split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex(version, 2) || version == "ff" || !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2)
+    // Lower-case hex only, as W3C Trace Context requires; an all-zero parent id is invalid too.
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !hex(version, 2)
+        || version == "ff"
+        || !hex(trace, 32)
+        || !hex(parent, 16)
+        || !hex(flags, 2)
+        || parent.bytes().all(|b| b == b'0')
     {
         return None;
     }
@@ -106,9 +116,7 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<u128> {
     if version == "00" && parts.next().is_some() {
         return None;
     }
-    u128::from_str_radix(&trace.to_ascii_lowercase(), 16)
-        .ok()
-        .filter(|id| *id != 0)
+    u128::from_str_radix(trace, 16).ok().filter(|id| *id != 0)
 }
 
 fn new_trace_id() -> u128 {
@@ -150,9 +158,9 @@ mod tests {
         let id = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         assert_eq!(id, Some(0x4bf92f3577b34da6a3ce929d0e0e4736));
         assert_eq!(
-            parse_traceparent("\"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-00\""),
+            parse_traceparent("\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\""),
             Some(0x4bf92f3577b34da6a3ce929d0e0e4736),
-            "quoted, upper case"
+            "quoted"
         );
         for bad in [
             "",
@@ -160,6 +168,8 @@ mod tests {
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
         ] {
             assert_eq!(parse_traceparent(bad), None, "{bad}");

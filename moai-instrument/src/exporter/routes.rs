@@ -185,6 +185,11 @@ impl Routes {
         let format = Format::negotiate(accept);
         let body = self.metrics.render_as(format);
         let mut response = respond(StatusCode::OK, format.content_type(), body);
+        // The body depends on both, compressed or not.
+        response.headers_mut().insert(
+            VARY,
+            http::HeaderValue::from_static("Accept, Accept-Encoding"),
+        );
         let gzip = request
             .headers()
             .get_all(ACCEPT_ENCODING)
@@ -271,17 +276,30 @@ fn unauthorized(bearer: bool, basic: bool) -> Response<Vec<u8>> {
     response
 }
 
-/// Whether an `Accept-Encoding` value takes gzip (`gzip` or `*`, with a weight above 0).
+/// Whether an `Accept-Encoding` value takes gzip (RFC 9110): `gzip` with a weight above 0, or,
+/// when gzip is not named, `*` with one.
 fn accepts_gzip(value: &str) -> bool {
-    value.split(',').any(|coding| {
-        let mut parts = coding.split(';');
-        let name = parts.next().unwrap_or("").trim();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
-    })
+    let codings: Vec<(&str, f32)> = value
+        .split(',')
+        .map(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (name, q)
+        })
+        .collect();
+    let weight = |wanted: &str| {
+        codings
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            .map(|(_, q)| *q)
+    };
+    weight("gzip")
+        .or_else(|| weight("*"))
+        .is_some_and(|q| q > 0.0)
 }
 
 /// gzip at flate2's fastest level: a scrape is written once and read once, so compressing fast
@@ -362,6 +380,23 @@ fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_only_when_the_client_takes_it() {
+        for taken in ["gzip", "GZIP", "br, gzip;q=0.5", "*", "identity, *;q=0.1"] {
+            assert!(accepts_gzip(taken), "{taken}");
+        }
+        for refused in [
+            "gzip;q=0",
+            "identity",
+            "deflate",
+            "gzip;q=0, *",
+            "*;q=0",
+            "",
+        ] {
+            assert!(!accepts_gzip(refused), "{refused}");
+        }
+    }
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive_and_the_token_exact() {

@@ -17,7 +17,8 @@ pub enum Escaping {
     /// names made of letters, digits, dots and underscores.
     Dots,
     /// A name that is not valid becomes `U__` followed by its characters, `_` as `__` and each
-    /// other character not allowed as `_<hex code point>_`: reversible for every name.
+    /// other character not allowed as `_<hex code point>_`: reversible for every name (names
+    /// that sanitise alike are still one family, under the first spelling recorded).
     Values,
 }
 

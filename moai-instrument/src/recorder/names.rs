@@ -103,9 +103,6 @@ pub(crate) fn exposed(key: &Key) -> Exposed {
             continue;
         }
         let mut exposed = label_name(label.key());
-        if exposed != label.key() {
-            renamed_keys.push((exposed.clone().into_owned(), label.key().to_owned()));
-        }
         if is_reserved(&exposed) {
             let renamed = format!("{EXPORTED_PREFIX}{exposed}");
             changes.push(LabelChange::Reserved {
@@ -113,6 +110,10 @@ pub(crate) fn exposed(key: &Key) -> Exposed {
                 to: renamed.clone(),
             });
             exposed = Cow::Owned(renamed);
+        }
+        // Formats with UTF-8 names write the key as recorded, unless it is reserved as recorded.
+        if exposed != label.key() && !is_reserved(label.key()) {
+            renamed_keys.push((exposed.clone().into_owned(), label.key().to_owned()));
         }
         if labels.iter().any(|l| l.key() == exposed) {
             changes.push(LabelChange::Duplicate {

@@ -413,8 +413,8 @@ impl Registry {
                     self.warn_once(format!("reserved {name} {from}"), || {
                         tracing::warn!(
                             metric = name,
-                            "metric {name}: label {from:?} is reserved by the exposition; \
-                             exported as {to:?}"
+                            "metric {name}: label {from:?} is, or becomes once its characters \
+                             are made valid, a key the exposition reserves; exported as {to:?}"
                         );
                     });
                 }

@@ -204,7 +204,16 @@ fn key_names(family: &Family, escaping: Escaping) -> Vec<(&str, String)> {
                 .iter()
                 .find(|(exposed, _)| exposed == label.key())
                 .map_or(label.key(), |(_, recorded)| recorded.as_str());
-            keys.push((label.key(), escape_name(recorded, escaping).into_owned()));
+            let escaped = escape_name(recorded, escaping);
+            // An escaping that makes a key Prometheus reserves (`__...`: `dots` turns `0-x` into
+            // `__x`, any scheme may for a key of non-ASCII letters) keeps its exposition form,
+            // which is valid and unreserved, so that the scrape parses.
+            let written = if escaping != Escaping::AllowUtf8 && escaped.starts_with("__") {
+                label.key().to_owned()
+            } else {
+                escaped.into_owned()
+            };
+            keys.push((label.key(), written));
         }
     }
     keys

@@ -54,6 +54,7 @@ fn family<'a>(families: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
 
 fn record() {
     metrics::counter!("jobs.done", "queue.name" => "a\"b").increment(3);
+    metrics::counter!("unicode_keys", "ключ" => "значение").increment(1);
     metrics::gauge!("moai_flow_agents_active").set(2.0);
     metrics::histogram!("moai_flow_query_duration_seconds", "query_type" => "get").record(0.25);
 }
@@ -87,6 +88,11 @@ fn each_format_parses_in_the_tool_that_reads_it() {
     let text = String::from_utf8_lossy(&utf8).into_owned();
     assert!(
         text.contains(r#"{"jobs.done","queue.name"="a\"b"} 3"#),
+        "{text}"
+    );
+    // A key that is reserved only once its characters are made valid is kept as recorded.
+    assert!(
+        text.contains(r#"unicode_keys{"ключ"="значение"} 1"#),
         "{text}"
     );
     let families = parsed("text", &utf8);

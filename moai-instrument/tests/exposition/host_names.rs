@@ -296,7 +296,7 @@ fn reserved_label_keys_are_renamed_in_both_modes() {
         }
         for key in ["quantile", "le", "__meta"] {
             assert_eq!(
-                warnings(&format!("metric {name}: label {key:?} is reserved")),
+                warnings(&format!("metric {name}: label {key:?} is, or becomes")),
                 1,
                 "{key}"
             );
