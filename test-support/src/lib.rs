@@ -26,7 +26,7 @@ pub use exposition::sample;
 pub use http::{encode, get, http};
 pub use locked_db::{LockedDatabase, stored_event_ids};
 pub use own_process::{alone, child_test, own_process, own_process_with_env};
-pub use process::{Reaped, ScratchDir, free_port, temp_dir, wait_for};
+pub use process::{Reaped, ScratchDir, files_text, free_port, temp_dir, wait_for};
 pub use recorder::{
     Switch, env_of, install_log_capture, log_lines, metrics, metrics_with, resident_mb,
     thread_count, value,

@@ -1,8 +1,19 @@
 //! Temp directories, free ports, polling, and child processes that end when the test does.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Every file of `dir` read as text, one after another (a log directory with its rotated
+/// files); empty when the directory cannot be read.
+pub fn files_text(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .collect()
+}
 
 /// A fresh, empty directory under the system temp dir, named for the test and this process:
 /// `moai-test-{name}-{pid}`. It outlives the test, for inspection after a failure, until the

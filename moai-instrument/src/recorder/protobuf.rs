@@ -15,7 +15,6 @@ use super::exemplar::Exemplar;
 use super::histogram::{HistogramLayout, HistogramSnapshot};
 use super::names::Kind;
 use super::registry::{Registry, Series};
-use super::render::UNDESCRIBED_HELP;
 
 /// `MetricType` values.
 const COUNTER: u64 = 0;
@@ -35,35 +34,24 @@ pub(crate) fn render(registry: &Registry) -> Vec<u8> {
     let mut family_buf = Vec::new();
     let mut metric_buf = Vec::new();
     let mut inner = Vec::new();
-    registry.with_families(|families| {
-        registry.with_help(|help| {
-            let mut names: Vec<&String> = families.keys().collect();
-            names.sort_unstable();
-            for name in names {
-                let family = &families[name];
-                if family.series.is_empty() {
-                    continue;
-                }
-                family_buf.clear();
-                string(&mut family_buf, 1, name);
-                let help = help.get(name).map_or(UNDESCRIBED_HELP, String::as_str);
-                string(&mut family_buf, 2, help);
-                let kind = match (family.kind, layout) {
-                    (Kind::Counter, _) => COUNTER,
-                    (Kind::Gauge, _) => GAUGE,
-                    (Kind::Histogram, HistogramLayout::Summary { .. }) => SUMMARY,
-                    (Kind::Histogram, HistogramLayout::Buckets { .. }) => HISTOGRAM,
-                };
-                uint(&mut family_buf, 3, kind);
-                for (key, series) in &family.series {
-                    metric_buf.clear();
-                    metric(&mut metric_buf, &mut inner, key, series, layout);
-                    message(&mut family_buf, 4, &metric_buf);
-                }
-                varint(&mut out, family_buf.len() as u64);
-                out.extend_from_slice(&family_buf);
-            }
-        })
+    registry.for_each_family(|name, family, help| {
+        family_buf.clear();
+        string(&mut family_buf, 1, name);
+        string(&mut family_buf, 2, help);
+        let kind = match (family.kind, layout) {
+            (Kind::Counter, _) => COUNTER,
+            (Kind::Gauge, _) => GAUGE,
+            (Kind::Histogram, HistogramLayout::Summary { .. }) => SUMMARY,
+            (Kind::Histogram, HistogramLayout::Buckets { .. }) => HISTOGRAM,
+        };
+        uint(&mut family_buf, 3, kind);
+        for (key, series) in &family.series {
+            metric_buf.clear();
+            metric(&mut metric_buf, &mut inner, key, series, layout);
+            message(&mut family_buf, 4, &metric_buf);
+        }
+        varint(&mut out, family_buf.len() as u64);
+        out.extend_from_slice(&family_buf);
     });
     registry.set_last_render_len(out.len());
     out

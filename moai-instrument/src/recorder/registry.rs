@@ -23,6 +23,10 @@ pub(crate) type Collector = Arc<dyn Fn() + Send + Sync>;
 /// metrics, which need a fractional counter the `metrics` facade has no handle for).
 pub(crate) type Reader = fn(&Registry);
 
+/// The HELP text of a metric that host code recorded without describing it.
+const UNDESCRIBED_HELP: &str =
+    "Recorded by the application without a description (metrics::describe_* sets one)";
+
 /// The value new label values are folded into once a metric reaches its series limit.
 pub(crate) const OVERFLOW_LABEL_VALUE: &str = "other";
 
@@ -211,6 +215,27 @@ impl Registry {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .by_name)
+    }
+
+    /// Each family that has series, in name order (stable between scrapes), with its HELP text
+    /// (every family has one: an undescribed host metric says so): what every encoder writes.
+    pub(crate) fn for_each_family(&self, mut write: impl FnMut(&str, &Family, &str)) {
+        self.with_families(|families| {
+            self.with_help(|help| {
+                let mut names: Vec<&String> = families.keys().collect();
+                names.sort_unstable();
+                for name in names {
+                    let family = &families[name];
+                    if !family.series.is_empty() {
+                        write(
+                            name,
+                            family,
+                            help.get(name).map_or(UNDESCRIBED_HELP, String::as_str),
+                        );
+                    }
+                }
+            });
+        });
     }
 
     /// The largest recent `q` quantile among the histogram series of `name` (the worst query

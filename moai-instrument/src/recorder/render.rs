@@ -26,10 +26,6 @@ use super::registry::{Family, Registry, Series};
 /// The `Content-Type` of [`render`]'s output (text 0.0.4).
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The HELP text of a metric that host code recorded without describing it.
-pub(super) const UNDESCRIBED_HELP: &str =
-    "Recorded by the application without a description (metrics::describe_* sets one)";
-
 /// Units OpenMetrics' `# UNIT` names, for a family whose name ends in `_<unit>`.
 const UNITS: &[&str] = &[
     "seconds", "bytes", "ratio", "percent", "celsius", "meters", "grams", "joules", "volts",
@@ -48,42 +44,30 @@ pub(crate) fn render_as(registry: &Registry, format: Format) -> String {
     // Sized from the last scrape, so the buffer is allocated once, not regrown line by line.
     let mut out = String::with_capacity(registry.last_render_len() + 4096);
     let extra = ExtraLabels::of(layout);
-    registry.with_families(|families| {
-        registry.with_help(|help| {
-            let mut names: Vec<&String> = families.keys().collect();
-            names.sort_unstable();
-            for name in names {
-                let family = &families[name];
-                if family.series.is_empty() {
-                    continue;
-                }
-                let names = FamilyNames::of(name, family, format);
-                // Every family has HELP text; an undescribed host metric says so.
-                let help = help.get(name).map_or(UNDESCRIBED_HELP, String::as_str);
-                out.push_str("# HELP ");
-                names.push_family(&mut out);
-                out.push(' ');
-                escape_help(&mut out, help, open_metrics);
-                out.push_str("\n# TYPE ");
-                names.push_family(&mut out);
-                out.push_str(match (family.kind, layout) {
-                    (Kind::Counter, _) => " counter\n",
-                    (Kind::Gauge, _) => " gauge\n",
-                    (Kind::Histogram, HistogramLayout::Summary { .. }) => " summary\n",
-                    (Kind::Histogram, HistogramLayout::Buckets { .. }) => " histogram\n",
-                });
-                if open_metrics && let Some(unit) = unit_of(&names.family) {
-                    out.push_str("# UNIT ");
-                    names.push_family(&mut out);
-                    out.push(' ');
-                    out.push_str(unit);
-                    out.push('\n');
-                }
-                for (key, series) in &family.series {
-                    render_series(&mut out, &names, key, series, layout, &extra);
-                }
-            }
+    registry.for_each_family(|name, family, help| {
+        let names = FamilyNames::of(name, family, format);
+        out.push_str("# HELP ");
+        names.push_family(&mut out);
+        out.push(' ');
+        escape_help(&mut out, help, open_metrics);
+        out.push_str("\n# TYPE ");
+        names.push_family(&mut out);
+        out.push_str(match (family.kind, layout) {
+            (Kind::Counter, _) => " counter\n",
+            (Kind::Gauge, _) => " gauge\n",
+            (Kind::Histogram, HistogramLayout::Summary { .. }) => " summary\n",
+            (Kind::Histogram, HistogramLayout::Buckets { .. }) => " histogram\n",
         });
+        if open_metrics && let Some(unit) = unit_of(&names.family) {
+            out.push_str("# UNIT ");
+            names.push_family(&mut out);
+            out.push(' ');
+            out.push_str(unit);
+            out.push('\n');
+        }
+        for (key, series) in &family.series {
+            render_series(&mut out, &names, key, series, layout, &extra);
+        }
     });
     if open_metrics {
         out.push_str("# EOF\n");

@@ -10,7 +10,7 @@ use moai_test_support as common;
 
 use common::prometheus::Prometheus;
 use common::tls::{Authority, Pair, Reply, basic_auth, bcrypt_hash, https_get, self_signed};
-use common::{http, temp_dir, wait_for};
+use common::{files_text, http, temp_dir, wait_for};
 use moai_instrument::Config;
 
 /// A server CA with a certificate for 127.0.0.1, a client CA with a client certificate, and a
@@ -242,7 +242,7 @@ fn credentials_client_auth_and_certificates_rotate_without_a_restart() {
     assert!(
         reply.server_cert != first_cert,
         "the renewed certificate is served: {}",
-        read_logs(&logs)
+        files_text(&logs)
             .lines()
             .filter(|l| l.contains("eb config"))
             .collect::<Vec<_>>()
@@ -265,7 +265,7 @@ fn credentials_client_auth_and_certificates_rotate_without_a_restart() {
         "an ERROR line naming the key",
         Duration::from_secs(5),
         || {
-            let text = read_logs(&logs);
+            let text = files_text(&logs);
             (text.contains("keeps the last good one") && text.contains("client_auth_type"))
                 .then_some(())
         },
@@ -306,20 +306,11 @@ fn credentials_client_auth_and_certificates_rotate_without_a_restart() {
         let (status, _, _) = http(addr, "GET", "/metrics", &[]);
         assert_eq!(status, 400, "still TLS");
         wait_for(says, Duration::from_secs(5), || {
-            read_logs(&logs).contains(says).then_some(())
+            files_text(&logs).contains(says).then_some(())
         });
         write_config(&file, &good);
         get(&pki, addr, "/livez", None, None).unwrap();
     }
-}
-
-fn read_logs(dir: &Path) -> String {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .collect()
 }
 
 #[test]

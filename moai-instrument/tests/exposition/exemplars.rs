@@ -8,7 +8,7 @@ use moai_test_support as common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::prometheus::{Prometheus, wait_for};
-use common::{encode, temp_dir};
+use common::{encode, files_text, temp_dir};
 use moai_instrument::recorder::Format;
 use moai_instrument::{Config, HistogramMode, counted_event, timed_query};
 
@@ -79,8 +79,9 @@ fn an_exemplars_trace_id_finds_the_log_lines_of_its_call() {
         let trace_id = wait_for("a stored exemplar", Duration::from_secs(30), || {
             exemplar_trace(&prometheus, "moai_flow_query_duration_seconds_bucket")
         });
-        let lines: Vec<serde_json::Value> = log_lines(&logs)
-            .into_iter()
+        let lines: Vec<serde_json::Value> = files_text(&logs)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|line| line["trace_id"] == trace_id.as_str())
             .collect();
         assert!(
@@ -113,18 +114,4 @@ fn exemplar_trace(prometheus: &Prometheus, metric: &str) -> Option<String> {
         .iter()
         .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
         .find_map(|exemplar| exemplar["labels"]["trace_id"].as_str().map(str::to_owned))
-}
-
-fn log_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .flat_map(|entry| {
-            std::fs::read_to_string(entry.path())
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }

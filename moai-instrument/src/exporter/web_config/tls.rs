@@ -26,55 +26,28 @@ pub(super) fn server_config(
     raw: &RawTls,
     seen: &mut Fingerprint,
 ) -> Result<Arc<ServerConfig>, WebConfigError> {
-    let err = |key: &str, problem: String| {
-        WebConfigError::new(path, Some(format!("tls_server_config.{key}")), problem)
-    };
+    let err = |key: &str, problem: String| tls_error(path, key, problem);
     let certs_pem = pem_source(
         path,
-        "cert",
-        raw.cert.as_deref(),
-        "cert_file",
-        raw.cert_file.as_deref(),
+        ("cert", &raw.cert),
+        ("cert_file", &raw.cert_file),
         seen,
     )?
     .ok_or_else(|| err("cert_file", "missing one of cert or cert_file".into()))?;
-    let key_pem = pem_source(
-        path,
-        "key",
-        raw.key.as_deref(),
-        "key_file",
-        raw.key_file.as_deref(),
-        seen,
-    )?
-    .ok_or_else(|| err("key_file", "missing one of key or key_file".into()))?;
-    let (cert_key, key_key) = (
-        if raw.cert_file.is_some() {
-            "cert_file"
-        } else {
-            "cert"
-        },
-        if raw.key_file.is_some() {
-            "key_file"
-        } else {
-            "key"
-        },
-    );
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&certs_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(cert_key, format!("not a PEM certificate chain: {e}")))?;
-    if certs.is_empty() {
-        return Err(err(cert_key, "holds no PEM certificate".into()));
-    }
+    let key_pem = pem_source(path, ("key", &raw.key), ("key_file", &raw.key_file), seen)?
+        .ok_or_else(|| err("key_file", "missing one of key or key_file".into()))?;
+    let (cert_key, key_key) = (certs_pem.key, key_pem.key);
+    let certs = certificates(path, &certs_pem)?;
     webpki::EndEntityCert::try_from(&certs[0])
         .map_err(|e| err(cert_key, format!("not a valid X.509 certificate: {e}")))?;
-    if String::from_utf8_lossy(&key_pem).contains("ENCRYPTED") {
+    if String::from_utf8_lossy(&key_pem.bytes).contains("ENCRYPTED") {
         return Err(err(
             key_key,
             "an encrypted private key; decrypt it first (`openssl pkey -in it -out plain.key`)"
                 .into(),
         ));
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+    let key = PrivateKeyDer::from_pem_slice(&key_pem.bytes)
         .map_err(|e| err(key_key, format!("not a PEM private key: {e}")))?;
 
     let provider = Arc::new(provider(path, raw)?);
@@ -123,36 +96,59 @@ fn signs_with_tls12(provider: &CryptoProvider, key: &dyn rustls::sign::SigningKe
     })
 }
 
-/// The inline value of `inline_key` or the contents of the file `file_key` names (not both).
+/// An error of the key `tls_server_config.<key>`.
+fn tls_error(path: &Path, key: &str, problem: impl Into<String>) -> WebConfigError {
+    WebConfigError::new(path, Some(format!("tls_server_config.{key}")), problem)
+}
+
+/// PEM text, and the key of the web config that gave it (to name in errors).
+struct Pem {
+    bytes: Vec<u8>,
+    key: &'static str,
+}
+
+/// The PEM of an inline key (`cert`) or of the file a file key (`cert_file`) names; not both.
+/// Each is `(key, value)`.
 fn pem_source(
     path: &Path,
-    inline_key: &str,
-    inline: Option<&str>,
-    file_key: &str,
-    file: Option<&str>,
+    (inline_key, inline): (&'static str, &Option<String>),
+    (file_key, file): (&'static str, &Option<String>),
     seen: &mut Fingerprint,
-) -> Result<Option<Vec<u8>>, WebConfigError> {
+) -> Result<Option<Pem>, WebConfigError> {
     match (inline, file) {
-        (Some(_), Some(_)) => Err(WebConfigError::new(
+        (Some(_), Some(_)) => Err(tls_error(
             path,
-            Some(format!("tls_server_config.{file_key}")),
+            file_key,
             format!("give {inline_key} or {file_key}, not both"),
         )),
-        (Some(text), None) => Ok(Some(text.as_bytes().to_vec())),
+        (Some(text), None) => Ok(Some(Pem {
+            bytes: text.as_bytes().to_vec(),
+            key: inline_key,
+        })),
         (None, Some(file)) => {
             let file = resolve(path, file);
             seen.add(&file);
-            std::fs::read(&file).map(Some).map_err(|e| {
-                WebConfigError::new(
-                    path,
-                    Some(format!("tls_server_config.{file_key}")),
-                    format!("cannot read {}", file.display()),
-                )
-                .with_source(e)
-            })
+            let bytes = std::fs::read(&file).map_err(|e| {
+                tls_error(path, file_key, format!("cannot read {}", file.display())).with_source(e)
+            })?;
+            Ok(Some(Pem {
+                bytes,
+                key: file_key,
+            }))
         }
         (None, None) => Ok(None),
     }
+}
+
+/// The certificates of `pem`, at least one.
+fn certificates(path: &Path, pem: &Pem) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem.bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls_error(path, pem.key, format!("not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_error(path, pem.key, "holds no PEM certificate"));
+    }
+    Ok(certs)
 }
 
 /// ring's provider with the configured cipher suites and curves (toolkit's names; TLS 1.3
@@ -196,9 +192,9 @@ fn provider(path: &Path, raw: &RawTls) -> Result<CryptoProvider, WebConfigError>
                     .filter(|s| s.tls13().is_none())
                     .map(name_of)
                     .collect();
-                return Err(WebConfigError::new(
+                return Err(tls_error(
                     path,
-                    Some("tls_server_config.cipher_suites".into()),
+                    "cipher_suites",
                     format!(
                         "{name} is not offered (rustls has only AEAD suites); one of {}",
                         offered.join(", ")
@@ -217,9 +213,9 @@ fn provider(path: &Path, raw: &RawTls) -> Result<CryptoProvider, WebConfigError>
                 "CurveP384" => rustls::NamedGroup::secp384r1,
                 "X25519" => rustls::NamedGroup::X25519,
                 _ => {
-                    return Err(WebConfigError::new(
+                    return Err(tls_error(
                         path,
-                        Some("tls_server_config.curve_preferences".into()),
+                        "curve_preferences",
                         format!("{name} is not offered; one of CurveP256, CurveP384, X25519"),
                     ));
                 }
@@ -243,9 +239,9 @@ fn versions(
             None => Ok(default),
             Some("TLS12") => Ok(12),
             Some("TLS13") => Ok(13),
-            Some(other) => Err(WebConfigError::new(
+            Some(other) => Err(tls_error(
                 path,
-                Some(format!("tls_server_config.{key}")),
+                key,
                 match other {
                     "TLS10" | "TLS11" => format!("{other} is not offered: TLS 1.2 and 1.3 only"),
                     _ => format!("{other:?} is not a version; one of TLS12, TLS13"),
@@ -256,9 +252,9 @@ fn versions(
     let min = rank("min_version", raw.min_version.as_deref(), 12)?;
     let max = rank("max_version", raw.max_version.as_deref(), 13)?;
     if min > max {
-        return Err(WebConfigError::new(
+        return Err(tls_error(
             path,
-            Some("tls_server_config.max_version".into()),
+            "max_version",
             "max_version is below min_version",
         ));
     }
@@ -279,35 +275,23 @@ fn client_verifier(
     provider: &Arc<CryptoProvider>,
     seen: &mut Fingerprint,
 ) -> Result<Arc<dyn ClientCertVerifier>, WebConfigError> {
-    let err = |key: &str, problem: String| {
-        WebConfigError::new(path, Some(format!("tls_server_config.{key}")), problem)
-    };
+    let err = |key: &str, problem: String| tls_error(path, key, problem);
     let auth = raw.client_auth_type.as_deref().unwrap_or("NoClientCert");
     let ca_pem = pem_source(
         path,
-        "client_ca",
-        raw.client_ca.as_deref(),
-        "client_ca_file",
-        raw.client_ca_file.as_deref(),
+        ("client_ca", &raw.client_ca),
+        ("client_ca_file", &raw.client_ca_file),
         seen,
     )?;
-    let ca_key = if raw.client_ca_file.is_some() {
-        "client_ca_file"
-    } else {
-        "client_ca"
-    };
+    let ca_key = ca_pem.as_ref().map_or("client_ca_file", |pem| pem.key);
     let roots = match &ca_pem {
         None => None,
         Some(pem) => {
             let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| err(ca_key, format!("not a PEM certificate: {e}")))?;
+            for cert in certificates(path, pem)? {
                 roots
                     .add(cert)
                     .map_err(|e| err(ca_key, format!("not a CA certificate: {e}")))?;
-            }
-            if roots.is_empty() {
-                return Err(err(ca_key, "holds no PEM certificate".into()));
             }
             Some(Arc::new(roots))
         }
