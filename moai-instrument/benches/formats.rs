@@ -1,6 +1,6 @@
 //! Each exposition format's encoder beside text 0.0.4, on the same registry: 10,000 counter
 //! series and 1,000 histograms of 11 classic buckets (bucket mode, so every format writes
-//! buckets), plus the SDK's own series. And gzip at flate2's fastest level, the level `/metrics`
+//! buckets), plus the SDK's own series; 1,000 native histograms in protobuf and text. And gzip at flate2's fastest level, the level `/metrics`
 //! uses when the scraper accepts gzip, on the text 0.0.4 body.
 //!
 //! `cargo bench -p moai-instrument --bench formats`; the figures are in BENCHMARKS.md.
@@ -10,6 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use moai_instrument::__test_support::{detached_recorder, in_scope};
 use moai_instrument::catalog::{EVENTS_TOTAL, QUERY_DURATION_SECONDS};
 use moai_instrument::metrics::{counter, histogram};
 use moai_instrument::recorder::{Escaping, Format};
@@ -57,6 +58,34 @@ fn formats(c: &mut Criterion) {
     group.bench_function("gzip_fast_of_text_0.0.4", |b| {
         b.iter(|| black_box(gzip(&body)))
     });
+
+    // 1,000 native histograms (with their classic buckets), 100 latencies each from 1 ms to 1 s:
+    // protobuf writes both, text the classic ones.
+    let native = detached_recorder(
+        Config::new()
+            .series_limit(2_000)
+            .histogram_mode(HistogramMode::Native),
+    )
+    .expect("recorder");
+    in_scope(&native, || {
+        for i in 0..1_000u64 {
+            let h = histogram!(QUERY_DURATION_SECONDS.name, "query_type" => format!("query_{i}"));
+            for j in 0..100 {
+                h.record(0.001 * 1000f64.powf(f64::from(j) / 99.0));
+            }
+        }
+    });
+    eprintln!(
+        "1,000 native histograms: protobuf {} bytes, text 0.0.4 {} bytes",
+        native.render_as(Format::Protobuf).len(),
+        native.render_as(Format::Text004).len()
+    );
+    for (name, format) in [
+        ("native_1000_histograms/text_0.0.4", Format::Text004),
+        ("native_1000_histograms/protobuf", Format::Protobuf),
+    ] {
+        group.bench_function(name, |b| b.iter(|| black_box(native.render_as(format))));
+    }
     group.finish();
 }
 

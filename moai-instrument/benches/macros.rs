@@ -1,7 +1,8 @@
 //! Added cost per call of the attributes: a bare fn against the same fn with `#[counted_event]`
 //! and with `#[timed_query]`, before the recorder is installed and after, on 1 and 2 threads.
 //!
-//! `cargo bench -p moai-instrument --bench macros`. The "without recorder" group must run first:
+//! `cargo bench -p moai-instrument --bench macros` (`MOAI_HISTOGRAM=buckets` or `native` for the
+//! other histogram modes). The "without recorder" group must run first:
 //! installation is once per process and cannot be undone.
 
 use std::hint::black_box;
@@ -82,7 +83,9 @@ fn without_recorder(c: &mut Criterion) {
 }
 
 fn with_recorder(c: &mut Criterion) {
-    let _ = Config::new().install_recorder();
+    // The environment picks the histogram mode: `MOAI_HISTOGRAM=native cargo bench ...`.
+    let config = Config::from_env().expect("MOAI_* settings");
+    let _ = config.install_recorder();
     group(c, "with_recorder");
 }
 

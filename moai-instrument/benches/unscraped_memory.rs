@@ -3,7 +3,8 @@
 //! counters and buckets are allocated as threads first use them). The stock exporter's histogram buffers every sample until a scrape (229 MB for
 //! 14 M records in the prototype); the SDK's is a fixed set of counters.
 //!
-//! `cargo bench -p moai-instrument --bench unscraped_memory`
+//! `cargo bench -p moai-instrument --bench unscraped_memory` (`MOAI_HISTOGRAM=buckets` or
+//! `native` for the other histogram modes)
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -54,7 +55,11 @@ fn main() {
     } else {
         100_000
     };
-    let handle = Config::new().install_recorder().expect("install");
+    // The environment picks the histogram mode: `MOAI_HISTOGRAM=native cargo bench ...`.
+    let handle = Config::from_env()
+        .expect("MOAI_* settings")
+        .install_recorder()
+        .expect("install");
     let before = resident_bytes();
     let started = Instant::now();
     // Half on this thread, half on two threads at once.

@@ -51,6 +51,11 @@ pub enum HistogramMode {
     Summary,
     /// Cumulative `le` buckets, which `histogram_quantile()` aggregates across replicas.
     Buckets,
+    /// Native histograms: sparse exponential buckets at [`Config::native_histogram_schema`],
+    /// served over protobuf (which Prometheus asks for with `--enable-feature=native-histograms`,
+    /// or `scrape_native_histograms` from 3.x), with the classic `le` buckets of
+    /// [`HistogramMode::Buckets`] in the same family for text and OpenMetrics scrapes.
+    Native,
 }
 
 impl FromStr for HistogramMode {
@@ -60,10 +65,11 @@ impl FromStr for HistogramMode {
         match value.trim().to_ascii_lowercase().as_str() {
             "summary" => Ok(HistogramMode::Summary),
             "buckets" | "histogram" => Ok(HistogramMode::Buckets),
+            "native" => Ok(HistogramMode::Native),
             _ => Err(InitError::invalid(
                 "MOAI_HISTOGRAM",
                 value,
-                "expected `summary` or `buckets`",
+                "expected `summary`, `buckets` or `native`",
             )),
         }
     }
@@ -85,6 +91,7 @@ pub struct Config {
     histogram_mode: HistogramMode,
     quantiles: Vec<f64>,
     buckets: Vec<f64>,
+    native_schema: i8,
     summary_period: Duration,
     series_limit: usize,
     family_limit: usize,
@@ -113,6 +120,7 @@ impl std::fmt::Debug for Config {
             .field("histogram_mode", &self.histogram_mode)
             .field("quantiles", &self.quantiles)
             .field("buckets", &self.buckets)
+            .field("native_schema", &self.native_schema)
             .field("summary_period", &self.summary_period)
             .field("series_limit", &self.series_limit)
             .field("family_limit", &self.family_limit)
@@ -159,6 +167,7 @@ impl Default for Config {
             histogram_mode: HistogramMode::Summary,
             quantiles: DEFAULT_QUANTILES.to_vec(),
             buckets: DEFAULT_BUCKETS.to_vec(),
+            native_schema: recorder::DEFAULT_NATIVE_SCHEMA,
             summary_period: DEFAULT_SUMMARY_PERIOD,
             series_limit: DEFAULT_SERIES_LIMIT,
             family_limit: DEFAULT_FAMILY_LIMIT,
@@ -206,7 +215,8 @@ impl Config {
     /// | `MOAI_LOG_ROTATION` | [`Config::log_rotation`] (`daily` or `external`) |
     /// | `MOAI_DB_PATH` | [`Config::db_path`] |
     /// | `MOAI_DB_URL` | [`Config::db_url`] (`postgres://...`; empty: unset) |
-    /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary` or `buckets`) |
+    /// | `MOAI_HISTOGRAM` | [`Config::histogram_mode`] (`summary`, `buckets` or `native`) |
+    /// | `MOAI_NATIVE_HISTOGRAM_SCHEMA` | [`Config::native_histogram_schema`] (-4 to 8) |
     /// | `MOAI_SLOW_QUERY_MS` | [`Config::slow_query_threshold`] (milliseconds) |
     /// | `MOAI_PROGRESS_TIMEOUT_SECS` | [`Config::progress_timeout`] (seconds) |
     /// | `MOAI_HEALTH_INTERVAL` | [`Config::health_interval`] (`30s`, `500ms`, `2m`; bare number: seconds) |
@@ -270,6 +280,20 @@ impl Config {
         }
         if let Some(mode) = lookup("MOAI_HISTOGRAM") {
             self.histogram_mode = mode.parse()?;
+        }
+        if let Some(schema) = lookup("MOAI_NATIVE_HISTOGRAM_SCHEMA") {
+            self.native_schema = schema
+                .trim()
+                .parse()
+                .ok()
+                .and_then(|schema| checked_native_schema(schema).ok())
+                .ok_or_else(|| {
+                    InitError::invalid(
+                        "MOAI_NATIVE_HISTOGRAM_SCHEMA",
+                        &schema,
+                        "expected a whole number from -4 to 8",
+                    )
+                })?;
         }
         if let Some(ms) = lookup("MOAI_SLOW_QUERY_MS") {
             let millis = ms
@@ -358,7 +382,7 @@ impl Config {
         Ok(self)
     }
 
-    /// Summary (default) or buckets.
+    /// Summary (default), classic buckets, or native histograms.
     #[must_use]
     pub fn histogram_mode(mut self, mode: HistogramMode) -> Self {
         self.histogram_mode = mode;
@@ -380,10 +404,24 @@ impl Config {
         self
     }
 
-    /// The `le` bounds in bucket mode, increasing (default 1 ms to 10 s).
+    /// The `le` bounds in bucket and native mode, increasing (default 1 ms to 10 s).
     #[must_use]
     pub fn histogram_buckets(mut self, bounds: impl IntoIterator<Item = f64>) -> Self {
         self.buckets = bounds.into_iter().collect();
+        self
+    }
+
+    /// The resolution of native histograms ([`HistogramMode::Native`]), as Prometheus defines
+    /// the schema: from -4 (a bucket spans 2^16) to 8 (each power of two split into 256
+    /// buckets, 0.27% apart); default 3, 8 buckets per power of two, 9% apart. Each bucket a
+    /// series uses costs 32 bytes (pages of 16 buckets, 4 thread stripes).
+    ///
+    /// # Errors
+    /// Outside -4..=8, [`Config::init`] and the building blocks return
+    /// [`InitError::InvalidSetting`].
+    #[must_use]
+    pub fn native_histogram_schema(mut self, schema: i8) -> Self {
+        self.native_schema = schema;
         self
     }
 
@@ -763,6 +801,11 @@ impl Config {
             },
             HistogramMode::Buckets => HistogramLayout::Buckets {
                 bounds: checked_buckets(&self.buckets)?,
+                native: None,
+            },
+            HistogramMode::Native => HistogramLayout::Buckets {
+                bounds: checked_buckets(&self.buckets)?,
+                native: Some(checked_native_schema(self.native_schema)?),
             },
         };
         Ok(RegistrySettings {
@@ -818,6 +861,17 @@ fn checked_quantiles(quantiles: &[f64]) -> Result<Vec<f64>, InitError> {
     sorted.sort_by(f64::total_cmp);
     sorted.dedup();
     Ok(sorted)
+}
+
+fn checked_native_schema(schema: i8) -> Result<i8, InitError> {
+    if !(recorder::MIN_NATIVE_SCHEMA..=recorder::MAX_NATIVE_SCHEMA).contains(&schema) {
+        return Err(InitError::invalid(
+            "native_histogram_schema",
+            schema,
+            "expected -4 to 8, as Prometheus defines native histogram schemas",
+        ));
+    }
+    Ok(schema)
 }
 
 fn checked_buckets(bounds: &[f64]) -> Result<Vec<f64>, InitError> {
@@ -882,7 +936,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid value \"tdigest\" for MOAI_HISTOGRAM: expected `summary` or `buckets`"
+            "invalid value \"tdigest\" for MOAI_HISTOGRAM: expected `summary`, `buckets` or `native`"
         );
         let err = Config::new()
             .with_env(env(&[("MOAI_SLOW_QUERY_MS", "fast")]))

@@ -103,11 +103,13 @@
 //!   traffic and whether or not anyone scrapes. Each metric keeps at most
 //!   [`Config::series_limit`] series; further label values fold into `other` and are counted in
 //!   `moai_instrument_label_overflow_total`.
-//! - **Summary or buckets**: by default durations export as a summary whose quantiles (0.5, 0.9,
-//!   0.95, 0.99, each within 5% of the exact value for any finite values, negative and very
-//!   large ones included; magnitudes below 2^-1022 count as 0) cover the last 30 to 60 s, as
+//! - **Summary, buckets or native**: by default durations export as a summary whose quantiles
+//!   (0.5, 0.9, 0.95, 0.99, each within 5% of the exact value for any finite values, negative and
+//!   very large ones included; magnitudes below 2^-1022 count as 0) cover the last 30 to 60 s, as
 //!   the guide's alerts expect;
-//!   [`HistogramMode::Buckets`] exports cumulative buckets for `histogram_quantile`.
+//!   [`HistogramMode::Buckets`] exports cumulative buckets for `histogram_quantile`, and
+//!   [`HistogramMode::Native`] native histograms over protobuf (at
+//!   [`Config::native_histogram_schema`]) with those buckets for text scrapes.
 //! - **One `metrics`**: [`metrics`] is re-exported, so host code that records with
 //!   `moai_instrument::metrics::counter!` lands in the same recorder and exposition, under the
 //!   rules of [Host metric names](#host-metric-names).
@@ -149,7 +151,7 @@
 //! - **Reserved label keys**: `quantile` and `le` (which summaries and histograms add) and keys
 //!   starting with `__` (reserved by Prometheus) are renamed `exported_<key>`, as Prometheus
 //!   renames a scraped label that collides with a target label, with one WARN. This holds for
-//!   every kind and both [`HistogramMode`]s, so a series keeps its labels when the mode changes.
+//!   every kind and every [`HistogramMode`], so a series keeps its labels when the mode changes.
 //! - **Empty label values**: a label whose value is empty is left out, as Prometheus reads it
 //!   (`m{queue=""}` and `m` are one series, their values merged), with one WARN.
 //! - **How many names**: past [`Config::family_limit`] distinct names (10,000 by default) new

@@ -48,11 +48,18 @@ impl TraceContext {
 thread_local! {
     /// The spans this thread is in, innermost last: (the span's `tracing` id, its context).
     static ENTERED: RefCell<Vec<(u64, TraceContext)>> = const { RefCell::new(Vec::new()) };
+    /// How many entries `ENTERED` holds: a plain thread-local with no destructor, one load for
+    /// the macros' question "inside a span?" (the `RefCell<Vec>` needs a registered destructor,
+    /// which every access checks).
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
 /// This thread entered the span `span` (a `tracing` span id) of context `context`.
 pub(crate) fn enter(span: u64, context: TraceContext) {
-    ENTERED.with_borrow_mut(|entered| entered.push((span, context)));
+    ENTERED.with_borrow_mut(|entered| {
+        entered.push((span, context));
+        DEPTH.set(entered.len());
+    });
 }
 
 /// This thread left the span `span` (spans may be left out of order: the innermost entry of
@@ -62,6 +69,7 @@ pub(crate) fn exit(span: u64) {
         if let Some(at) = entered.iter().rposition(|(id, _)| *id == span) {
             entered.remove(at);
         }
+        DEPTH.set(entered.len());
     });
 }
 
@@ -78,6 +86,9 @@ pub(crate) fn rejoin(span: u64, trace_id: u128) {
 /// The context of the innermost span this thread is in, if any.
 #[inline]
 pub(crate) fn current() -> Option<TraceContext> {
+    if DEPTH.get() == 0 {
+        return None;
+    }
     ENTERED
         .try_with(|entered| {
             entered

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -45,10 +45,45 @@ impl Prometheus {
         job_settings: &str,
         features: &[&str],
     ) -> Option<Prometheus> {
+        Prometheus::launch(job, target, job_settings, features, &[])
+    }
+
+    /// [`Prometheus::start_with_features`], evaluating the rule files `rules` every second: each
+    /// is copied with its groups' `interval: 30s` made `1s`, so a rule goes pending within
+    /// seconds (its `for:` keeps it from firing).
+    pub fn start_with_rules(
+        job: &str,
+        target: SocketAddr,
+        features: &[&str],
+        rules: &[&Path],
+    ) -> Option<Prometheus> {
+        Prometheus::launch(job, target, "", features, rules)
+    }
+
+    fn launch(
+        job: &str,
+        target: SocketAddr,
+        job_settings: &str,
+        features: &[&str],
+        rules: &[&Path],
+    ) -> Option<Prometheus> {
         let binary = tool("prometheus")?;
         let dir = temp_dir(&format!("prometheus-{job}"));
+        let mut rule_files = String::new();
+        for (i, rule_file) in rules.iter().enumerate() {
+            let text = std::fs::read_to_string(rule_file)
+                .unwrap_or_else(|e| panic!("{}: {e}", rule_file.display()))
+                .replace("interval: 30s", "interval: 1s");
+            let name = format!("rules-{i}.yml");
+            std::fs::write(dir.join(&name), text).unwrap();
+            rule_files.push_str(&format!("  - {name}\n"));
+        }
+        if !rule_files.is_empty() {
+            rule_files = format!("rule_files:\n{rule_files}");
+        }
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n\
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
+             {rule_files}\
              scrape_configs:\n  - job_name: {job}\n{job_settings}    static_configs:\n      - targets: ['{target}']\n"
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
@@ -90,6 +125,11 @@ impl Prometheus {
             [one] => one["value"][1].as_str()?.parse().ok(),
             _ => None,
         }
+    }
+
+    /// The state (`pending`, `firing`) of the alert `alertname`, if it is active.
+    pub fn alert_state(&self, alertname: &str) -> Option<String> {
+        crate::servers::alert_state(&self.addr.to_string(), alertname)
     }
 
     /// The scrape target of `job` as `/api/v1/targets` reports it (`health`, `lastError`, ...).

@@ -4,7 +4,9 @@
 //! In summary mode the quantiles describe a sliding window of two periods (the current one and the
 //! one before), so a latency alert sees recent behaviour, not the average since start; `_sum` and
 //! `_count` are totals since start, as Prometheus expects. In bucket mode it keeps cumulative
-//! counts per `le` boundary, which `histogram_quantile` can aggregate across replicas.
+//! counts per `le` boundary, which `histogram_quantile` can aggregate across replicas; native mode
+//! keeps those and native buckets beside them (see `native`): text scrapes read the classic
+//! buckets, protobuf scrapes both.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,14 +14,21 @@ use metrics::HistogramFn;
 
 use super::exemplar::{self, Exemplar};
 use super::log_linear::{self, Window};
+use super::native::{NativeBuckets, NativeSnapshot};
 use super::stripes::{self, Line, PER_LINE, STRIPES};
 use super::totals::Totals;
 
 /// How every histogram of a recorder is exported.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum HistogramLayout {
-    Summary { quantiles: Vec<f64> },
-    Buckets { bounds: Vec<f64> },
+    Summary {
+        quantiles: Vec<f64>,
+    },
+    /// Classic buckets; with `native: Some(schema)`, native buckets of that schema beside them.
+    Buckets {
+        bounds: Vec<f64>,
+        native: Option<i8>,
+    },
 }
 
 pub(crate) struct HistogramCell {
@@ -39,6 +48,7 @@ enum Shape {
     Buckets {
         bounds: Box<[f64]>,
         counts: BucketCounts,
+        native: Option<Box<NativeBuckets>>,
     },
 }
 
@@ -63,9 +73,10 @@ impl HistogramCell {
                 windows: Box::new([Window::new(), Window::new()]),
                 current: AtomicUsize::new(0),
             },
-            HistogramLayout::Buckets { bounds } => Shape::Buckets {
+            HistogramLayout::Buckets { bounds, native } => Shape::Buckets {
                 bounds: bounds.clone().into_boxed_slice(),
                 counts: BucketCounts::new(bounds.len() + 1),
+                native: native.map(|schema| Box::new(NativeBuckets::new(schema))),
             },
         };
         HistogramCell {
@@ -102,13 +113,22 @@ impl HistogramCell {
         match &self.shape {
             Shape::Summary { windows, current } => {
                 windows[current.load(Ordering::Relaxed) & 1].record(stripe, value, n);
+                self.totals.add(stripe, value, n);
             }
-            Shape::Buckets { bounds, counts } => {
+            Shape::Buckets {
+                bounds,
+                counts,
+                native,
+            } => {
                 let slot = bounds.partition_point(|&bound| bound < value);
                 counts.add(stripe, slot, n);
+                if let Some(native) = native {
+                    native.add(stripe, value, n);
+                }
+                // The count is the buckets' total (`+Inf` included): one atomic add fewer.
+                self.totals.add_sum(stripe, value, n);
             }
         }
-        self.totals.add(stripe, value, n);
     }
 
     /// Starts a new window period: the older window is emptied and becomes the current one, so
@@ -130,7 +150,7 @@ impl HistogramCell {
                 let value = log_linear::quantiles(&[&windows[0], &windows[1]], &[q])[0];
                 (!value.is_nan()).then_some(value)
             }
-            Shape::Buckets { bounds, counts } => {
+            Shape::Buckets { bounds, counts, .. } => {
                 let counts = counts.totals();
                 let total: u64 = counts.iter().sum();
                 if total == 0 {
@@ -158,16 +178,17 @@ impl HistogramCell {
 
     /// Observations recorded since the series was registered.
     pub(crate) fn count(&self) -> u64 {
-        self.totals.count()
+        match &self.shape {
+            Shape::Summary { .. } => self.totals.count(),
+            Shape::Buckets { counts, .. } => counts.totals().iter().sum(),
+        }
     }
 
     pub(crate) fn snapshot(&self, layout: &HistogramLayout) -> HistogramSnapshot {
-        // Count first: a sample racing this read shows up in the buckets but not yet in the
-        // count, never the other way round, so `+Inf` never falls below a finite bucket.
-        let count = self.totals.count();
         let sum = self.totals.sum();
         match (&self.shape, layout) {
             (Shape::Summary { windows, .. }, HistogramLayout::Summary { quantiles }) => {
+                let count = self.totals.count();
                 let values = log_linear::quantiles(&[&windows[0], &windows[1]], quantiles);
                 HistogramSnapshot::Summary {
                     quantiles: quantiles.iter().copied().zip(values).collect(),
@@ -175,17 +196,20 @@ impl HistogramCell {
                     count,
                 }
             }
-            (Shape::Buckets { bounds, counts }, _) => {
+            (Shape::Buckets { bounds, counts, .. }, _) => {
+                // One read of the buckets gives both: `+Inf` (the count) is never below a
+                // finite bucket, however samples race the read.
                 let mut running = 0;
-                let mut cumulative: Vec<(f64, u64)> = bounds
+                let cumulative: Vec<(f64, u64)> = bounds
                     .iter()
+                    .chain([&f64::INFINITY])
                     .zip(counts.totals())
                     .map(|(&bound, c)| {
                         running += c;
-                        (bound, running.min(count))
+                        (bound, running)
                     })
                     .collect();
-                cumulative.push((f64::INFINITY, count));
+                let count = running;
                 HistogramSnapshot::Buckets {
                     cumulative,
                     sum,
@@ -196,10 +220,26 @@ impl HistogramCell {
                 HistogramSnapshot::Summary {
                     quantiles: Vec::new(),
                     sum,
-                    count,
+                    count: self.totals.count(),
                 }
             }
         }
+    }
+
+    /// The native buckets (native mode) into `into`, and the count to serve with them: `count`
+    /// (the classic buckets' total, read just before) raised to theirs when samples recorded in
+    /// between are in the native buckets only, as Prometheus refuses a native histogram whose
+    /// buckets hold more than its count. `None` in the other modes.
+    pub(crate) fn native_snapshot(&self, count: u64, into: &mut NativeSnapshot) -> Option<u64> {
+        let Shape::Buckets {
+            native: Some(native),
+            ..
+        } = &self.shape
+        else {
+            return None;
+        };
+        native.snapshot_into(into);
+        Some(count.max(into.total()))
     }
 }
 
@@ -311,6 +351,7 @@ mod tests {
         assert!((p95 - 0.095).abs() / 0.095 < 0.05, "{p95}");
         let buckets = HistogramCell::new(&HistogramLayout::Buckets {
             bounds: vec![0.01, 0.1, 1.0],
+            native: None,
         });
         for i in 1..=100 {
             buckets.record(f64::from(i) / 1000.0);
@@ -324,6 +365,7 @@ mod tests {
     fn buckets_are_cumulative_with_le_semantics() {
         let layout = HistogramLayout::Buckets {
             bounds: vec![0.1, 1.0],
+            native: None,
         };
         let cell = HistogramCell::new(&layout);
         for v in [0.05, 0.1, 0.5, 1.0, 3.0] {

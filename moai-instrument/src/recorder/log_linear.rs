@@ -5,17 +5,14 @@
 //! subnormal magnitudes (below 2^-1022) count as 0; infinities land in the outermost bucket of
 //! their sign; NaN is ignored.
 //!
-//! A window allocates lazily: one chunk of 16 counters per power of two actually used (one line of
-//! them per thread stripe, see `stripes`); the octaves of durations (2^-32 to 2^40, positive) are
-//! a direct array, one load from the hot path, and every other octave sits in groups of 64
-//! allocated on first use. A series whose values span two octaves costs about 5 KiB whatever the
-//! number of samples: memory is bounded by the range of values, never by how many were recorded
-//! or whether anyone scrapes.
+//! A window allocates lazily (see `pages`): 16 counters per power of two actually used, one line
+//! of them per thread stripe; the octaves of durations (2^-32 to 2^40, positive) are a direct
+//! array, one load from the hot path. A series whose values span two octaves costs about 5 KiB
+//! whatever the number of samples: memory is bounded by the range of values, never by how many
+//! were recorded or whether anyone scrapes.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use super::stripes::{self, Line, PER_LINE, Padded, STRIPES};
+use super::pages::Pages;
+use super::stripes::PER_LINE;
 
 const SUB_BITS: u32 = 4;
 const SUB_BUCKETS: usize = 1 << SUB_BITS;
@@ -23,70 +20,48 @@ const _: () = assert!(SUB_BUCKETS == PER_LINE);
 const MANTISSA_BITS: u32 = 52;
 /// Octaves of normal magnitudes: biased exponents 1 to 2046 (index = biased exponent - 1).
 const OCTAVES: usize = 2046;
-const GROUP: usize = 64;
-const GROUPS: usize = OCTAVES.div_ceil(GROUP);
-
-/// One octave's sub-buckets, a line per stripe.
-type Chunk = Box<[Line]>;
-/// The octaves of one group, each allocated when first used.
-type Group = Box<[OnceLock<Chunk>; GROUP]>;
 
 /// The positive octaves of durations, 2^-32 s (0.23 ns) up to 2^40 s, which `#[timed_query]`
-/// records: a direct array, one load away. Every other value goes to the lazily allocated rest.
+/// records: the near window of the pages. Every other value goes to the lazily allocated rest.
 const NEAR_FIRST: usize = 1023 - 32 - 1;
 const NEAR: usize = 72;
 
-/// Octaves outside the near range: positive values, then negative values, by magnitude.
-type Far = [[OnceLock<Group>; GROUPS]; 2];
+/// Keys: positive octaves' sub-buckets, then negative ones', then zero.
+const SIGNED_KEYS: usize = 2 * OCTAVES * SUB_BUCKETS;
+const ZERO_KEY: usize = SIGNED_KEYS;
 
 /// One window of samples.
 pub(crate) struct Window {
-    /// Zero and subnormal magnitudes: reported as `0.0`. One per stripe.
-    zero: [Padded<AtomicU64>; STRIPES],
-    /// Positive octaves `NEAR_FIRST..NEAR_FIRST + NEAR`.
-    near: [OnceLock<Chunk>; NEAR],
-    /// Every other octave of either sign, allocated when first used.
-    far: OnceLock<Box<Far>>,
+    pages: Pages<NEAR>,
 }
 
-/// Where a value lands.
-enum Slot {
-    Zero,
-    Bucket {
-        negative: bool,
-        octave: usize,
-        sub: usize,
-    },
-}
-
-fn slot_of(value: f64) -> Option<Slot> {
+/// The key of `value`: zero and subnormal magnitudes at [`ZERO_KEY`]; `None` for NaN.
+fn key_of(value: f64) -> Option<usize> {
     if value.is_nan() {
         return None;
     }
     let bits = value.to_bits();
-    let negative = bits >> 63 == 1;
+    let negative = (bits >> 63) as usize;
     let biased = ((bits >> MANTISSA_BITS) & 0x7ff) as usize;
-    if biased == 0 {
-        return Some(Slot::Zero);
-    }
-    if biased == 0x7ff {
+    let (octave, sub) = match biased {
+        0 => return Some(ZERO_KEY),
         // An infinity: the outermost bucket of its sign.
-        return Some(Slot::Bucket {
-            negative,
-            octave: OCTAVES - 1,
-            sub: SUB_BUCKETS - 1,
-        });
-    }
-    let sub = ((bits >> (MANTISSA_BITS - SUB_BITS)) as usize) & (SUB_BUCKETS - 1);
-    Some(Slot::Bucket {
-        negative,
-        octave: biased - 1,
-        sub,
-    })
+        0x7ff => (OCTAVES - 1, SUB_BUCKETS - 1),
+        _ => (
+            biased - 1,
+            ((bits >> (MANTISSA_BITS - SUB_BITS)) as usize) & (SUB_BUCKETS - 1),
+        ),
+    };
+    Some((negative * OCTAVES + octave) * SUB_BUCKETS + sub)
 }
 
-/// The midpoint of a bucket: `±2^e * (1 + (sub + 0.5) / 16)`.
-fn midpoint(negative: bool, octave: usize, sub: usize) -> f64 {
+/// The midpoint of a key's bucket: `±2^e * (1 + (sub + 0.5) / 16)`; 0 for [`ZERO_KEY`].
+fn midpoint(key: usize) -> f64 {
+    if key >= ZERO_KEY {
+        return 0.0;
+    }
+    let (signed_octave, sub) = (key / SUB_BUCKETS, key % SUB_BUCKETS);
+    let (negative, octave) = (signed_octave >= OCTAVES, signed_octave % OCTAVES);
     // 2^e built from its bits: `powi` would overflow to infinity past 2^1023 on the way.
     let base = f64::from_bits(((octave + 1) as u64) << MANTISSA_BITS);
     let magnitude = base * (1.0 + (sub as f64 + 0.5) / SUB_BUCKETS as f64);
@@ -98,96 +73,27 @@ fn midpoint(negative: bool, octave: usize, sub: usize) -> f64 {
 impl Window {
     pub(crate) fn new() -> Self {
         Window {
-            zero: std::array::from_fn(|_| Padded(AtomicU64::new(0))),
-            near: std::array::from_fn(|_| OnceLock::new()),
-            far: OnceLock::new(),
+            pages: Pages::new(ZERO_KEY + 1, NEAR_FIRST * SUB_BUCKETS),
         }
     }
 
-    /// Counts `count` samples of `value` in `stripe` (see [`stripes::this_thread`]).
+    /// Counts `count` samples of `value` in `stripe` (see [`super::stripes::this_thread`]).
     #[inline]
     pub(crate) fn record(&self, stripe: usize, value: f64, count: u64) {
-        let stripe = stripe % STRIPES;
-        match slot_of(value) {
-            None => {}
-            Some(Slot::Zero) => {
-                self.zero[stripe].0.fetch_add(count, Ordering::Relaxed);
-            }
-            Some(Slot::Bucket {
-                negative,
-                octave,
-                sub,
-            }) => {
-                let chunk = match octave.checked_sub(NEAR_FIRST) {
-                    Some(near) if !negative && near < NEAR => &self.near[near],
-                    _ => self.far_chunk(negative, octave),
-                };
-                let chunk = chunk.get_or_init(|| stripes::zeroed_lines(STRIPES));
-                chunk[stripe].0[sub].fetch_add(count, Ordering::Relaxed);
-            }
+        if let Some(key) = key_of(value) {
+            self.pages.add(stripe, key, count);
         }
     }
 
-    #[cold]
-    fn far_chunk(&self, negative: bool, octave: usize) -> &OnceLock<Chunk> {
-        let far = self.far.get_or_init(|| {
-            Box::new(std::array::from_fn(|_| {
-                std::array::from_fn(|_| OnceLock::new())
-            }))
-        });
-        let group = far[usize::from(negative)][octave / GROUP]
-            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
-        &group[octave % GROUP]
-    }
-
-    /// The allocated chunks, with the sign and octave of each.
-    fn chunks(&self) -> impl Iterator<Item = (bool, usize, &Chunk)> + '_ {
-        let near = self
-            .near
-            .iter()
-            .enumerate()
-            .filter_map(|(i, chunk)| chunk.get().map(|chunk| (false, NEAR_FIRST + i, chunk)));
-        let far = self.far.get().into_iter().flat_map(|far| {
-            far.iter().enumerate().flat_map(|(sign, groups)| {
-                groups.iter().enumerate().flat_map(move |(g, group)| {
-                    group.get().into_iter().flat_map(move |group| {
-                        group.iter().enumerate().filter_map(move |(i, chunk)| {
-                            chunk.get().map(|chunk| (sign == 1, g * GROUP + i, chunk))
-                        })
-                    })
-                })
-            })
-        });
-        near.chain(far)
-    }
-
-    /// Empties the window, keeping its chunks allocated for reuse.
+    /// Empties the window, keeping its pages allocated for reuse.
     pub(crate) fn clear(&self) {
-        for zero in &self.zero {
-            zero.0.store(0, Ordering::Relaxed);
-        }
-        for (_, _, chunk) in self.chunks() {
-            for counter in chunk.iter().flat_map(|line| line.0.iter()) {
-                counter.store(0, Ordering::Relaxed);
-            }
-        }
+        self.pages.clear();
     }
 
-    /// `(representative value, count)` of every non-empty bucket (unordered).
-    fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        let zero = self.zero.iter().map(|z| z.0.load(Ordering::Relaxed)).sum();
-        let rest = self.chunks().flat_map(|(negative, octave, chunk)| {
-            (0..SUB_BUCKETS).map(move |sub| {
-                let count = chunk
-                    .iter()
-                    .map(|line| line.0[sub].load(Ordering::Relaxed))
-                    .sum();
-                (midpoint(negative, octave, sub), count)
-            })
-        });
-        std::iter::once((0.0, zero))
-            .chain(rest)
-            .filter(|&(_, count)| count > 0)
+    /// Adds `(representative value, count)` of every non-empty bucket to `out` (unordered).
+    fn buckets(&self, out: &mut Vec<(f64, u64)>) {
+        self.pages
+            .for_each_count(|key, count| out.push((midpoint(key), count)));
     }
 }
 
@@ -196,7 +102,7 @@ impl Window {
 pub(crate) fn quantiles(windows: &[&Window], qs: &[f64]) -> Vec<f64> {
     let mut merged: Vec<(f64, u64)> = Vec::new();
     for window in windows {
-        merged.extend(window.buckets());
+        window.buckets(&mut merged);
     }
     merged.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total: u64 = merged.iter().map(|&(_, c)| c).sum();

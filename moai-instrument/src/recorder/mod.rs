@@ -19,6 +19,8 @@ mod format;
 mod histogram;
 mod log_linear;
 mod names;
+mod native;
+mod pages;
 mod preload;
 mod protobuf;
 mod registry;
@@ -36,6 +38,10 @@ pub use collectors::{CollectorHandle, add_collector};
 pub use format::{Escaping, Format};
 pub(crate) use histogram::{HistogramCell, HistogramLayout};
 pub(crate) use names::Kind;
+pub(crate) use native::{
+    DEFAULT_SCHEMA as DEFAULT_NATIVE_SCHEMA, MAX_SCHEMA as MAX_NATIVE_SCHEMA,
+    MIN_SCHEMA as MIN_NATIVE_SCHEMA,
+};
 pub(crate) use registry::{Collector, Reader, Registry, RegistrySettings, Series};
 pub(crate) use render::CONTENT_TYPE;
 

@@ -14,6 +14,7 @@ use metrics::Key;
 use super::exemplar::Exemplar;
 use super::histogram::{HistogramLayout, HistogramSnapshot};
 use super::names::Kind;
+use super::native::NativeSnapshot;
 use super::registry::{Registry, Series};
 
 /// `MetricType` values.
@@ -31,64 +32,71 @@ const LENGTH_DELIMITED: u64 = 2;
 pub(crate) fn render(registry: &Registry) -> Vec<u8> {
     let layout = &registry.settings.layout;
     let mut out = Vec::with_capacity(registry.last_render_len() + 4096);
-    let mut family_buf = Vec::new();
-    let mut metric_buf = Vec::new();
-    let mut inner = Vec::new();
+    let mut scratch = Scratch::default();
     registry.for_each_family(|name, family, help| {
-        family_buf.clear();
-        string(&mut family_buf, 1, name);
-        string(&mut family_buf, 2, help);
+        // The delimiting length goes where a field's would, without a tag.
+        out.extend_from_slice(&[0; MAX_LENGTH_BYTES]);
+        let body = out.len();
+        string(&mut out, 1, name);
+        string(&mut out, 2, help);
         let kind = match (family.kind, layout) {
             (Kind::Counter, _) => COUNTER,
             (Kind::Gauge, _) => GAUGE,
             (Kind::Histogram, HistogramLayout::Summary { .. }) => SUMMARY,
             (Kind::Histogram, HistogramLayout::Buckets { .. }) => HISTOGRAM,
         };
-        uint(&mut family_buf, 3, kind);
+        uint(&mut out, 3, kind);
         for (key, series) in &family.series {
-            metric_buf.clear();
-            metric(&mut metric_buf, &mut inner, key, series, layout);
-            message(&mut family_buf, 4, &metric_buf);
+            let metric_body = open(&mut out, 4);
+            metric(&mut out, &mut scratch, key, series, layout);
+            close(&mut out, metric_body);
         }
-        varint(&mut out, family_buf.len() as u64);
-        out.extend_from_slice(&family_buf);
+        close(&mut out, body);
     });
     registry.set_last_render_len(out.len());
     out
 }
 
+/// Buffers reused from one histogram to the next.
+#[derive(Default)]
+struct Scratch {
+    native: NativeSnapshot,
+    spans: Vec<(i32, u32)>,
+    deltas: Vec<i64>,
+}
+
 /// One `Metric`: its labels and its value message.
 fn metric(
     out: &mut Vec<u8>,
-    inner: &mut Vec<u8>,
+    scratch: &mut Scratch,
     key: &Key,
     series: &Series,
     layout: &HistogramLayout,
 ) {
     for label in key.labels() {
-        inner.clear();
-        string(inner, 1, label.key());
-        string(inner, 2, label.value());
-        message(out, 1, inner);
+        let body = open(out, 1);
+        string(out, 1, label.key());
+        string(out, 2, label.value());
+        close(out, body);
     }
-    inner.clear();
     match series {
         Series::Counter(cell) => {
-            double(inner, 1, cell.get() as f64);
+            let body = open(out, 3);
+            double(out, 1, cell.get() as f64);
             if let Some(exemplar) = cell.exemplar() {
-                let mut encoded = Vec::with_capacity(96);
-                encode_exemplar(&mut encoded, &exemplar);
-                message(inner, 2, &encoded);
+                encode_exemplar(out, 2, &exemplar);
             }
-            message(out, 3, inner);
+            close(out, body);
         }
         Series::FloatCounter(cell) => {
-            double(inner, 1, cell.get());
-            message(out, 3, inner);
+            let body = open(out, 3);
+            double(out, 1, cell.get());
+            close(out, body);
         }
         Series::Gauge(cell) => {
-            double(inner, 1, cell.get());
-            message(out, 2, inner);
+            let body = open(out, 2);
+            double(out, 1, cell.get());
+            close(out, body);
         }
         Series::Histogram(cell) => match cell.snapshot(layout) {
             HistogramSnapshot::Summary {
@@ -96,69 +104,172 @@ fn metric(
                 sum,
                 count,
             } => {
-                uint(inner, 1, count);
-                double(inner, 2, sum);
-                let mut quantile = Vec::with_capacity(18);
+                let body = open(out, 4);
+                uint(out, 1, count);
+                double(out, 2, sum);
                 for (q, value) in quantiles {
-                    quantile.clear();
-                    double(&mut quantile, 1, q);
-                    double(&mut quantile, 2, value);
-                    message(inner, 3, &quantile);
+                    let quantile = open(out, 3);
+                    double(out, 1, q);
+                    double(out, 2, value);
+                    close(out, quantile);
                 }
-                message(out, 4, inner);
+                close(out, body);
             }
             HistogramSnapshot::Buckets {
                 cumulative,
                 sum,
                 count,
             } => {
-                uint(inner, 1, count);
-                double(inner, 2, sum);
-                let mut bucket = Vec::with_capacity(18);
-                let mut encoded = Vec::new();
+                let body = open(out, 7);
+                // Native mode: the count may rise to the native buckets' total (see there).
+                let native_count = cell.native_snapshot(count, &mut scratch.native);
+                uint(out, 1, native_count.unwrap_or(count));
+                double(out, 2, sum);
+                let cumulative_len = cumulative.len();
                 // The +Inf bucket is the count; Prometheus adds it, as client_golang leaves it out.
                 for (i, (bound, running)) in cumulative.into_iter().enumerate() {
                     if !bound.is_finite() {
                         continue;
                     }
-                    bucket.clear();
-                    uint(&mut bucket, 1, running);
-                    double(&mut bucket, 2, bound);
+                    let bucket = open(out, 3);
+                    uint(out, 1, running);
+                    double(out, 2, bound);
                     if let Some(exemplar) = cell.exemplar(i) {
-                        encoded.clear();
-                        encode_exemplar(&mut encoded, &exemplar);
-                        message(&mut bucket, 3, &encoded);
+                        encode_exemplar(out, 3, &exemplar);
                     }
-                    message(inner, 3, &bucket);
+                    close(out, bucket);
                 }
-                message(out, 7, inner);
+                if native_count.is_some() {
+                    encode_native(out, scratch);
+                    // Newer Prometheus reads a native histogram's exemplars here; 2.x from the
+                    // classic buckets above.
+                    for exemplar in (0..cumulative_len).filter_map(|i| cell.exemplar(i)) {
+                        encode_exemplar(out, 16, &exemplar);
+                    }
+                }
+                close(out, body);
             }
         },
     }
 }
 
-/// `Exemplar`: the trace's ids as labels, the value, and `google.protobuf.Timestamp`.
-fn encode_exemplar(out: &mut Vec<u8>, exemplar: &Exemplar) {
-    let mut label = Vec::with_capacity(48);
+/// The native fields of `Histogram` from `scratch.native`: schema, zero bucket, and each sign's
+/// buckets as spans of consecutive keys with the counts as deltas (the first absolute), gaps of
+/// up to two empty buckets written as zeros inside a span, as client_golang does (fewer bytes
+/// than a new span).
+fn encode_native(out: &mut Vec<u8>, scratch: &mut Scratch) {
+    let native = &scratch.native;
+    sint(out, 5, i64::from(native.schema));
+    double(out, 6, native.zero_threshold);
+    uint(out, 7, native.zero_count);
+    for (buckets, span_field, delta_field) in
+        [(&native.negative, 9, 10), (&native.positive, 12, 13)]
+    {
+        spans_and_deltas(buckets, &mut scratch.spans, &mut scratch.deltas);
+        for &(offset, length) in &scratch.spans {
+            let span = open(out, span_field);
+            sint(out, 1, i64::from(offset));
+            uint(out, 2, u64::from(length));
+            close(out, span);
+        }
+        if !scratch.deltas.is_empty() {
+            // Packed, as proto3 writes repeated numbers.
+            let packed = open(out, delta_field);
+            for &delta in &scratch.deltas {
+                varint(out, zigzag(delta));
+            }
+            close(out, packed);
+        }
+    }
+    if native.positive.is_empty() && native.negative.is_empty() {
+        // An empty span marks the histogram as native before its first observation.
+        message(out, 12, &[]);
+    }
+}
+
+/// `(key, count)` by key to spans (`offset` from the previous span's end, the first absolute;
+/// `length`) and count deltas, into the two vectors (emptied first).
+fn spans_and_deltas(buckets: &[(i32, u64)], spans: &mut Vec<(i32, u32)>, deltas: &mut Vec<i64>) {
+    spans.clear();
+    deltas.clear();
+    let mut previous: Option<(i32, i64)> = None;
+    for &(key, count) in buckets {
+        let count = count as i64;
+        let mut last = 0;
+        match (previous, spans.last_mut()) {
+            (Some((previous_key, previous_count)), Some(span)) => {
+                let gap = key - previous_key - 1;
+                last = previous_count;
+                if gap <= 2 {
+                    for _ in 0..gap {
+                        deltas.push(-last);
+                        last = 0;
+                    }
+                    span.1 += gap as u32 + 1;
+                } else {
+                    spans.push((gap, 1));
+                }
+            }
+            _ => spans.push((key, 1)),
+        }
+        deltas.push(count - last);
+        previous = Some((key, count));
+    }
+}
+
+/// An `Exemplar` as field `field`: the trace's ids as labels, the value, and
+/// `google.protobuf.Timestamp`.
+fn encode_exemplar(out: &mut Vec<u8>, field: u64, exemplar: &Exemplar) {
+    let body = open(out, field);
     for (name, value) in [
         ("trace_id", format!("{:032x}", exemplar.trace.trace_id)),
         ("span_id", format!("{:016x}", exemplar.trace.span_id)),
     ] {
-        label.clear();
-        string(&mut label, 1, name);
-        string(&mut label, 2, &value);
-        message(out, 1, &label);
+        let label = open(out, 1);
+        string(out, 1, name);
+        string(out, 2, &value);
+        close(out, label);
     }
     double(out, 2, exemplar.value);
     let seconds = exemplar.unix_seconds.floor();
-    let mut timestamp = Vec::with_capacity(16);
-    uint(&mut timestamp, 1, seconds as u64);
-    uint(
-        &mut timestamp,
-        2,
-        ((exemplar.unix_seconds - seconds) * 1e9) as u64,
-    );
-    message(out, 3, &timestamp);
+    let timestamp = open(out, 3);
+    uint(out, 1, seconds as u64);
+    uint(out, 2, ((exemplar.unix_seconds - seconds) * 1e9) as u64);
+    close(out, timestamp);
+    close(out, body);
+}
+
+/// Room for a length: a message body is under 2^35 bytes (a scrape is far below).
+const MAX_LENGTH_BYTES: usize = 5;
+
+/// Starts a length-delimited field whose length is not known yet, leaving room for it: returns
+/// where the body starts, for [`close`]. Nested messages are written in place this way, without
+/// a buffer per level.
+fn open(out: &mut Vec<u8>, field: u64) -> usize {
+    tag(out, field, LENGTH_DELIMITED);
+    out.extend_from_slice(&[0; MAX_LENGTH_BYTES]);
+    out.len()
+}
+
+/// Ends the field whose body starts at `body`: writes its length as the shortest varint, moving
+/// the body back against it.
+fn close(out: &mut Vec<u8>, body: usize) {
+    let mut length = [0u8; 10];
+    let mut n = 0;
+    let mut value = (out.len() - body) as u64;
+    while value >= 0x80 {
+        length[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    length[n] = value as u8;
+    n += 1;
+    let room = body - MAX_LENGTH_BYTES;
+    out[room..room + n].copy_from_slice(&length[..n]);
+    if n < MAX_LENGTH_BYTES {
+        out.copy_within(body.., room + n);
+        out.truncate(out.len() - (MAX_LENGTH_BYTES - n));
+    }
 }
 
 fn varint(out: &mut Vec<u8>, mut value: u64) {
@@ -176,6 +287,16 @@ fn tag(out: &mut Vec<u8>, field: u64, wire: u64) {
 fn uint(out: &mut Vec<u8>, field: u64, value: u64) {
     tag(out, field, VARINT);
     varint(out, value);
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+/// A `sint32`/`sint64` field: zigzag, so small negative numbers stay short.
+fn sint(out: &mut Vec<u8>, field: u64, value: i64) {
+    tag(out, field, VARINT);
+    varint(out, zigzag(value));
 }
 
 fn double(out: &mut Vec<u8>, field: u64, value: f64) {
@@ -211,5 +332,37 @@ mod tests {
         out.clear();
         double(&mut out, 1, 1.0);
         assert_eq!(out, [0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]);
+        out.clear();
+        sint(&mut out, 5, -3);
+        assert_eq!(out, [0x28, 0x05]);
+        assert_eq!(
+            (zigzag(0), zigzag(-1), zigzag(1), zigzag(-64)),
+            (0, 1, 2, 127)
+        );
+    }
+
+    #[test]
+    fn spans_join_small_gaps_and_start_anew_after_large_ones() {
+        // Keys -2, -1, 2 (two empty between), then 9 (six empty): two spans.
+        let (mut spans, mut deltas) = (Vec::new(), Vec::new());
+        spans_and_deltas(&[(-2, 3), (-1, 5), (2, 1), (9, 4)], &mut spans, &mut deltas);
+        assert_eq!(spans, vec![(-2, 5), (6, 1)]);
+        assert_eq!(deltas, vec![3, 2, -5, 0, 1, 3]);
+        spans_and_deltas(&[], &mut spans, &mut deltas);
+        assert!(spans.is_empty() && deltas.is_empty());
+    }
+
+    #[test]
+    fn nested_messages_written_in_place_match_the_buffered_form() {
+        for size in [0usize, 1, 127, 128, 300, 16_384, 70_000] {
+            let body: Vec<u8> = (0..size).map(|i| i as u8).collect();
+            let mut buffered = vec![7];
+            message(&mut buffered, 4, &body);
+            let mut in_place = vec![7];
+            let start = open(&mut in_place, 4);
+            in_place.extend_from_slice(&body);
+            close(&mut in_place, start);
+            assert_eq!(in_place, buffered, "{size} bytes");
+        }
     }
 }

@@ -262,7 +262,7 @@ impl ExtraLabels {
                 .iter()
                 .map(|q| format!("{QUANTILE_LABEL}=\"{q}\""))
                 .collect(),
-            HistogramLayout::Buckets { bounds } => bounds
+            HistogramLayout::Buckets { bounds, .. } => bounds
                 .iter()
                 .map(|b| format!("{BUCKET_LABEL}=\"{b}\""))
                 .chain(std::iter::once(format!("{BUCKET_LABEL}=\"+Inf\"")))

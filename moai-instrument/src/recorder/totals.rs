@@ -1,5 +1,6 @@
-//! A histogram's `_count` and `_sum`, striped by thread: every call updates both, so with one
+//! A histogram's `_count` and `_sum`, striped by thread: every call updates them, so with one
 //! shared pair two threads timing the same query would fight over one cache line on each call.
+//! Bucketed histograms keep only the sum here (their buckets' total is the count).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +34,12 @@ impl Totals {
         let stripe = &self.stripes[stripe % STRIPES].0;
         stripe.sum.add(value * n as f64);
         stripe.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds `n` samples of `value` to the sum only, for histograms whose buckets give the count.
+    #[inline]
+    pub(crate) fn add_sum(&self, stripe: usize, value: f64, n: u64) {
+        self.stripes[stripe % STRIPES].0.sum.add(value * n as f64);
     }
 
     pub(crate) fn count(&self) -> u64 {

@@ -24,13 +24,44 @@ fn spawn() {}
 
 #[test]
 fn an_exemplars_trace_id_finds_the_log_lines_of_its_call() {
+    // OpenMetrics (Prometheus' default), then protobuf (asked for first with native histograms).
+    exemplars_lead_to_log_lines(
+        HistogramMode::Buckets,
+        &[
+            (
+                &["exemplar-storage"],
+                "moai_flow_query_duration_seconds_bucket",
+            ),
+            (
+                &["exemplar-storage", "native-histograms"],
+                "moai_flow_query_duration_seconds_bucket",
+            ),
+        ],
+    );
+}
+
+/// Native mode: Prometheus stores one native series, and the exemplars go with it.
+#[test]
+fn a_native_histograms_exemplar_finds_the_log_lines_of_its_call() {
+    exemplars_lead_to_log_lines(
+        HistogramMode::Native,
+        &[(
+            &["exemplar-storage", "native-histograms"],
+            "moai_flow_query_duration_seconds",
+        )],
+    );
+}
+
+/// Calls inside a span, then for each `(features, histogram series)` a Prometheus with those
+/// features: the exemplar it stores for the histogram (and the counter) finds the call's lines.
+fn exemplars_lead_to_log_lines(mode: HistogramMode, rounds: &[(&[&str], &str)]) {
     if !common::own_process() {
         return;
     }
     let logs = temp_dir("exemplars");
     let guard = Config::new()
         .metrics_addr("127.0.0.1:0")
-        .histogram_mode(HistogramMode::Buckets)
+        .histogram_mode(mode)
         .log_dir(Some(&logs))
         .init()
         .expect("init");
@@ -69,15 +100,11 @@ fn an_exemplars_trace_id_finds_the_log_lines_of_its_call() {
     guard.flush_logs();
 
     let addr = guard.metrics_addr().unwrap();
-    // OpenMetrics (Prometheus' default), then protobuf (asked for first with native histograms).
-    for features in [
-        &["exemplar-storage"][..],
-        &["exemplar-storage", "native-histograms"],
-    ] {
+    for &(features, histogram) in rounds {
         let prometheus =
             Prometheus::start_with_features("exemplars", addr, "", features).expect("prometheus");
         let trace_id = wait_for("a stored exemplar", Duration::from_secs(30), || {
-            exemplar_trace(&prometheus, "moai_flow_query_duration_seconds_bucket")
+            exemplar_trace(&prometheus, histogram)
         });
         let lines: Vec<serde_json::Value> = files_text(&logs)
             .lines()

@@ -11,6 +11,7 @@ mod exemplars;
 mod formats;
 mod host_names;
 mod label_values;
+mod native_histograms;
 mod prometheus_host_names;
 mod promtool;
 mod protobuf;
