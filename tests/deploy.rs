@@ -383,9 +383,11 @@ fn dashboard_is_importable_and_queries_only_exported_metrics() {
     }
     // promtool parses every query, as Prometheus would when Grafana sends it.
     let Some(promtool) = promtool() else { return };
-    let file = temp_dir("dashboard").join("dashboard_rules.yml");
+    let dir = temp_dir("dashboard");
+    let file = dir.join("dashboard_rules.yml");
     std::fs::write(&file, rules).unwrap();
     let text = run_ok(&promtool, &["check", "rules", file.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         text.contains(&format!("SUCCESS: {queries} rules found")),
         "{text}"
@@ -482,7 +484,7 @@ fn kubernetes_probes_ask_the_app_on_paths_it_serves() {
 
     // The kubelet's requests, against the running app: each path answers 200 within its timeout.
     let dir = temp_dir("k8s-probes");
-    let (_app, addr) = support::start_app(&dir, "127.0.0.1:0", &["--agents", "3", "--rate", "20"]);
+    let (app, addr) = support::start_app(&dir, "127.0.0.1:0", &["--agents", "3", "--rate", "20"]);
     assert_http_probes(container);
     for (probe, path) in PROBES {
         let timeout = container[probe]["timeoutSeconds"].as_u64().unwrap();
@@ -496,6 +498,8 @@ fn kubernetes_probes_ask_the_app_on_paths_it_serves() {
     }
     assert_eq!(docs[1]["spec"]["ports"][0]["port"], 9090);
     assert_eq!(docs[1]["spec"]["ports"][0]["targetPort"], "metrics");
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -5,9 +5,7 @@
 //!
 //! `cargo bench -p moai-instrument --bench histograms`; the figures are in BENCHMARKS.md.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -15,35 +13,10 @@ use moai_instrument::__test_support::{detached_recorder, in_scope};
 use moai_instrument::catalog::QUERY_DURATION_SECONDS;
 use moai_instrument::metrics::histogram;
 use moai_instrument::{Config, HistogramMode};
-
-/// Bytes on the heap right now, counted by [`Counting`].
-static HEAP: AtomicIsize = AtomicIsize::new(0);
-
-struct Counting;
-
-// SAFETY: every call goes to `System` unchanged; the counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HEAP.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's layout, passed through.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        HEAP.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HEAP.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use moai_test_support::heap::{Counting, heap_bytes};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static HEAP: Counting = Counting;
 
 const MODES: [(&str, HistogramMode); 3] = [
     ("summary", HistogramMode::Summary),
@@ -83,7 +56,7 @@ fn record(c: &mut Criterion) {
     // Memory: 1,000 series per mode, each given every latency.
     for (name, mode) in MODES {
         let handle = detached_recorder(Config::new().histogram_mode(mode)).expect("recorder");
-        let before = HEAP.load(Ordering::Relaxed);
+        let before = heap_bytes();
         in_scope(&handle, || {
             for series in 0..1_000 {
                 let h =
@@ -93,7 +66,7 @@ fn record(c: &mut Criterion) {
                 }
             }
         });
-        let bytes = HEAP.load(Ordering::Relaxed) - before;
+        let bytes = heap_bytes() - before;
         eprintln!(
             "histogram memory, {name}: {:.1} KiB per series (1,000 series, 1 ms to 1 s, one thread)",
             bytes as f64 / 1000.0 / 1024.0

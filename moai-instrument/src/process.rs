@@ -3,6 +3,9 @@
 //! `getrusage` in microseconds: fractional, unlike collectors that round to whole seconds, so
 //! `rate()` over a few minutes is meaningful for the CPU alert.
 
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use metrics::{GaugeFn, Key};
 
 use crate::catalog::{
@@ -28,29 +31,45 @@ pub(crate) struct ProcessReading {
 
 static START_TIME_SECONDS: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
 
+/// How long a memory limit reading is served before it is read again: the limit moves only when
+/// the container is resized, and reading it walks the cgroup tree (a dozen small files).
+const MEMORY_LIMIT_REFRESH: Duration = Duration::from_secs(5);
+
+/// A fresh reading, but for the memory limit (at most [`MEMORY_LIMIT_REFRESH`] old). Costs a few
+/// system calls: `/proc/self/stat` read once into a stack buffer, a `stat` of `/proc/self/fd`,
+/// `getrusage` and `getrlimit`.
 pub(crate) fn read() -> ProcessReading {
-    let (virtual_bytes, resident_bytes) = statm().unzip();
-    let (threads, start_ticks) = stat().unzip();
+    let stat = stat();
+    let page = page_size();
     ProcessReading {
         cpu_seconds: cpu_seconds(),
-        resident_bytes,
-        virtual_bytes,
-        open_fds: std::fs::read_dir("/proc/self/fd")
-            .ok()
-            .map(|d| d.count().saturating_sub(1) as f64),
+        resident_bytes: stat.as_ref().and_then(|s| Some(s.resident_pages * page?)),
+        virtual_bytes: stat.as_ref().map(|s| s.virtual_bytes),
+        open_fds: open_fds(),
         max_fds: max_fds(),
         // The start time never changes: `/proc/stat` is read for it once, not at every scrape.
         start_time_seconds: *START_TIME_SECONDS.get_or_init(|| {
-            start_ticks.and_then(|ticks| Some(boot_time()? + ticks / clock_ticks()?))
+            let ticks = stat.as_ref()?.start_ticks;
+            Some(boot_time()? + ticks / clock_ticks()?)
         }),
-        threads,
-        memory_limit_bytes: memory_limit(),
+        threads: stat.as_ref().map(|s| s.threads),
+        memory_limit_bytes: memory_limit(Instant::now()),
     }
 }
 
-/// The same total the `memory` health check judges against, so the alert and the check agree.
-fn memory_limit() -> Option<f64> {
-    crate::health::memory_usage().map(|usage| usage.total as f64)
+/// The same total the `memory` health check judges against, so the alert and the check agree;
+/// read again once the last reading is [`MEMORY_LIMIT_REFRESH`] old.
+fn memory_limit(now: Instant) -> Option<f64> {
+    static LAST: Mutex<Option<(Instant, Option<f64>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    match *last {
+        Some((at, limit)) if now.saturating_duration_since(at) < MEMORY_LIMIT_REFRESH => limit,
+        _ => {
+            let limit = crate::health::memory_limit().map(|bytes| bytes as f64);
+            *last = Some((now, limit));
+            limit
+        }
+    }
 }
 
 /// Sets the `process_*` series from a fresh reading.
@@ -111,25 +130,48 @@ fn clock_ticks() -> Option<f64> {
     (ticks > 0).then_some(ticks as f64)
 }
 
-/// `(virtual, resident)` bytes from `/proc/self/statm`.
-fn statm() -> Option<(f64, f64)> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let mut fields = statm.split_whitespace().map(|f| f.parse::<f64>().ok());
-    let page = page_size()?;
-    Some((fields.next()?? * page, fields.next()?? * page))
+/// The fields of `/proc/self/stat` the metrics use.
+struct Stat {
+    threads: f64,
+    /// Ticks after boot.
+    start_ticks: f64,
+    virtual_bytes: f64,
+    resident_pages: f64,
 }
 
-/// `(threads, start time in ticks after boot)` from `/proc/self/stat`.
-fn stat() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// `/proc/self/stat`, read with one `read` into a stack buffer (the line is a few hundred bytes;
+/// `fs::read_to_string` would add a `statx` and a second `read`).
+fn stat() -> Option<Stat> {
+    let mut buffer = [0u8; 2048];
+    let mut file = std::fs::File::open("/proc/self/stat").ok()?;
+    let read = std::io::Read::read(&mut file, &mut buffer).ok()?;
+    let stat = std::str::from_utf8(&buffer[..read]).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last `)`.
     let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state): field N is at index N - 3.
-    Some((
-        fields.get(20 - 3)?.parse().ok()?,
-        fields.get(22 - 3)?.parse().ok()?,
-    ))
+    // `rest` starts at field 3 (state): field N is the (N - 3)th.
+    let mut fields = rest.split_ascii_whitespace().skip(20 - 3);
+    let threads = fields.next()?.parse().ok()?;
+    let start_ticks = fields.nth(1)?.parse().ok()?;
+    let virtual_bytes = fields.next()?.parse().ok()?;
+    let resident_pages = fields.next()?.parse().ok()?;
+    Some(Stat {
+        threads,
+        start_ticks,
+        virtual_bytes,
+        resident_pages,
+    })
+}
+
+/// Open file descriptors: Linux (6.2 and later) gives their number as the size of
+/// `/proc/self/fd`, one `stat`; older kernels say 0 there, and the directory is counted.
+fn open_fds() -> Option<f64> {
+    let size = std::fs::metadata("/proc/self/fd").ok()?.len();
+    if size > 0 {
+        return Some(size as f64);
+    }
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    // The directory handle of the count itself is one of them.
+    Some(entries.saturating_sub(1) as f64)
 }
 
 fn boot_time() -> Option<f64> {

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod exposition;
 pub mod fixture;
+pub mod heap;
 pub mod http;
 pub mod locked_db;
 pub mod own_process;

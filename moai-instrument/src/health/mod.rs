@@ -26,6 +26,7 @@ pub use builtin::{MEMORY_CHECK, QUERY_PERFORMANCE_CHECK, check_memory, recorded_
 pub(crate) use builtin::{MemoryCheck, QueryPerformanceCheck};
 pub use check_set::{CheckError, CheckHandle, add_check};
 pub use progress::{PROGRESS_CHECK, heartbeat};
+pub(crate) use readings::memory_limit;
 pub use readings::{Usage, disk_usage, memory_usage, memory_usage_under};
 pub(crate) use thresholds::set_thresholds;
 pub use thresholds::{

@@ -77,6 +77,19 @@ pub fn memory_usage_under(root: &Path) -> Option<Usage> {
         .or_else(|| machine(root))
 }
 
+/// The total of [`memory_usage`] alone (bytes): the container's limit when one is set, else the
+/// machine's memory; without reading what is in use.
+pub(crate) fn memory_limit() -> Option<u64> {
+    memory_limit_under(Path::new("/"))
+}
+
+fn memory_limit_under(root: &Path) -> Option<u64> {
+    cgroup_v2_limit(root)
+        .or_else(|| cgroup_v1_limit(root))
+        .map(|(_, limit)| limit)
+        .or_else(|| machine(root).map(|usage| usage.total))
+}
+
 fn read_u64(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -132,9 +145,7 @@ fn stat_field(dir: &Path, name: &str) -> Option<u64> {
 /// working set as the kubelet computes it: `memory.current` minus `inactive_file` (page cache
 /// the kernel reclaims first, which never makes the container run out).
 fn cgroup_v2(root: &Path) -> Option<Usage> {
-    let top = root.join("sys/fs/cgroup");
-    let dir = own_cgroup(root, "sys/fs/cgroup", true)?;
-    let limit = tightest_limit(&dir, &top, "memory.max", u64::MAX)?;
+    let (dir, limit) = cgroup_v2_limit(root)?;
     let current = read_u64(&dir.join("memory.current"))?;
     let inactive = stat_field(&dir, "inactive_file").unwrap_or(0);
     Some(Usage {
@@ -144,12 +155,18 @@ fn cgroup_v2(root: &Path) -> Option<Usage> {
     })
 }
 
+/// The process's cgroup v2 directory and its tightest memory limit.
+fn cgroup_v2_limit(root: &Path) -> Option<(PathBuf, u64)> {
+    let top = root.join("sys/fs/cgroup");
+    let dir = own_cgroup(root, "sys/fs/cgroup", true)?;
+    let limit = tightest_limit(&dir, &top, "memory.max", u64::MAX)?;
+    Some((dir, limit))
+}
+
 /// cgroup v1: as v2, with `memory.limit_in_bytes` (no limit reads as a huge number),
 /// `memory.usage_in_bytes` and `total_inactive_file`.
 fn cgroup_v1(root: &Path) -> Option<Usage> {
-    let top = root.join("sys/fs/cgroup/memory");
-    let dir = own_cgroup(root, "sys/fs/cgroup/memory", false).unwrap_or_else(|| top.clone());
-    let limit = tightest_limit(&dir, &top, "memory.limit_in_bytes", 1 << 60)?;
+    let (dir, limit) = cgroup_v1_limit(root)?;
     let usage = read_u64(&dir.join("memory.usage_in_bytes"))?;
     let inactive = stat_field(&dir, "total_inactive_file").unwrap_or(0);
     Some(Usage {
@@ -157,6 +174,14 @@ fn cgroup_v1(root: &Path) -> Option<Usage> {
         total: limit,
         source: "cgroup v1",
     })
+}
+
+/// The process's cgroup v1 memory directory and its tightest limit.
+fn cgroup_v1_limit(root: &Path) -> Option<(PathBuf, u64)> {
+    let top = root.join("sys/fs/cgroup/memory");
+    let dir = own_cgroup(root, "sys/fs/cgroup/memory", false).unwrap_or_else(|| top.clone());
+    let limit = tightest_limit(&dir, &top, "memory.limit_in_bytes", 1 << 60)?;
+    Some((dir, limit))
 }
 
 fn machine(root: &Path) -> Option<Usage> {

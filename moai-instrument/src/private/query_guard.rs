@@ -5,8 +5,6 @@ use std::error::Error;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metrics::CounterFn;
-
 use crate::clock;
 use crate::recorder::callsite::{Handles, QueryCallsite};
 
@@ -92,7 +90,8 @@ impl QueryGuard {
     fn count_error(&self) -> Option<&Active> {
         let active = self.active.as_ref()?;
         if let Some(errors) = &active.handles.errors {
-            errors.increment(1);
+            // With the span's trace as the exemplar: it leads to the ERROR line logged next.
+            errors.increment_traced(1);
         }
         Some(active)
     }

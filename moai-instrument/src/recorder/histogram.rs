@@ -15,6 +15,7 @@ use metrics::HistogramFn;
 use super::exemplar::{self, Exemplar};
 use super::log_linear::{self, Window};
 use super::native::{NativeBuckets, NativeSnapshot};
+use super::recent::{self, Mark, Marks};
 use super::stripes::{self, Line, PER_LINE, STRIPES};
 use super::totals::Totals;
 
@@ -49,6 +50,8 @@ enum Shape {
         bounds: Box<[f64]>,
         counts: BucketCounts,
         native: Option<Box<NativeBuckets>>,
+        /// The counts at the last rotations, for the recent window's quantile (see `recent`).
+        marks: Marks,
     },
 }
 
@@ -77,6 +80,7 @@ impl HistogramCell {
                 bounds: bounds.clone().into_boxed_slice(),
                 counts: BucketCounts::new(bounds.len() + 1),
                 native: native.map(|schema| Box::new(NativeBuckets::new(schema))),
+                marks: Marks::default(),
             },
         };
         HistogramCell {
@@ -119,6 +123,7 @@ impl HistogramCell {
                 bounds,
                 counts,
                 native,
+                ..
             } => {
                 let slot = bounds.partition_point(|&bound| bound < value);
                 counts.add(stripe, slot, n);
@@ -132,46 +137,58 @@ impl HistogramCell {
     }
 
     /// Starts a new window period: the older window is emptied and becomes the current one, so
-    /// quantiles cover between one and two periods. Bucket mode keeps everything (cumulative).
+    /// quantiles cover between one and two periods. Bucket modes export everything (cumulative)
+    /// and mark the counts now, for [`HistogramCell::quantile`]'s window.
     pub(crate) fn rotate(&self) {
-        if let Shape::Summary { windows, current } = &self.shape {
-            let next = (current.load(Ordering::Relaxed) + 1) & 1;
-            windows[next].clear();
-            current.store(next, Ordering::Relaxed);
+        match &self.shape {
+            Shape::Summary { windows, current } => {
+                let next = (current.load(Ordering::Relaxed) + 1) & 1;
+                windows[next].clear();
+                current.store(next, Ordering::Relaxed);
+            }
+            Shape::Buckets {
+                counts,
+                native,
+                marks,
+                ..
+            } => marks.rotate(Mark {
+                classic: counts.totals(),
+                native: native.as_ref().map(|native| {
+                    let mut snapshot = NativeSnapshot::default();
+                    native.snapshot_into(&mut snapshot);
+                    snapshot
+                }),
+            }),
         }
     }
 
-    /// The `q` quantile of recent samples: from the window in summary mode; in bucket mode from
-    /// the cumulative buckets, interpolated within the bucket as `histogram_quantile` does.
-    /// `None` without samples.
+    /// The `q` quantile of recent samples (the last one to two window periods): from the window
+    /// in summary mode; in bucket modes from the buckets recorded since the older rotation mark,
+    /// interpolated within the bucket as `histogram_quantile` does (the native buckets in native
+    /// mode). `None` without samples in the window.
     pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         match &self.shape {
             Shape::Summary { windows, .. } => {
                 let value = log_linear::quantiles(&[&windows[0], &windows[1]], &[q])[0];
                 (!value.is_nan()).then_some(value)
             }
-            Shape::Buckets { bounds, counts, .. } => {
-                let counts = counts.totals();
-                let total: u64 = counts.iter().sum();
-                if total == 0 {
-                    return None;
+            Shape::Buckets {
+                bounds,
+                counts,
+                native,
+                marks,
+            } => {
+                let start = marks.window_start();
+                if let Some(native) = native {
+                    let mut now = NativeSnapshot::default();
+                    native.snapshot_into(&mut now);
+                    return recent::native_quantile(
+                        &recent::native_since(&now, start.native.as_ref()),
+                        q,
+                    );
                 }
-                let rank = q * total as f64;
-                let mut below = 0u64;
-                for (i, &count) in counts.iter().enumerate() {
-                    if (below + count) as f64 >= rank && count > 0 {
-                        let lower = if i == 0 { 0.0 } else { bounds[i - 1] };
-                        // Past the last bound there is no upper edge: report the last bound.
-                        let Some(&upper) = bounds.get(i) else {
-                            return bounds.last().copied();
-                        };
-                        return Some(
-                            lower + (upper - lower) * ((rank - below as f64) / count as f64),
-                        );
-                    }
-                    below += count;
-                }
-                bounds.last().copied()
+                let counts = recent::since(&counts.totals(), &start.classic);
+                recent::classic_quantile(bounds, &counts, q)
             }
         }
     }

@@ -110,13 +110,17 @@ impl Schema {
         }
     }
 
-    /// The upper bound of bucket `key`: `2^(key/2^s)`.
     #[cfg(test)]
     fn upper_bound(&self, key: i32) -> f64 {
-        (f64::from(key) / f64::from(2i32.pow(self.schema.max(0) as u32))
-            * f64::from(2i32.pow((-self.schema).max(0) as u32)))
-        .exp2()
+        upper_bound(self.schema, key)
     }
+}
+
+/// The upper bound of bucket `key` at `schema`: `2^(key/2^schema)`.
+pub(crate) fn upper_bound(schema: i8, key: i32) -> f64 {
+    (f64::from(key) / f64::from(2i32.pow(schema.max(0) as u32))
+        * f64::from(2i32.pow((-schema).max(0) as u32)))
+    .exp2()
 }
 
 /// The native buckets of one series.

@@ -46,10 +46,16 @@ pub(crate) fn render(registry: &Registry) -> Vec<u8> {
             (Kind::Histogram, HistogramLayout::Buckets { .. }) => HISTOGRAM,
         };
         uint(&mut out, 3, kind);
-        for (key, series) in &family.series {
-            let metric_body = open(&mut out, 4);
-            metric(&mut out, &mut scratch, key, series, layout);
-            close(&mut out, metric_body);
+        for (key, entry) in &family.series {
+            let labels = entry
+                .protobuf_labels
+                .get_or_init(|| encode_labels(key).into_boxed_slice());
+            if !simple_metric(&mut out, labels, &entry.series) {
+                let metric_body = open(&mut out, 4);
+                out.extend_from_slice(labels);
+                metric(&mut out, &mut scratch, &entry.series, layout);
+                close(&mut out, metric_body);
+            }
         }
         close(&mut out, body);
     });
@@ -65,20 +71,41 @@ struct Scratch {
     deltas: Vec<i64>,
 }
 
-/// One `Metric`: its labels and its value message.
-fn metric(
-    out: &mut Vec<u8>,
-    scratch: &mut Scratch,
-    key: &Key,
-    series: &Series,
-    layout: &HistogramLayout,
-) {
+/// `key`'s labels as `LabelPair` fields (field 1 of `Metric`).
+fn encode_labels(key: &Key) -> Vec<u8> {
+    let mut out = Vec::new();
     for label in key.labels() {
-        let body = open(out, 1);
-        string(out, 1, label.key());
-        string(out, 2, label.value());
-        close(out, body);
+        let body = open(&mut out, 1);
+        string(&mut out, 1, label.key());
+        string(&mut out, 2, label.value());
+        close(&mut out, body);
     }
+    out
+}
+
+/// Field 4 of `MetricFamily` for a counter without exemplar or a gauge, whose size is known
+/// before writing it: the length, the labels, the value, with nothing to move back. `false` for
+/// any other series (written by [`metric`]).
+fn simple_metric(out: &mut Vec<u8>, labels: &[u8], series: &Series) -> bool {
+    // `Counter` or `Gauge`: one double (tag and 8 bytes), as field 3 or 2 of `Metric`.
+    let (field, value) = match series {
+        Series::Counter(cell) if cell.exemplar().is_none() => (3, cell.get() as f64),
+        Series::FloatCounter(cell) => (3, cell.get()),
+        Series::Gauge(cell) => (2, cell.get()),
+        _ => return false,
+    };
+    const VALUE: usize = 9;
+    tag(out, 4, LENGTH_DELIMITED);
+    varint(out, (labels.len() + 2 + VALUE) as u64);
+    out.extend_from_slice(labels);
+    tag(out, field, LENGTH_DELIMITED);
+    varint(out, VALUE as u64);
+    double(out, 1, value);
+    true
+}
+
+/// One `Metric`'s value message, after its labels.
+fn metric(out: &mut Vec<u8>, scratch: &mut Scratch, series: &Series, layout: &HistogramLayout) {
     match series {
         Series::Counter(cell) => {
             let body = open(out, 3);
@@ -126,23 +153,33 @@ fn metric(
                 uint(out, 1, native_count.unwrap_or(count));
                 double(out, 2, sum);
                 let cumulative_len = cumulative.len();
-                // The +Inf bucket is the count; Prometheus adds it, as client_golang leaves it out.
+                // Which classic buckets carry their exemplar. Prometheus 2.x keeps only the first
+                // exemplar it finds in a native histogram's classic buckets: there, only the
+                // slowest bucket's (the call "why was this query slow" asks about) is written;
+                // every exemplar is in field 16, which newer Prometheus reads.
+                let slowest = native_count.and(
+                    (0..cumulative_len)
+                        .rev()
+                        .find(|&i| cell.exemplar(i).is_some()),
+                );
+                let carries = |i: usize| native_count.is_none() || slowest == Some(i);
                 for (i, (bound, running)) in cumulative.into_iter().enumerate() {
-                    if !bound.is_finite() {
+                    let exemplar = cell.exemplar(i).filter(|_| carries(i));
+                    // The +Inf bucket is the count: Prometheus adds it, and client_golang writes
+                    // it only to carry an exemplar (a call slower than the last bound).
+                    if !bound.is_finite() && exemplar.is_none() {
                         continue;
                     }
                     let bucket = open(out, 3);
                     uint(out, 1, running);
                     double(out, 2, bound);
-                    if let Some(exemplar) = cell.exemplar(i) {
+                    if let Some(exemplar) = exemplar {
                         encode_exemplar(out, 3, &exemplar);
                     }
                     close(out, bucket);
                 }
                 if native_count.is_some() {
                     encode_native(out, scratch);
-                    // Newer Prometheus reads a native histogram's exemplars here; 2.x from the
-                    // classic buckets above.
                     for exemplar in (0..cumulative_len).filter_map(|i| cell.exemplar(i)) {
                         encode_exemplar(out, 16, &exemplar);
                     }

@@ -5,15 +5,18 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use metrics::{Key, Label};
 
 use super::cells::{CounterCell, GaugeCell};
 use super::histogram::{HistogramCell, HistogramLayout};
+use super::label_text::labels_text;
 use super::names::{self, Kind, LabelChange};
+use super::series_map::SeriesMap;
+use super::template::Template;
 use crate::catalog::{FAMILIES_REFUSED_TOTAL, LABEL_OVERFLOW_TOTAL};
 
 /// A callback run before each render of the exposition (`Config::on_scrape`).
@@ -57,13 +60,33 @@ pub(crate) struct Family {
     pub(crate) recorded_keys: Vec<(String, String)>,
     /// Ordered by labels (every key of a family has its name), so the exposition is written in
     /// a stable order without sorting at each scrape.
-    pub(crate) series: BTreeMap<Key, Series>,
+    pub(crate) series: SeriesMap<Entry>,
+    /// The HELP text given with `describe_*` (before or after the family's first series).
+    pub(crate) help: Option<Box<str>>,
+}
+
+/// One series and its labels as the encoders write them: as text (see `label_text`) written at
+/// registration, and as protobuf fields at the first protobuf scrape.
+pub(crate) struct Entry {
+    pub(crate) series: Series,
+    pub(crate) labels: Box<str>,
+    /// The labels as protobuf `LabelPair` fields, encoded at the first protobuf scrape.
+    pub(crate) protobuf_labels: OnceLock<Box<[u8]>>,
+}
+
+impl Entry {
+    fn new(key: &Key, series: Series) -> Self {
+        Entry {
+            series,
+            labels: labels_text(key),
+            protobuf_labels: OnceLock::new(),
+        }
+    }
 }
 
 pub(crate) struct Registry {
     pub(crate) settings: RegistrySettings,
     families: RwLock<Families>,
-    help: RwLock<HashMap<String, String>>,
     /// Misuses already reported in a WARN line.
     warned: Mutex<HashSet<String>>,
     last_rotation: Mutex<Instant>,
@@ -73,6 +96,11 @@ pub(crate) struct Registry {
     readers: Vec<Reader>,
     /// Bytes of the last exposition: the next render's buffer starts that large.
     last_render_len: AtomicUsize,
+    /// Bumped by every change a scrape shows other than values (a series or family made or
+    /// removed, a HELP text), always under the families' write lock.
+    generation: AtomicU64,
+    /// The compiled exposition of text 0.0.4 and of OpenMetrics (see `template`).
+    templates: [Mutex<Option<Arc<Template>>>; 2],
 }
 
 impl Registry {
@@ -84,12 +112,13 @@ impl Registry {
         Registry {
             settings,
             families: RwLock::default(),
-            help: RwLock::default(),
             warned: Mutex::default(),
             last_rotation: Mutex::new(Instant::now()),
             collectors,
             readers,
             last_render_len: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            templates: Default::default(),
         }
     }
 
@@ -107,16 +136,52 @@ impl Registry {
         }
     }
 
-    /// Sets the HELP text of `name` (as given or in its exposition form).
+    /// Sets the HELP text of `name` (as given or in its exposition form): kept for a family
+    /// made later, and given to the family now if there is one.
     pub(crate) fn describe(&self, name: &str, help: &str) {
-        let mut all = self.help.write().unwrap_or_else(PoisonError::into_inner);
-        all.insert(names::metric_name(name).into_owned(), help.to_owned());
+        let name = names::metric_name(name);
+        let mut families = self
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(family) = families.by_name.get_mut(name.as_ref()) {
+            family.help = Some(help.into());
+            self.changed();
+        }
+        families.help.insert(name.into_owned(), help.into());
     }
 
-    /// Runs `f` over the HELP texts by family name while holding their read lock (for
-    /// rendering).
-    pub(crate) fn with_help<T>(&self, f: impl FnOnce(&HashMap<String, String>) -> T) -> T {
-        f(&self.help.read().unwrap_or_else(PoisonError::into_inner))
+    /// Something a scrape shows changed (called with the families' write lock held).
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The compiled exposition in `slot` (0: text 0.0.4, 1: OpenMetrics) for the families as
+    /// they are now, built by `build` when there is none or the families changed since. Runs
+    /// `f` with it, under the families' read lock.
+    pub(crate) fn with_template<T>(
+        &self,
+        slot: usize,
+        build: impl FnOnce(&BTreeMap<String, Family>, u64) -> Template,
+        f: impl FnOnce(&Template) -> T,
+    ) -> T {
+        self.with_families(|families| {
+            // Writers bump the generation under the write lock: it cannot move while we read.
+            let generation = self.generation.load(Ordering::Relaxed);
+            let cached = self.templates[slot]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .filter(|template| template.generation == generation);
+            let template = cached.unwrap_or_else(|| {
+                let template = Arc::new(build(families, generation));
+                *self.templates[slot]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&template));
+                template
+            });
+            f(&template)
+        })
     }
 
     pub(crate) fn last_render_len(&self) -> usize {
@@ -180,6 +245,7 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(family) = families.by_name.get_mut(key.name()) {
             family.series.remove(&key);
+            self.changed();
         }
     }
 
@@ -190,8 +256,11 @@ impl Registry {
             .families
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(family) = families.by_name.get_mut(name.as_ref()) {
+        if let Some(family) = families.by_name.get_mut(name.as_ref())
+            && !family.series.is_empty()
+        {
             family.series.clear();
+            self.changed();
         }
     }
 
@@ -205,11 +274,11 @@ impl Registry {
             .get(key.name())?
             .series
             .get(&key)
-            .cloned()
+            .map(|entry| entry.series.clone())
     }
 
-    /// Runs `f` over the families while holding the read lock (for rendering).
-    pub(crate) fn with_families<T>(&self, f: impl FnOnce(&HashMap<String, Family>) -> T) -> T {
+    /// Runs `f` over the families, by name, while holding the read lock (for rendering).
+    pub(crate) fn with_families<T>(&self, f: impl FnOnce(&BTreeMap<String, Family>) -> T) -> T {
         f(&self
             .families
             .read()
@@ -219,23 +288,8 @@ impl Registry {
 
     /// Each family that has series, in name order (stable between scrapes), with its HELP text
     /// (every family has one: an undescribed host metric says so): what every encoder writes.
-    pub(crate) fn for_each_family(&self, mut write: impl FnMut(&str, &Family, &str)) {
-        self.with_families(|families| {
-            self.with_help(|help| {
-                let mut names: Vec<&String> = families.keys().collect();
-                names.sort_unstable();
-                for name in names {
-                    let family = &families[name];
-                    if !family.series.is_empty() {
-                        write(
-                            name,
-                            family,
-                            help.get(name).map_or(UNDESCRIBED_HELP, String::as_str),
-                        );
-                    }
-                }
-            });
-        });
+    pub(crate) fn for_each_family(&self, write: impl FnMut(&str, &Family, &str)) {
+        self.with_families(|families| each_family(families, write));
     }
 
     /// The largest recent `q` quantile among the histogram series of `name` (the worst query
@@ -256,7 +310,7 @@ impl Registry {
                 .get(names::metric_name(name).as_ref())?
                 .series
                 .iter()
-                .filter_map(|(key, series)| match series {
+                .filter_map(|(key, entry)| match &entry.series {
                     Series::Histogram(cell) => {
                         let labels: Vec<String> =
                             key.labels().map(|l| l.value().to_owned()).collect();
@@ -288,8 +342,8 @@ impl Registry {
     pub(crate) fn rotate_windows(&self) {
         self.with_families(|families| {
             for family in families.values().filter(|f| f.kind == Kind::Histogram) {
-                for series in family.series.values() {
-                    if let Series::Histogram(cell) = series {
+                for entry in family.series.values() {
+                    if let Series::Histogram(cell) = &entry.series {
                         cell.rotate();
                     }
                 }
@@ -314,9 +368,9 @@ impl Registry {
             let families = self.families.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(family) = families.by_name.get(key.name())
                 && family.kind == kind
-                && let Some(series) = family.series.get(&key)
+                && let Some(entry) = family.series.get(&key)
             {
-                return Some(series.clone());
+                return Some(entry.series.clone());
             }
         }
         let mut families = self
@@ -330,6 +384,7 @@ impl Registry {
                 .by_name
                 .get(FAMILIES_REFUSED_TOTAL.name)
                 .and_then(|family| family.series.values().next())
+                .map(|entry| &entry.series)
             {
                 metrics::CounterFn::increment(&**cell, 1);
             }
@@ -363,28 +418,40 @@ impl Registry {
                 family.recorded_keys.push((exposed, as_recorded));
             }
         }
-        if let Some(series) = family.series.get(&key) {
-            return Some(series.clone());
+        if let Some(entry) = family.series.get(&key) {
+            return Some(entry.series.clone());
         }
         let overflow = family.series.len() >= self.settings.series_limit && key.labels().len() > 0;
         let key = if overflow { folded(&key) } else { key };
+        let before = family.series.len();
         let series = family
             .series
-            .entry(key.clone())
-            .or_insert_with(make)
+            .get_or_insert_with(key.clone(), || Entry::new(&key, make()))
+            .series
             .clone();
+        // A folded key may be there already: only a new series changes the exposition.
+        if family.series.len() != before {
+            self.changed();
+        }
         if overflow {
             let counter_key = Key::from_parts(
                 LABEL_OVERFLOW_TOTAL.name,
                 vec![Label::new("metric", key.name().to_owned())],
             );
-            if let Ok(overflow_family) = families.admit(LABEL_OVERFLOW_TOTAL.name, Kind::Counter)
-                && let Series::Counter(cell) = overflow_family
+            if let Ok(overflow_family) = families.admit(LABEL_OVERFLOW_TOTAL.name, Kind::Counter) {
+                let before = overflow_family.series.len();
+                if let Series::Counter(cell) = &overflow_family
                     .series
-                    .entry(counter_key)
-                    .or_insert_with(|| Series::Counter(Arc::new(CounterCell::new())))
-            {
-                metrics::CounterFn::increment(&**cell, 1);
+                    .get_or_insert_with(counter_key.clone(), || {
+                        Entry::new(&counter_key, Series::Counter(Arc::new(CounterCell::new())))
+                    })
+                    .series
+                {
+                    metrics::CounterFn::increment(&**cell, 1);
+                }
+                if overflow_family.series.len() != before {
+                    self.changed();
+                }
             }
             drop(families);
             self.warn_once(format!("overflow {}", key.name()), || {
@@ -491,7 +558,10 @@ impl Registry {
 /// Every family by its exposition name, and which family claims each sample name.
 #[derive(Default)]
 pub(crate) struct Families {
-    pub(crate) by_name: HashMap<String, Family>,
+    /// In name order, as every encoder writes them: a scrape neither sorts nor looks names up.
+    pub(crate) by_name: BTreeMap<String, Family>,
+    /// HELP texts by name, given with `describe_*`, for families made later.
+    help: HashMap<String, Box<str>>,
     /// Sample name -> the family that writes it (see [`names::claims`]).
     claims: HashMap<String, String>,
 }
@@ -531,6 +601,7 @@ impl Families {
                 self.claims.insert(sample, name.to_owned());
             }
         }
+        let help = &self.help;
         Ok(self
             .by_name
             .entry(name.to_owned())
@@ -538,8 +609,26 @@ impl Families {
                 kind,
                 recorded_name: None,
                 recorded_keys: Vec::new(),
-                series: BTreeMap::new(),
+                series: SeriesMap::default(),
+                help: help.get(name).cloned(),
             }))
+    }
+}
+
+/// [`Registry::for_each_family`] over `families` (its read lock held by the caller).
+pub(crate) fn each_family(
+    families: &BTreeMap<String, Family>,
+    mut write: impl FnMut(&str, &Family, &str),
+) {
+    // A `BTreeMap`: in name order with neither a sort nor a lookup per family.
+    for (name, family) in families {
+        if !family.series.is_empty() {
+            write(
+                name,
+                family,
+                family.help.as_deref().unwrap_or(UNDESCRIBED_HELP),
+            );
+        }
     }
 }
 

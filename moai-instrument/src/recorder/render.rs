@@ -12,16 +12,20 @@
 //! client is in BENCHMARKS.md ("Scrape render time").
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use metrics::Key;
 
 use super::exemplar::Exemplar;
 use super::format::{Escaping, Format};
-use super::histogram::{HistogramLayout, HistogramSnapshot};
+use super::histogram::{HistogramCell, HistogramLayout, HistogramSnapshot};
+use super::label_text::{escape, escape_label_value};
 use super::names::Kind;
 use super::names::{BUCKET_LABEL, QUANTILE_LABEL};
-use super::registry::{Family, Registry, Series};
+use super::registry::{Family, Registry, Series, each_family};
+use super::template::{Piece, Template};
 
 /// The `Content-Type` of [`render`]'s output (text 0.0.4).
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -44,36 +48,166 @@ pub(crate) fn render_as(registry: &Registry, format: Format) -> String {
     // Sized from the last scrape, so the buffer is allocated once, not regrown line by line.
     let mut out = String::with_capacity(registry.last_render_len() + 4096);
     let extra = ExtraLabels::of(layout);
-    registry.for_each_family(|name, family, help| {
-        let names = FamilyNames::of(name, family, format);
-        out.push_str("# HELP ");
-        names.push_family(&mut out);
-        out.push(' ');
-        escape_help(&mut out, help, open_metrics);
-        out.push_str("\n# TYPE ");
-        names.push_family(&mut out);
-        out.push_str(match (family.kind, layout) {
-            (Kind::Counter, _) => " counter\n",
-            (Kind::Gauge, _) => " gauge\n",
-            (Kind::Histogram, HistogramLayout::Summary { .. }) => " summary\n",
-            (Kind::Histogram, HistogramLayout::Buckets { .. }) => " histogram\n",
-        });
-        if open_metrics && let Some(unit) = unit_of(&names.family) {
-            out.push_str("# UNIT ");
-            names.push_family(&mut out);
-            out.push(' ');
-            out.push_str(unit);
-            out.push('\n');
-        }
-        for (key, series) in &family.series {
-            render_series(&mut out, &names, key, series, layout, &extra);
-        }
-    });
+    match format {
+        // The formats Prometheus scrapes by default: from their compiled template.
+        Format::Text004 | Format::OpenMetrics { .. } => registry.with_template(
+            usize::from(open_metrics),
+            |families, generation| compile(families, generation, format, layout),
+            |template| emit(&mut out, template, open_metrics, layout, &extra),
+        ),
+        Format::Text100(_) | Format::Protobuf => registry.for_each_family(|name, family, help| {
+            write_family(&mut out, name, family, help, format, layout, &extra);
+        }),
+    }
     if open_metrics {
         out.push_str("# EOF\n");
     }
     registry.set_last_render_len(out.len());
     out
+}
+
+/// One family in `format`, values included.
+fn write_family(
+    out: &mut String,
+    name: &str,
+    family: &Family,
+    help: &str,
+    format: Format,
+    layout: &HistogramLayout,
+    extra: &ExtraLabels,
+) {
+    let names = FamilyNames::of(name, family, format);
+    write_header(out, &names, family.kind, layout, help, names.open_metrics);
+    // Labels as the registry wrote them at registration, unless this format writes the keys or
+    // the name differently (text 1.0.0's escapings of recorded spellings).
+    let written_at_registration = names.keys.is_none() && !names.quoted;
+    for (key, entry) in &family.series {
+        let labels = if written_at_registration {
+            Labels::Text(&entry.labels)
+        } else {
+            Labels::Key(key)
+        };
+        render_series(out, &names, labels, &entry.series, layout, extra);
+    }
+}
+
+/// The template of `format` (text 0.0.4 or OpenMetrics) for `families`: everything but the
+/// values, which [`emit`] writes.
+fn compile(
+    families: &BTreeMap<String, Family>,
+    generation: u64,
+    format: Format,
+    layout: &HistogramLayout,
+) -> Template {
+    let mut text = String::new();
+    let mut pieces = Vec::new();
+    each_family(families, |name, family, help| {
+        let names = FamilyNames::of(name, family, format);
+        write_header(
+            &mut text,
+            &names,
+            family.kind,
+            layout,
+            help,
+            names.open_metrics,
+        );
+        for (_, entry) in &family.series {
+            let labels = Labels::Text(&entry.labels);
+            let mut value_line = |piece: &dyn Fn(usize) -> Piece| {
+                sample_start(&mut text, &names, "", labels, None);
+                pieces.push(piece(text.len()));
+                text.push('\n');
+            };
+            match &entry.series {
+                Series::Counter(cell) => value_line(&|end| Piece::Counter {
+                    end,
+                    cell: Arc::clone(cell),
+                }),
+                Series::Gauge(cell) | Series::FloatCounter(cell) => {
+                    value_line(&|end| Piece::Float {
+                        end,
+                        cell: Arc::clone(cell),
+                    })
+                }
+                Series::Histogram(cell) => pieces.push(Piece::Histogram {
+                    end: text.len(),
+                    cell: Arc::clone(cell),
+                    sample: names.sample.as_ref().into(),
+                    labels: entry.labels.clone(),
+                }),
+            }
+        }
+    });
+    Template {
+        generation,
+        text,
+        pieces,
+    }
+}
+
+/// The exposition from `template`: its text with the values of now between the pieces.
+fn emit(
+    out: &mut String,
+    template: &Template,
+    open_metrics: bool,
+    layout: &HistogramLayout,
+    extra: &ExtraLabels,
+) {
+    let mut at = 0;
+    for piece in &template.pieces {
+        let end = piece.end();
+        out.push_str(&template.text[at..end]);
+        at = end;
+        match piece {
+            Piece::Counter { cell, .. } => {
+                push_u64(out, cell.get());
+                if open_metrics && let Some(exemplar) = cell.exemplar() {
+                    push_exemplar(out, &exemplar);
+                }
+            }
+            Piece::Float { cell, .. } => push_float(out, cell.get()),
+            Piece::Histogram {
+                cell,
+                sample,
+                labels,
+                ..
+            } => {
+                let names = FamilyNames::plain(sample, open_metrics);
+                render_histogram(out, &names, Labels::Text(labels), cell, layout, extra);
+            }
+        }
+    }
+    out.push_str(&template.text[at..]);
+}
+
+/// `# HELP`, `# TYPE` and (OpenMetrics) `# UNIT` lines of a family.
+fn write_header(
+    out: &mut String,
+    names: &FamilyNames<'_>,
+    kind: Kind,
+    layout: &HistogramLayout,
+    help: &str,
+    open_metrics: bool,
+) {
+    out.push_str("# HELP ");
+    names.push_family(out);
+    out.push(' ');
+    escape_help(out, help, open_metrics);
+    out.push_str("\n# TYPE ");
+    names.push_family(out);
+    out.push_str(match (kind, layout) {
+        (Kind::Counter, _) => " counter\n",
+        (Kind::Gauge, _) => " gauge\n",
+        (Kind::Histogram, HistogramLayout::Summary { .. }) => " summary\n",
+        (Kind::Histogram, HistogramLayout::Buckets { .. }) => " histogram\n",
+    });
+    if open_metrics && let Some(unit) = unit_of(&names.family) {
+        out.push_str("# UNIT ");
+        names.push_family(out);
+        out.push(' ');
+        out.push_str(unit);
+        out.push('\n');
+    }
 }
 
 /// The unit a family's name ends with, for OpenMetrics' `# UNIT`.
@@ -95,11 +229,23 @@ struct FamilyNames<'a> {
     /// (exposition key, key as written); `None`: every key as in the exposition.
     keys: Option<Vec<(&'a str, String)>>,
     allow_utf8: bool,
-    /// Whether samples carry their exemplars (OpenMetrics).
-    exemplars: bool,
+    /// OpenMetrics: samples carry their exemplars, and a histogram's `_sum` is counter-like.
+    open_metrics: bool,
 }
 
 impl<'a> FamilyNames<'a> {
+    /// Names as text 0.0.4 and OpenMetrics write a sample whose name is `sample`.
+    fn plain(sample: &'a str, open_metrics: bool) -> Self {
+        FamilyNames {
+            family: Cow::Borrowed(sample),
+            sample: Cow::Borrowed(sample),
+            quoted: false,
+            keys: None,
+            allow_utf8: false,
+            open_metrics,
+        }
+    }
+
     fn of(name: &'a str, family: &'a Family, format: Format) -> Self {
         match format {
             // Protobuf is written by `protobuf`, with these names.
@@ -109,14 +255,14 @@ impl<'a> FamilyNames<'a> {
                 quoted: false,
                 keys: None,
                 allow_utf8: false,
-                exemplars: false,
+                open_metrics: false,
             },
             Format::OpenMetrics { .. } => {
                 // An OpenMetrics counter family is named without `_total`; its sample with it.
-                let (family_name, sample) = match family.kind {
-                    Kind::Counter => {
-                        let base = name.strip_suffix("_total").unwrap_or(name);
-                        (Cow::Borrowed(base), Cow::Owned(format!("{base}_total")))
+                let (family_name, sample) = match (family.kind, name.strip_suffix("_total")) {
+                    (Kind::Counter, Some(base)) => (Cow::Borrowed(base), Cow::Borrowed(name)),
+                    (Kind::Counter, None) => {
+                        (Cow::Borrowed(name), Cow::Owned(format!("{name}_total")))
                     }
                     _ => (Cow::Borrowed(name), Cow::Borrowed(name)),
                 };
@@ -126,7 +272,7 @@ impl<'a> FamilyNames<'a> {
                     quoted: false,
                     keys: None,
                     allow_utf8: false,
-                    exemplars: true,
+                    open_metrics: true,
                 }
             }
             Format::Text100(escaping) => {
@@ -141,7 +287,7 @@ impl<'a> FamilyNames<'a> {
                     sample: escaped,
                     keys,
                     allow_utf8,
-                    exemplars: false,
+                    open_metrics: false,
                 }
             }
         }
@@ -271,19 +417,27 @@ impl ExtraLabels {
     }
 }
 
+/// A series' labels: the text written at registration (`a="x",b="y"`), or its key, for a format
+/// that writes the keys otherwise.
+#[derive(Clone, Copy)]
+enum Labels<'a> {
+    Text(&'a str),
+    Key(&'a Key),
+}
+
 fn render_series(
     out: &mut String,
     names: &FamilyNames<'_>,
-    key: &Key,
+    labels: Labels<'_>,
     series: &Series,
     layout: &HistogramLayout,
     extra: &ExtraLabels,
 ) {
     match series {
         Series::Counter(cell) => {
-            sample_start(out, names, "", key, None);
+            sample_start(out, names, "", labels, None);
             push_u64(out, cell.get());
-            if names.exemplars
+            if names.open_metrics
                 && let Some(exemplar) = cell.exemplar()
             {
                 push_exemplar(out, &exemplar);
@@ -291,51 +445,64 @@ fn render_series(
             out.push('\n');
         }
         Series::Gauge(cell) | Series::FloatCounter(cell) => {
-            sample_start(out, names, "", key, None);
+            sample_start(out, names, "", labels, None);
             push_float(out, cell.get());
             out.push('\n');
         }
-        Series::Histogram(cell) => {
-            let (sum, count) = match cell.snapshot(layout) {
-                HistogramSnapshot::Summary {
-                    quantiles,
-                    sum,
-                    count,
-                } => {
-                    for ((_, value), label) in quantiles.into_iter().zip(&extra.0) {
-                        sample_start(out, names, "", key, Some(label));
-                        push_float(out, value);
-                        out.push('\n');
-                    }
-                    (sum, count)
-                }
-                HistogramSnapshot::Buckets {
-                    cumulative,
-                    sum,
-                    count,
-                } => {
-                    for (i, ((_, running), label)) in
-                        cumulative.into_iter().zip(&extra.0).enumerate()
-                    {
-                        sample_start(out, names, "_bucket", key, Some(label));
-                        push_u64(out, running);
-                        if names.exemplars
-                            && let Some(exemplar) = cell.exemplar(i)
-                        {
-                            push_exemplar(out, &exemplar);
-                        }
-                        out.push('\n');
-                    }
-                    (sum, count)
-                }
-            };
-            sample_start(out, names, "_sum", key, None);
-            push_float(out, sum);
-            out.push('\n');
-            sample_start(out, names, "_count", key, None);
-            push_u64(out, count);
-            out.push('\n');
+        Series::Histogram(cell) => render_histogram(out, names, labels, cell, layout, extra),
+    }
+}
+
+/// A histogram series' lines: quantiles or buckets, then `_sum` and `_count`.
+fn render_histogram(
+    out: &mut String,
+    names: &FamilyNames<'_>,
+    labels: Labels<'_>,
+    cell: &HistogramCell,
+    layout: &HistogramLayout,
+    extra: &ExtraLabels,
+) {
+    let (sum, count) = match cell.snapshot(layout) {
+        HistogramSnapshot::Summary {
+            quantiles,
+            sum,
+            count,
+        } => {
+            for ((_, value), label) in quantiles.into_iter().zip(&extra.0) {
+                sample_start(out, names, "", labels, Some(label));
+                push_float(out, value);
+                out.push('\n');
+            }
+            (sum, count)
         }
+        HistogramSnapshot::Buckets {
+            cumulative,
+            sum,
+            count,
+        } => {
+            for (i, ((_, running), label)) in cumulative.into_iter().zip(&extra.0).enumerate() {
+                sample_start(out, names, "_bucket", labels, Some(label));
+                push_u64(out, running);
+                if names.open_metrics
+                    && let Some(exemplar) = cell.exemplar(i)
+                {
+                    push_exemplar(out, &exemplar);
+                }
+                out.push('\n');
+            }
+            (sum, count)
+        }
+    };
+    // OpenMetrics: a sum of negative observations (or NaN, with infinities of both
+    // signs) is no counter, so it is left out, and `_count` with it, as the format
+    // says (`_count` goes with `_sum`; the `+Inf` bucket still counts everything).
+    if !(names.open_metrics && (sum < 0.0 || sum.is_nan())) {
+        sample_start(out, names, "_sum", labels, None);
+        push_float(out, sum);
+        out.push('\n');
+        sample_start(out, names, "_count", labels, None);
+        push_u64(out, count);
+        out.push('\n');
     }
 }
 
@@ -345,9 +512,29 @@ fn sample_start(
     out: &mut String,
     names: &FamilyNames<'_>,
     suffix: &str,
-    key: &Key,
+    labels: Labels<'_>,
     extra: Option<&str>,
 ) {
+    let key = match labels {
+        Labels::Text(text) => {
+            out.push_str(&names.sample);
+            out.push_str(suffix);
+            if !text.is_empty() || extra.is_some() {
+                out.push('{');
+                out.push_str(text);
+                if let Some(extra) = extra {
+                    if !text.is_empty() {
+                        out.push(',');
+                    }
+                    out.push_str(extra);
+                }
+                out.push('}');
+            }
+            out.push(' ');
+            return;
+        }
+        Labels::Key(key) => key,
+    };
     let mut first = true;
     if names.quoted {
         out.push_str("{\"");
@@ -424,22 +611,12 @@ fn push_float(out: &mut String, value: f64) {
     }
 }
 
-/// Label values escape `\`, `"` and newline; everything else is written as is.
-fn escape_label_value(out: &mut String, value: &str) {
-    escape(out, value, |c| match c {
-        '\\' => Some("\\\\"),
-        '"' => Some("\\\""),
-        '\n' => Some("\\n"),
-        _ => None,
-    });
-}
-
 /// HELP text escapes `\` and newline (OpenMetrics: and `"`).
 fn escape_help(out: &mut String, help: &str, open_metrics: bool) {
-    escape(out, help, |c| match c {
-        '\\' => Some("\\\\"),
-        '\n' => Some("\\n"),
-        '"' if open_metrics => Some("\\\""),
+    escape(out, help, |b| match b {
+        b'\\' => Some("\\\\"),
+        b'\n' => Some("\\n"),
+        b'"' if open_metrics => Some("\\\""),
         _ => None,
     });
 }
@@ -449,29 +626,9 @@ fn escape_quoted(out: &mut String, name: &str) {
     escape_label_value(out, name);
 }
 
-/// `text` with each character that `escaped` names replaced; text without any is copied whole.
-fn escape(out: &mut String, text: &str, escaped: impl Fn(char) -> Option<&'static str>) {
-    let mut from = 0;
-    for (at, c) in text.char_indices() {
-        if let Some(replacement) = escaped(c) {
-            out.push_str(&text[from..at]);
-            out.push_str(replacement);
-            from = at + c.len_utf8();
-        }
-    }
-    out.push_str(&text[from..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_values_round_trip_through_escaping() {
-        let mut out = String::new();
-        escape_label_value(&mut out, "a\"b\\c\nd\\\"");
-        assert_eq!(out, r#"a\"b\\c\nd\\\""#);
-    }
 
     fn float(value: f64) -> String {
         let mut out = String::new();

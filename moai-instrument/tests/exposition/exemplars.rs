@@ -22,6 +22,16 @@ fn lookup_agent(agent: &str) -> usize {
 #[counted_event(event_type = "exemplar_spawn")]
 fn spawn() {}
 
+#[timed_query(query_type = "lookup_agent")]
+fn quick_lookup() {
+    tracing::info!("a quick lookup");
+}
+
+#[timed_query(query_type = "exemplar_failing")]
+fn failing() -> Result<(), String> {
+    Err("no such agent".into())
+}
+
 #[test]
 fn an_exemplars_trace_id_finds_the_log_lines_of_its_call() {
     // OpenMetrics (Prometheus' default), then protobuf (asked for first with native histograms).
@@ -40,7 +50,8 @@ fn an_exemplars_trace_id_finds_the_log_lines_of_its_call() {
     );
 }
 
-/// Native mode: Prometheus stores one native series, and the exemplars go with it.
+/// Native mode: Prometheus stores one native series, and the exemplar that goes with it is the
+/// slowest call's (Prometheus 2 keeps one per scrape), here one slower than the last `le` bound.
 #[test]
 fn a_native_histograms_exemplar_finds_the_log_lines_of_its_call() {
     exemplars_lead_to_log_lines(
@@ -62,6 +73,8 @@ fn exemplars_lead_to_log_lines(mode: HistogramMode, rounds: &[(&[&str], &str)]) 
     let guard = Config::new()
         .metrics_addr("127.0.0.1:0")
         .histogram_mode(mode)
+        // The 30 ms lookup is past the last bound: its exemplar is on the `+Inf` bucket.
+        .histogram_buckets([0.001, 0.005])
         .log_dir(Some(&logs))
         .init()
         .expect("init");
@@ -74,9 +87,12 @@ fn exemplars_lead_to_log_lines(mode: HistogramMode, rounds: &[(&[&str], &str)]) 
     )
     .unwrap();
     assert!(!om.contains("# {trace_id"), "no span, no exemplar");
+    // A fast call in a trace of its own, before the slow one: its exemplar is on a lower bucket.
+    tracing::info_span!("quick").in_scope(quick_lookup);
     tracing::info_span!("request", request_id = "r-1").in_scope(|| {
         lookup_agent("agent-7");
         spawn();
+        let _ = failing();
     });
     let om = String::from_utf8(
         guard
@@ -96,6 +112,18 @@ fn exemplars_lead_to_log_lines(mode: HistogramMode, rounds: &[(&[&str], &str)]) 
                 .iter()
                 .any(|l| l.starts_with("moai_flow_events_total{event_type=\"exemplar_spawn\"}")),
         "{exemplar_lines:?}"
+    );
+    // The error counter of a failing call carries the same trace as the request's other records.
+    let trace_of = |prefix: &str| {
+        let line = exemplar_lines.iter().find(|l| l.starts_with(prefix))?;
+        let at = line.find("trace_id=\"")? + "trace_id=\"".len();
+        Some(line[at..at + 32].to_owned())
+    };
+    let error_trace = trace_of("moai_flow_errors_total{operation=\"exemplar_failing\"}");
+    assert!(error_trace.is_some(), "{exemplar_lines:?}");
+    assert_eq!(
+        error_trace,
+        trace_of("moai_flow_events_total{event_type=\"exemplar_spawn\"}")
     );
     guard.flush_logs();
 

@@ -10,16 +10,18 @@ use moai_instrument::recorder::{Escaping, Format};
 use moai_instrument::{Config, HistogramMode, metrics};
 
 /// Reads stdin with prometheus_client's parser (`text` or `openmetrics`) and prints each
-/// family's name and type and each sample's name, labels and value, as JSON.
+/// family's name and type and each sample's name, labels and value (non-finite ones as text), as
+/// JSON.
 const PARSE: &str = r#"
-import json, sys
+import json, math, sys
 from prometheus_client.parser import text_string_to_metric_families as text
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
 parse = om if sys.argv[1] == "openmetrics" else text
 out = []
 for family in parse(sys.stdin.read()):
     out.append({"name": family.name, "type": family.type, "unit": getattr(family, "unit", ""),
-                "samples": [[s.name, s.labels, s.value] for s in family.samples]})
+                "samples": [[s.name, s.labels, s.value if math.isfinite(s.value) else str(s.value)]
+                            for s in family.samples]})
 print(json.dumps(out))
 "#;
 
@@ -57,6 +59,10 @@ fn record() {
     metrics::counter!("unicode_keys", "ключ" => "значение").increment(1);
     metrics::gauge!("moai_flow_agents_active").set(2.0);
     metrics::histogram!("moai_flow_query_duration_seconds", "query_type" => "get").record(0.25);
+    // Sums OpenMetrics cannot call counters: negative, and NaN (infinities of both signs).
+    metrics::histogram!("host_negative").record(-2.5);
+    metrics::histogram!("host_special").record(f64::INFINITY);
+    metrics::histogram!("host_special").record(f64::NEG_INFINITY);
 }
 
 #[test]
@@ -82,6 +88,24 @@ fn each_format_parses_in_the_tool_that_reads_it() {
         (&"histogram".into(), &"seconds".into())
     );
     assert_eq!(family(&families, "moai_flow_errors")["type"], "counter");
+    // Without their `_sum` and `_count` there (the `+Inf` bucket counts), and with them in
+    // text 0.0.4, which has no such rule.
+    for name in ["host_negative", "host_special"] {
+        let samples = family(&families, name)["samples"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(
+            samples.iter().all(|s| s[0] != format!("{name}_sum")),
+            "{samples:?}"
+        );
+        assert!(
+            samples
+                .iter()
+                .any(|s| s[0] == format!("{name}_bucket") && s[1]["le"] == "+Inf"),
+            "{samples:?}"
+        );
+    }
 
     // Text 1.0.0 with UTF-8 names: as recorded, quoted.
     let utf8 = handle.render_as(Format::Text100(Escaping::AllowUtf8));
@@ -130,6 +154,7 @@ fn each_format_parses_in_the_tool_that_reads_it() {
     // Text 0.0.4 is what it was: the names made valid at registration.
     let classic = handle.render_as(Format::Text004);
     assert!(String::from_utf8_lossy(&classic).contains(r#"jobs_done{queue_name="a\"b"} 3"#));
+    assert!(String::from_utf8_lossy(&classic).contains("host_negative_sum -2.5\n"));
     family(&parsed("text", &classic), "jobs_done");
 }
 

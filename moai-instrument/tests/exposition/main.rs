@@ -9,6 +9,7 @@ mod cardinality;
 mod edges;
 mod exemplars;
 mod formats;
+mod golden;
 mod host_names;
 mod label_values;
 mod native_histograms;
