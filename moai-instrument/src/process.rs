@@ -204,6 +204,25 @@ mod tests {
     }
 
     #[test]
+    fn open_descriptors_are_counted_exactly() {
+        // Other tests of this binary open files too: retried until a quiet moment.
+        for _ in 0..50 {
+            let before = open_fds().unwrap();
+            let files: Vec<std::fs::File> = (0..3)
+                .map(|_| std::fs::File::open("/proc/self/stat").unwrap())
+                .collect();
+            let during = open_fds().unwrap();
+            drop(files);
+            let listed = std::fs::read_dir("/proc/self/fd").unwrap().count() as f64 - 1.0;
+            let after = open_fds().unwrap();
+            if during == before + 3.0 && after == before && (listed - after).abs() < 1.0 {
+                return;
+            }
+        }
+        panic!("open_fds never matched the files opened and the directory's count");
+    }
+
+    #[test]
     fn linux_readings_are_plausible() {
         let reading = read();
         let rss = reading.resident_bytes.unwrap();

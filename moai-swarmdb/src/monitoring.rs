@@ -47,6 +47,8 @@ struct Registration {
 /// While an application's first connection to its server is under way (up to
 /// `connect_timeout`), readiness fails with `database` "connecting": the probes never report
 /// ready before the database checks exist. `None` when a database is already monitored.
+/// (Only a server is connected to: the SQLite backend opens a file.)
+#[cfg(feature = "postgres")]
 pub(crate) fn connecting(db: String) -> Option<CheckHandle> {
     struct Connecting(String);
     impl HealthCheck for Connecting {

@@ -8,7 +8,7 @@
 //! keeps those and native buckets beside them (see `native`): text scrapes read the classic
 //! buckets, protobuf scrapes both.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use metrics::HistogramFn;
 
@@ -34,6 +34,9 @@ pub(crate) enum HistogramLayout {
 
 pub(crate) struct HistogramCell {
     totals: Totals,
+    /// Whether a negative value was ever recorded: OpenMetrics then has no `_sum` for it (the sum
+    /// is no longer a counter).
+    negative_seen: AtomicBool,
     shape: Shape,
     /// The latest exemplar of each bucket (bucket mode), from records made inside a span.
     exemplars: exemplar::Slots,
@@ -85,6 +88,7 @@ impl HistogramCell {
         };
         HistogramCell {
             totals: Totals::new(),
+            negative_seen: AtomicBool::new(false),
             shape,
             exemplars: exemplar::Slots::default(),
         }
@@ -112,6 +116,9 @@ impl HistogramCell {
     fn observe(&self, value: f64, n: u64) {
         if value.is_nan() {
             return;
+        }
+        if value < 0.0 {
+            self.negative_seen.store(true, Ordering::Relaxed);
         }
         let stripe = stripes::this_thread();
         match &self.shape {
@@ -191,6 +198,11 @@ impl HistogramCell {
                 recent::classic_quantile(bounds, &counts, q)
             }
         }
+    }
+
+    /// Whether a negative value was ever recorded.
+    pub(crate) fn negative_seen(&self) -> bool {
+        self.negative_seen.load(Ordering::Relaxed)
     }
 
     /// Observations recorded since the series was registered.

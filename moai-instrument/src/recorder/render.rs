@@ -1,15 +1,16 @@
 //! The text exposition formats: Prometheus text 0.0.4 (the default), text 1.0.0 with UTF-8 names
 //! and its `escaping` schemes, and OpenMetrics 1.0.0 (see [`Format`]). `# HELP`, `# TYPE`, then
 //! one line per sample, families sorted by name and series by labels (the registry keeps them
-//! in that order) so that output is stable between scrapes. Everything is written straight into
-//! one buffer sized from the last scrape: no string per line or label set.
+//! in that order) so that output is stable between scrapes. Text 0.0.4 and OpenMetrics, what
+//! Prometheus asks for, render from a compiled exposition (`template`); text 1.0.0 writes every
+//! line at each scrape. Either way into one buffer sized from the last scrape.
 //! Names and label keys are already in their exposition form (`names`, at registration), so
 //! nothing here can make two families of one name or repeat a label; formats with UTF-8 names
 //! write a name as the host recorded it (the registry keeps that spelling).
 //!
 //! Hand-written because it reads this recorder's own cells (windowed summaries, striped totals),
-//! which no exposition crate's encoder takes; its speed against the Prometheus project's Python
-//! client is in BENCHMARKS.md ("Scrape render time").
+//! which no exposition crate's encoder takes; its speed against measured, prometheus-client and
+//! the Prometheus project's Python client is in BENCHMARKS.md.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -493,10 +494,10 @@ fn render_histogram(
             (sum, count)
         }
     };
-    // OpenMetrics: a sum of negative observations (or NaN, with infinities of both
-    // signs) is no counter, so it is left out, and `_count` with it, as the format
-    // says (`_count` goes with `_sum`; the `+Inf` bucket still counts everything).
-    if !(names.open_metrics && (sum < 0.0 || sum.is_nan())) {
+    // OpenMetrics: once a negative value was recorded the sum is no counter (it can fall), nor
+    // is a NaN one (infinities of both signs), so it is left out, and `_count` with it, as the
+    // format says (`_count` goes with `_sum`; the `+Inf` bucket still counts everything).
+    if !(names.open_metrics && (cell.negative_seen() || sum.is_nan())) {
         sample_start(out, names, "_sum", labels, None);
         push_float(out, sum);
         out.push('\n');

@@ -59,8 +59,10 @@ fn record() {
     metrics::counter!("unicode_keys", "ключ" => "значение").increment(1);
     metrics::gauge!("moai_flow_agents_active").set(2.0);
     metrics::histogram!("moai_flow_query_duration_seconds", "query_type" => "get").record(0.25);
-    // Sums OpenMetrics cannot call counters: negative, and NaN (infinities of both signs).
-    metrics::histogram!("host_negative").record(-2.5);
+    // Sums OpenMetrics cannot call counters: one that fell (a negative value, the sum still
+    // positive), and NaN (infinities of both signs).
+    metrics::histogram!("host_negative").record(3.0);
+    metrics::histogram!("host_negative").record(-1.0);
     metrics::histogram!("host_special").record(f64::INFINITY);
     metrics::histogram!("host_special").record(f64::NEG_INFINITY);
 }
@@ -154,7 +156,7 @@ fn each_format_parses_in_the_tool_that_reads_it() {
     // Text 0.0.4 is what it was: the names made valid at registration.
     let classic = handle.render_as(Format::Text004);
     assert!(String::from_utf8_lossy(&classic).contains(r#"jobs_done{queue_name="a\"b"} 3"#));
-    assert!(String::from_utf8_lossy(&classic).contains("host_negative_sum -2.5\n"));
+    assert!(String::from_utf8_lossy(&classic).contains("host_negative_sum 2.0\n"));
     family(&parsed("text", &classic), "jobs_done");
 }
 
