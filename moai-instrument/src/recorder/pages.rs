@@ -9,12 +9,14 @@
 //! native histogram's exponential buckets, which differ only in how a value becomes a key.
 
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::stripes::{self, Line, PER_LINE, STRIPES};
 
 /// One page: `PER_LINE` keys, a line per stripe.
 type Page = Box<[Line]>;
+// The stripes of `Pages::stripes_used` fit its byte.
+const _: () = assert!(STRIPES <= 8);
 const GROUP: usize = 64;
 /// The pages of one far group, each allocated when first used.
 type Group = Box<[OnceLock<Page>; GROUP]>;
@@ -27,6 +29,10 @@ pub(crate) struct Pages<const NEAR: usize> {
     near: [OnceLock<Page>; NEAR],
     /// Every page outside the near window, by group, allocated when first used.
     far: OnceLock<Box<[OnceLock<Group>]>>,
+    /// The stripes that ever recorded here, a bit each: a scrape reads only their lines (one of
+    /// four with one recording thread), and the hot path pays one load of a byte that is
+    /// written once per stripe.
+    stripes_used: AtomicU8,
 }
 
 impl<const NEAR: usize> Pages<NEAR> {
@@ -37,6 +43,7 @@ impl<const NEAR: usize> Pages<NEAR> {
             near_first: near_first_key / PER_LINE,
             near: std::array::from_fn(|_| OnceLock::new()),
             far: OnceLock::new(),
+            stripes_used: AtomicU8::new(0),
         }
     }
 
@@ -51,7 +58,12 @@ impl<const NEAR: usize> Pages<NEAR> {
             _ => self.far_page(page),
         };
         let page = slot.get_or_init(|| stripes::zeroed_lines(STRIPES));
-        page[stripe % STRIPES].0[key % PER_LINE].fetch_add(n, Ordering::Relaxed);
+        let stripe = stripe % STRIPES;
+        let bit = 1 << stripe;
+        if self.stripes_used.load(Ordering::Relaxed) & bit == 0 {
+            self.stripes_used.fetch_or(bit, Ordering::Relaxed);
+        }
+        page[stripe].0[key % PER_LINE].fetch_add(n, Ordering::Relaxed);
     }
 
     #[cold]
@@ -89,9 +101,15 @@ impl<const NEAR: usize> Pages<NEAR> {
     /// Calls `f(key, count)` for every key with a count, summed over the stripes: the near
     /// window's keys in order, then the far ones in order.
     pub(crate) fn for_each_count(&self, mut f: impl FnMut(usize, u64)) {
+        let used = self.stripes_used.load(Ordering::Relaxed);
         for (first, page) in self.allocated() {
             let mut counts = [0u64; PER_LINE];
-            for line in page.iter() {
+            let used_lines = page
+                .iter()
+                .enumerate()
+                .filter(|&(stripe, _)| used & (1 << stripe) != 0)
+                .map(|(_, line)| line);
+            for line in used_lines {
                 for (count, counter) in counts.iter_mut().zip(&line.0) {
                     *count += counter.load(Ordering::Relaxed);
                 }

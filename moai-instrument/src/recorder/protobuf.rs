@@ -170,12 +170,18 @@ fn metric(out: &mut Vec<u8>, scratch: &mut Scratch, series: &Series, layout: &Hi
                     if !bound.is_finite() && exemplar.is_none() {
                         continue;
                     }
+                    let Some(exemplar) = exemplar else {
+                        // Most buckets: the size is known, nothing to move back.
+                        tag(out, 3, LENGTH_DELIMITED);
+                        varint(out, (1 + varint_len(running) + 9) as u64);
+                        uint(out, 1, running);
+                        double(out, 2, bound);
+                        continue;
+                    };
                     let bucket = open(out, 3);
                     uint(out, 1, running);
                     double(out, 2, bound);
-                    if let Some(exemplar) = exemplar {
-                        encode_exemplar(out, 3, &exemplar);
-                    }
+                    encode_exemplar(out, 3, &exemplar);
                     close(out, bucket);
                 }
                 if native_count.is_some() {
@@ -204,10 +210,11 @@ fn encode_native(out: &mut Vec<u8>, scratch: &mut Scratch) {
     {
         spans_and_deltas(buckets, &mut scratch.spans, &mut scratch.deltas);
         for &(offset, length) in &scratch.spans {
-            let span = open(out, span_field);
-            sint(out, 1, i64::from(offset));
-            uint(out, 2, u64::from(length));
-            close(out, span);
+            let (offset, length) = (zigzag(i64::from(offset)), u64::from(length));
+            tag(out, span_field, LENGTH_DELIMITED);
+            varint(out, (2 + varint_len(offset) + varint_len(length)) as u64);
+            uint(out, 1, offset);
+            uint(out, 2, length);
         }
         if !scratch.deltas.is_empty() {
             // Packed, as proto3 writes repeated numbers.
@@ -326,6 +333,11 @@ fn uint(out: &mut Vec<u8>, field: u64, value: u64) {
     varint(out, value);
 }
 
+/// Bytes of `value` as a varint.
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
@@ -376,6 +388,11 @@ mod tests {
             (zigzag(0), zigzag(-1), zigzag(1), zigzag(-64)),
             (0, 1, 2, 127)
         );
+        for value in [0, 1, 127, 128, 16_383, 16_384, u64::MAX] {
+            let mut encoded = Vec::new();
+            varint(&mut encoded, value);
+            assert_eq!(varint_len(value), encoded.len(), "{value}");
+        }
     }
 
     #[test]
