@@ -30,13 +30,29 @@ fn prometheus_reads_the_protobuf_exposition() {
             .record(ms / 1000.0);
     }
     // The body Prometheus will get: one delimited message per family of the text exposition,
-    // each length first.
-    let body = guard.metrics().render_as(Format::Protobuf);
-    let text = String::from_utf8(guard.metrics().render_as(Format::Text004)).unwrap();
-    assert_eq!(
-        delimited_messages(&body),
-        text.lines().filter(|l| l.starts_with("# TYPE")).count()
+    // each length first, the same families. (The SDK's health thread may register a family
+    // between two renders: compared when the text renders before and after agree.)
+    let text_families = || {
+        let text = String::from_utf8(guard.metrics().render_as(Format::Text004)).unwrap();
+        text.lines()
+            .filter_map(|l| {
+                l.strip_prefix("# TYPE ")?
+                    .split(' ')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect::<Vec<String>>()
+    };
+    let (body, families) = wait_for(
+        "two text renders that agree",
+        Duration::from_secs(10),
+        || {
+            let before = text_families();
+            let body = guard.metrics().render_as(Format::Protobuf);
+            (text_families() == before).then_some((body, before))
+        },
     );
+    assert_eq!(delimited_names(&body), families);
 
     let prometheus = Prometheus::start_with_features(
         JOB,
@@ -77,23 +93,31 @@ fn prometheus_reads_the_protobuf_exposition() {
     assert!(prometheus.value("process_cpu_seconds_total").is_some());
 }
 
-/// How many length-delimited messages `body` holds, exactly (no bytes left over).
-fn delimited_messages(body: &[u8]) -> usize {
-    let (mut at, mut count) = (0, 0);
-    while at < body.len() {
-        let (mut length, mut shift) = (0usize, 0);
+/// The family names of the length-delimited messages in `body` (field 1 of each), checking
+/// that no bytes are left over.
+fn delimited_names(body: &[u8]) -> Vec<String> {
+    let varint = |at: &mut usize| {
+        let (mut value, mut shift) = (0usize, 0);
         loop {
-            let byte = body[at];
-            at += 1;
-            length |= usize::from(byte & 0x7f) << shift;
+            let byte = body[*at];
+            *at += 1;
+            value |= usize::from(byte & 0x7f) << shift;
             shift += 7;
             if byte < 0x80 {
-                break;
+                return value;
             }
         }
-        at += length;
-        count += 1;
+    };
+    let (mut at, mut names) = (0, Vec::new());
+    while at < body.len() {
+        let length = varint(&mut at);
+        let end = at + length;
+        assert_eq!(body[at], 0x0a, "a family starts with its name");
+        at += 1;
+        let name_length = varint(&mut at);
+        names.push(String::from_utf8(body[at..at + name_length].to_vec()).unwrap());
+        at = end;
     }
     assert_eq!(at, body.len(), "the last message ends with the body");
-    count
+    names
 }
