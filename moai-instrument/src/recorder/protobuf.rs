@@ -87,12 +87,13 @@ fn encode_labels(key: &Key) -> Vec<u8> {
 /// before writing it: the length, the labels, the value, with nothing to move back. `false` for
 /// any other series (written by [`metric`]).
 fn simple_metric(out: &mut Vec<u8>, labels: &[u8], series: &Series) -> bool {
-    // `Counter` or `Gauge`: one double (tag and 8 bytes), as field 3 or 2 of `Metric`.
-    let (field, value) = match series {
-        Series::Counter(cell) if cell.exemplar().is_none() => (3, cell.get() as f64),
-        Series::FloatCounter(cell) => (3, cell.get()),
-        Series::Gauge(cell) => (2, cell.get()),
-        _ => return false,
+    if let Series::Counter(cell) = series
+        && cell.exemplar().is_some()
+    {
+        return false;
+    }
+    let Some((field, value)) = single_value(series) else {
+        return false;
     };
     const VALUE: usize = 9;
     tag(out, 4, LENGTH_DELIMITED);
@@ -104,95 +105,100 @@ fn simple_metric(out: &mut Vec<u8>, labels: &[u8], series: &Series) -> bool {
     true
 }
 
-/// One `Metric`'s value message, after its labels.
-fn metric(out: &mut Vec<u8>, scratch: &mut Scratch, series: &Series, layout: &HistogramLayout) {
+/// A series whose value message is one double (`Counter` or `Gauge`): that message's field in
+/// `Metric` (3 or 2) and the value; `None` for a histogram.
+fn single_value(series: &Series) -> Option<(u64, f64)> {
     match series {
-        Series::Counter(cell) => {
-            let body = open(out, 3);
-            double(out, 1, cell.get() as f64);
-            if let Some(exemplar) = cell.exemplar() {
+        Series::Counter(cell) => Some((3, cell.get() as f64)),
+        Series::FloatCounter(cell) => Some((3, cell.get())),
+        Series::Gauge(cell) => Some((2, cell.get())),
+        Series::Histogram(_) => None,
+    }
+}
+
+/// One `Metric`'s value message, after its labels: a counter with its exemplar (the others of
+/// one double are written by [`simple_metric`]), or a histogram.
+fn metric(out: &mut Vec<u8>, scratch: &mut Scratch, series: &Series, layout: &HistogramLayout) {
+    let Series::Histogram(cell) = series else {
+        if let Some((field, value)) = single_value(series) {
+            let body = open(out, field);
+            double(out, 1, value);
+            if let Series::Counter(cell) = series
+                && let Some(exemplar) = cell.exemplar()
+            {
                 encode_exemplar(out, 2, &exemplar);
             }
             close(out, body);
         }
-        Series::FloatCounter(cell) => {
-            let body = open(out, 3);
-            double(out, 1, cell.get());
-            close(out, body);
-        }
-        Series::Gauge(cell) => {
-            let body = open(out, 2);
-            double(out, 1, cell.get());
-            close(out, body);
-        }
-        Series::Histogram(cell) => match cell.snapshot(layout) {
-            HistogramSnapshot::Summary {
-                quantiles,
-                sum,
-                count,
-            } => {
-                let body = open(out, 4);
-                uint(out, 1, count);
-                double(out, 2, sum);
-                for (q, value) in quantiles {
-                    let quantile = open(out, 3);
-                    double(out, 1, q);
-                    double(out, 2, value);
-                    close(out, quantile);
-                }
-                close(out, body);
+        return;
+    };
+    match cell.snapshot(layout) {
+        HistogramSnapshot::Summary {
+            quantiles,
+            sum,
+            count,
+        } => {
+            let body = open(out, 4);
+            uint(out, 1, count);
+            double(out, 2, sum);
+            for (q, value) in quantiles {
+                let quantile = open(out, 3);
+                double(out, 1, q);
+                double(out, 2, value);
+                close(out, quantile);
             }
-            HistogramSnapshot::Buckets {
-                cumulative,
-                sum,
-                count,
-            } => {
-                let body = open(out, 7);
-                // Native mode: the count may rise to the native buckets' total (see there).
-                let native_count = cell.native_snapshot(count, &mut scratch.native);
-                uint(out, 1, native_count.unwrap_or(count));
-                double(out, 2, sum);
-                let cumulative_len = cumulative.len();
-                // Which classic buckets carry their exemplar. Prometheus 2.x keeps only the first
-                // exemplar it finds in a native histogram's classic buckets: there, only the
-                // slowest bucket's (the call "why was this query slow" asks about) is written;
-                // every exemplar is in field 16, which newer Prometheus reads.
-                let slowest = native_count.and(
-                    (0..cumulative_len)
-                        .rev()
-                        .find(|&i| cell.exemplar(i).is_some()),
-                );
-                let carries = |i: usize| native_count.is_none() || slowest == Some(i);
-                for (i, (bound, running)) in cumulative.into_iter().enumerate() {
-                    let exemplar = cell.exemplar(i).filter(|_| carries(i));
-                    // The +Inf bucket is the count: Prometheus adds it, and client_golang writes
-                    // it only to carry an exemplar (a call slower than the last bound).
-                    if !bound.is_finite() && exemplar.is_none() {
-                        continue;
-                    }
-                    let Some(exemplar) = exemplar else {
-                        // Most buckets: the size is known, nothing to move back.
-                        tag(out, 3, LENGTH_DELIMITED);
-                        varint(out, (1 + varint_len(running) + 9) as u64);
-                        uint(out, 1, running);
-                        double(out, 2, bound);
-                        continue;
-                    };
-                    let bucket = open(out, 3);
+            close(out, body);
+        }
+        HistogramSnapshot::Buckets {
+            cumulative,
+            sum,
+            count,
+        } => {
+            let body = open(out, 7);
+            // Native mode: the count may rise to the native buckets' total (see there).
+            let native_count = cell.native_snapshot(count, &mut scratch.native);
+            uint(out, 1, native_count.unwrap_or(count));
+            double(out, 2, sum);
+            let cumulative_len = cumulative.len();
+            // Which classic buckets carry their exemplar. Prometheus 2.x keeps only the first
+            // exemplar it finds in a native histogram's classic buckets: there, only the
+            // slowest bucket's (the call "why was this query slow" asks about) is written;
+            // every exemplar is in field 16, which newer Prometheus reads.
+            let slowest = native_count.and(
+                (0..cumulative_len)
+                    .rev()
+                    .find(|&i| cell.exemplar(i).is_some()),
+            );
+            let carries = |i: usize| native_count.is_none() || slowest == Some(i);
+            for (i, (bound, running)) in cumulative.into_iter().enumerate() {
+                let exemplar = cell.exemplar(i).filter(|_| carries(i));
+                // The +Inf bucket is the count: Prometheus adds it, and client_golang writes
+                // it only to carry an exemplar (a call slower than the last bound).
+                if !bound.is_finite() && exemplar.is_none() {
+                    continue;
+                }
+                let Some(exemplar) = exemplar else {
+                    // Most buckets: the size is known, nothing to move back.
+                    tag(out, 3, LENGTH_DELIMITED);
+                    varint(out, (1 + varint_len(running) + 9) as u64);
                     uint(out, 1, running);
                     double(out, 2, bound);
-                    encode_exemplar(out, 3, &exemplar);
-                    close(out, bucket);
-                }
-                if native_count.is_some() {
-                    encode_native(out, scratch);
-                    for exemplar in (0..cumulative_len).filter_map(|i| cell.exemplar(i)) {
-                        encode_exemplar(out, 16, &exemplar);
-                    }
-                }
-                close(out, body);
+                    continue;
+                };
+                let bucket = open(out, 3);
+                uint(out, 1, running);
+                double(out, 2, bound);
+                encode_exemplar(out, 3, &exemplar);
+                close(out, bucket);
             }
-        },
+            if native_count.is_some() {
+                encode_native(out, scratch);
+                for exemplar in (0..cumulative_len).filter_map(|i| cell.exemplar(i)) {
+                    encode_exemplar(out, 16, &exemplar);
+                }
+            }
+            close(out, body);
+        }
     }
 }
 
@@ -298,16 +304,7 @@ fn open(out: &mut Vec<u8>, field: u64) -> usize {
 /// Ends the field whose body starts at `body`: writes its length as the shortest varint, moving
 /// the body back against it.
 fn close(out: &mut Vec<u8>, body: usize) {
-    let mut length = [0u8; 10];
-    let mut n = 0;
-    let mut value = (out.len() - body) as u64;
-    while value >= 0x80 {
-        length[n] = (value as u8) | 0x80;
-        value >>= 7;
-        n += 1;
-    }
-    length[n] = value as u8;
-    n += 1;
+    let (length, n) = varint_bytes((out.len() - body) as u64);
     let room = body - MAX_LENGTH_BYTES;
     out[room..room + n].copy_from_slice(&length[..n]);
     if n < MAX_LENGTH_BYTES {
@@ -316,12 +313,27 @@ fn close(out: &mut Vec<u8>, body: usize) {
     }
 }
 
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
+fn varint(out: &mut Vec<u8>, value: u64) {
+    // Tags and most lengths: one byte.
+    if value < 0x80 {
+        out.push(value as u8);
+        return;
     }
-    out.push(value as u8);
+    let (bytes, n) = varint_bytes(value);
+    out.extend_from_slice(&bytes[..n]);
+}
+
+/// `value` as a varint: its bytes (the first `n` of the array) and `n`.
+fn varint_bytes(mut value: u64) -> ([u8; 10], usize) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
+    while value >= 0x80 {
+        bytes[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    bytes[n] = value as u8;
+    (bytes, n + 1)
 }
 
 fn tag(out: &mut Vec<u8>, field: u64, wire: u64) {

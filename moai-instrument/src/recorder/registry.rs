@@ -423,34 +423,29 @@ impl Registry {
         }
         let overflow = family.series.len() >= self.settings.series_limit && key.labels().len() > 0;
         let key = if overflow { folded(&key) } else { key };
-        let before = family.series.len();
-        let series = family
-            .series
-            .get_or_insert_with(key.clone(), || Entry::new(&key, make()))
-            .series
-            .clone();
         // A folded key may be there already: only a new series changes the exposition.
-        if family.series.len() != before {
+        if family
+            .series
+            .insert_with(key.clone(), || Entry::new(&key, make()))
+        {
             self.changed();
         }
+        let series = family.series.get(&key)?.series.clone();
         if overflow {
             let counter_key = Key::from_parts(
                 LABEL_OVERFLOW_TOTAL.name,
                 vec![Label::new("metric", key.name().to_owned())],
             );
             if let Ok(overflow_family) = families.admit(LABEL_OVERFLOW_TOTAL.name, Kind::Counter) {
-                let before = overflow_family.series.len();
-                if let Series::Counter(cell) = &overflow_family
-                    .series
-                    .get_or_insert_with(counter_key.clone(), || {
-                        Entry::new(&counter_key, Series::Counter(Arc::new(CounterCell::new())))
-                    })
-                    .series
+                if overflow_family.series.insert_with(counter_key.clone(), || {
+                    Entry::new(&counter_key, Series::Counter(Arc::new(CounterCell::new())))
+                }) {
+                    self.changed();
+                }
+                if let Some(Series::Counter(cell)) =
+                    overflow_family.series.get(&counter_key).map(|e| &e.series)
                 {
                     metrics::CounterFn::increment(&**cell, 1);
-                }
-                if overflow_family.series.len() != before {
-                    self.changed();
                 }
             }
             drop(families);

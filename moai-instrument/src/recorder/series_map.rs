@@ -43,28 +43,25 @@ impl<V> SeriesMap<V> {
         self.len() == 0
     }
 
-    /// The entry of `key`, made by `make` if there is none.
-    pub(crate) fn get_or_insert_with(&mut self, key: Key, make: impl FnOnce() -> V) -> &V {
-        if let SeriesMap::One(one, _) = self
-            && *one != key
-        {
-            let SeriesMap::One(one, entry) = std::mem::take(self) else {
-                unreachable!("matched One above")
-            };
-            *self = SeriesMap::Many(BTreeMap::from([(one, entry)]));
-        }
-        match self {
-            SeriesMap::Empty => {
-                let entry = make();
-                *self = SeriesMap::One(key, entry);
-                match self {
-                    SeriesMap::One(_, entry) => entry,
-                    _ => unreachable!("just made One"),
+    /// Puts `make()` under `key` unless the map holds `key` already; whether it did.
+    pub(crate) fn insert_with(&mut self, key: Key, make: impl FnOnce() -> V) -> bool {
+        let (map, inserted) = match std::mem::take(self) {
+            SeriesMap::Empty => (SeriesMap::One(key, make()), true),
+            SeriesMap::One(one, value) if one == key => (SeriesMap::One(one, value), false),
+            SeriesMap::One(one, value) => (
+                SeriesMap::Many(BTreeMap::from([(one, value), (key, make())])),
+                true,
+            ),
+            SeriesMap::Many(mut map) => {
+                let inserted = !map.contains_key(&key);
+                if inserted {
+                    map.insert(key, make());
                 }
+                (SeriesMap::Many(map), inserted)
             }
-            SeriesMap::One(_, entry) => entry,
-            SeriesMap::Many(map) => map.entry(key).or_insert_with(make),
-        }
+        };
+        *self = map;
+        inserted
     }
 
     pub(crate) fn remove(&mut self, key: &Key) {
@@ -144,13 +141,14 @@ mod tests {
     fn one_series_inline_then_many_in_label_order() {
         let mut map = SeriesMap::default();
         assert!(map.is_empty() && map.get(&key("1")).is_none());
-        map.get_or_insert_with(key("3"), || 3);
+        assert!(map.insert_with(key("3"), || 3));
         assert!(matches!(map, SeriesMap::One(..)));
         // Asking again for the same key keeps the first value.
-        map.get_or_insert_with(key("3"), || 99);
+        assert!(!map.insert_with(key("3"), || 99));
         assert_eq!(values(&map), [3]);
-        map.get_or_insert_with(key("1"), || 1);
-        map.get_or_insert_with(key("2"), || 2);
+        assert!(map.insert_with(key("1"), || 1));
+        assert!(map.insert_with(key("2"), || 2));
+        assert!(!map.insert_with(key("2"), || 98));
         assert_eq!(map.len(), 3);
         assert_eq!(values(&map), [1, 2, 3]);
         assert!(map.contains_key(&key("2")));
@@ -158,7 +156,7 @@ mod tests {
         assert_eq!(values(&map), [1, 3]);
         map.clear();
         assert!(map.is_empty());
-        map.get_or_insert_with(key("5"), || 5);
+        assert!(map.insert_with(key("5"), || 5));
         map.remove(&key("4"));
         assert_eq!(map.len(), 1);
         map.remove(&key("5"));
